@@ -1,0 +1,66 @@
+/**
+ * Redis cache through ioredis. Fails fast instead of queueing: with the offline queue disabled and a command
+ * timeout, a stopped Redis turns into an immediate {@link StoreUnavailableError}, never a hang; ioredis keeps
+ * reconnecting in the background and `onReady` listeners run each time it is back.
+ */
+import { Redis } from 'ioredis';
+
+import { StoreUnavailableError, type Cache } from '../types.ts';
+
+export interface RedisCacheOptions {
+  readonly url: string;
+  readonly commandTimeoutMs: number;
+  /** Prefix of every key, so several deployments can share one Redis. Default `tw:`. */
+  readonly keyPrefix?: string;
+}
+
+/** Creates the cache and starts connecting; it does not wait for the connection (Redis is optional). */
+export function createRedisCache(opts: RedisCacheOptions): Cache {
+  const redis = new Redis(opts.url, {
+    keyPrefix: opts.keyPrefix ?? 'tw:',
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: opts.commandTimeoutMs,
+    connectTimeout: Math.max(opts.commandTimeoutMs * 4, 1000),
+    retryStrategy: (times) => Math.min(100 * times, 1000),
+    lazyConnect: false,
+  });
+  const listeners: Array<() => void> = [];
+  redis.on('ready', () => {
+    for (const listener of listeners) listener();
+  });
+  // Without a listener ioredis prints every connection error; callers see failures through rejections instead.
+  redis.on('error', () => undefined);
+
+  const run = async <T>(command: () => Promise<T>): Promise<T> => {
+    try {
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError('Redis is unreachable', { cause: error });
+    }
+  };
+
+  return {
+    get: (key) => run(() => redis.get(key)),
+    set: (key, value, ttlSeconds, onlyIfAbsent = false) =>
+      run(async () => {
+        const ttl = Math.max(1, Math.floor(ttlSeconds));
+        if (onlyIfAbsent) await redis.set(key, value, 'EX', ttl, 'NX');
+        else await redis.set(key, value, 'EX', ttl);
+      }),
+    del: (keys) =>
+      run(async () => {
+        if (keys.length > 0) await redis.del(...keys);
+      }),
+    ping: () =>
+      run(async () => {
+        await redis.ping();
+      }),
+    onReady(listener) {
+      listeners.push(listener);
+    },
+    async close() {
+      redis.disconnect();
+    },
+  };
+}

@@ -1,0 +1,216 @@
+/**
+ * Tokenwarden configuration: the only module that reads environment variables.
+ *
+ * `loadConfig(env)` builds one typed, validated, frozen {@link Config} at start-up. A bad value throws a
+ * {@link ConfigError} whose message names the variable, so the process stops before it listens.
+ * Every setting's default is documented next to its definition below and in the README's table.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/** A JSON Web Key as accepted by oidc-provider's `jwks` option (private signing keys). */
+export type SigningJwk = Record<string, unknown> & { kty: string };
+
+export interface Config {
+  /** `NODE_ENV`: `development` (default), `test` or `production`. */
+  readonly env: 'development' | 'test' | 'production';
+  /** `HOST` (default `0.0.0.0`) and `PORT` (default `3000`). */
+  readonly host: string;
+  readonly port: number;
+  /** `ISSUER`: the public base URL of this server (default `http://localhost:<PORT>`). No trailing slash. */
+  readonly issuer: string;
+  /** `TRUST_PROXY` (default `false`): honour `X-Forwarded-*` from a TLS-terminating proxy in front. */
+  readonly trustProxy: boolean;
+  /** Storage. `MONGODB_URI` unset selects the embedded in-memory store (refused when `NODE_ENV=production`). */
+  readonly storage:
+    | { readonly kind: 'memory' }
+    | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
+  /** `REDIS_URL` (default unset: no shared cache) and `REDIS_COMMAND_TIMEOUT_MS` (default 250). */
+  readonly redis: { readonly url: string; readonly commandTimeoutMs: number } | null;
+  readonly pat: {
+    /** `TOKEN_PREFIX` (default `pat`): PAT values look like `<prefix>_<36 random><6 checksum>`. */
+    readonly prefix: string;
+    /** `PAT_CLIENT_ID` (default `personal-access-token`): the `client_id` introspection reports for PATs. */
+    readonly clientId: string;
+  };
+  /** `CACHE_TTL_SECONDS` (default 300): the longest a PAT introspection answer is kept in Redis. */
+  readonly cacheTtlSeconds: number;
+  /** `ACCESS_TOKEN_TTL_SECONDS` (default 3600): lifetime of OAuth access tokens issued by `/token`. */
+  readonly accessTokenTtlSeconds: number;
+  readonly adminClient: {
+    /** `ADMIN_CLIENT_ID` (default `tokenwarden-admin`). */
+    readonly clientId: string;
+    /** `ADMIN_CLIENT_SECRET`: required in production (32+ characters); generated per start otherwise. */
+    readonly clientSecret: string;
+    /** True when the secret was generated because none was configured. */
+    readonly generatedSecret: boolean;
+  };
+  /** `JWKS` (JSON `{"keys":[...]}` of private keys): required in production; an ephemeral ES256 key otherwise. */
+  readonly jwks: { readonly keys: readonly SigningJwk[] };
+  /** `COOKIE_KEYS` (comma-separated, 32+ characters each): required in production; random otherwise. */
+  readonly cookieKeys: readonly string[];
+  /** `LOG_LEVEL` (default `info`): one of fatal, error, warn, info, debug, trace, silent. */
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** `SHUTDOWN_TIMEOUT_MS` (default 10000): how long SIGTERM waits for in-flight requests. */
+  readonly shutdownTimeoutMs: number;
+  /** `RETRY_AFTER_SECONDS` (default 5): the `Retry-After` sent with 503 when storage is unreachable. */
+  readonly retryAfterSeconds: number;
+}
+
+/** Thrown when an environment variable is invalid; `variable` names it. */
+export class ConfigError extends Error {
+  readonly code = 'ERR_CONFIG';
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const schemas = {
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: integer(0, 65535).default(3000),
+  ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  TRUST_PROXY: bool.default(false),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\/.+/, 'must be a mongodb:// or mongodb+srv:// URI')
+    .optional(),
+  MONGODB_TIMEOUT_MS: integer(100, 120_000).default(2000),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000).default(250),
+  TOKEN_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9]{1,15}$/, 'must be 2-16 lowercase letters or digits, starting with a letter')
+    .default('pat'),
+  PAT_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('personal-access-token'),
+  CACHE_TTL_SECONDS: integer(1, 86_400).default(300),
+  ACCESS_TOKEN_TTL_SECONDS: integer(60, 86_400).default(3600),
+  ADMIN_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('tokenwarden-admin'),
+  ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWKS: z.string().optional(),
+  COOKIE_KEYS: z.string().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
+  RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
+} as const;
+
+type Parsed = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> };
+
+function parseAll(env: Env): Parsed {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(schemas)) {
+    const raw = env[name];
+    const result = (schema as z.ZodType).safeParse(raw === '' ? undefined : raw);
+    if (!result.success) {
+      throw new ConfigError(name, result.error.issues.map((i) => i.message).join('; '));
+    }
+    out[name] = result.data;
+  }
+  return out as Parsed;
+}
+
+const jwkSchema = z.object({ keys: z.array(z.looseObject({ kty: z.string(), d: z.string() })).min(1) });
+
+function parseJwks(raw: string | undefined, production: boolean): { keys: SigningJwk[] } {
+  if (raw === undefined) {
+    if (production) throw new ConfigError('JWKS', 'is required when NODE_ENV=production');
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = privateKey.export({ format: 'jwk' }) as SigningJwk;
+    return { keys: [{ ...jwk, alg: 'ES256', use: 'sig', kid: `ephemeral-${randomBytes(6).toString('hex')}` }] };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('JWKS', 'must be JSON of the form {"keys":[...]}');
+  }
+  const result = jwkSchema.safeParse(json);
+  if (!result.success) {
+    throw new ConfigError('JWKS', 'must be {"keys":[...]} with at least one private JWK (kty and d members)');
+  }
+  return result.data as { keys: SigningJwk[] };
+}
+
+function parseCookieKeys(raw: string | undefined, production: boolean): string[] {
+  if (raw === undefined) {
+    if (production) throw new ConfigError('COOKIE_KEYS', 'is required when NODE_ENV=production');
+    return [randomBytes(32).toString('base64url')];
+  }
+  const keys = raw.split(',').map((k) => k.trim());
+  if (keys.some((k) => k.length < 32)) {
+    throw new ConfigError('COOKIE_KEYS', 'each comma-separated key must be at least 32 characters');
+  }
+  return keys;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Builds and validates the configuration from `env` (normally `process.env`).
+ * @throws {ConfigError} naming the first invalid variable.
+ */
+export function loadConfig(env: Env): Config {
+  const p = parseAll(env);
+  const production = p.NODE_ENV === 'production';
+
+  if (production && p.MONGODB_URI === undefined) {
+    throw new ConfigError(
+      'MONGODB_URI',
+      'is required when NODE_ENV=production (the in-memory store is for trying Tokenwarden out only)',
+    );
+  }
+  if (production && p.ADMIN_CLIENT_SECRET === undefined) {
+    throw new ConfigError('ADMIN_CLIENT_SECRET', 'is required when NODE_ENV=production');
+  }
+  if (p.PAT_CLIENT_ID === p.ADMIN_CLIENT_ID) {
+    throw new ConfigError('PAT_CLIENT_ID', 'must differ from ADMIN_CLIENT_ID');
+  }
+  const issuer = (p.ISSUER ?? `http://localhost:${p.PORT}`).replace(/\/+$/, '');
+
+  const config: Config = {
+    env: p.NODE_ENV,
+    host: p.HOST,
+    port: p.PORT,
+    issuer,
+    trustProxy: p.TRUST_PROXY,
+    storage:
+      p.MONGODB_URI === undefined
+        ? { kind: 'memory' }
+        : { kind: 'mongodb', uri: p.MONGODB_URI, timeoutMs: p.MONGODB_TIMEOUT_MS },
+    redis: p.REDIS_URL === undefined ? null : { url: p.REDIS_URL, commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS },
+    pat: { prefix: p.TOKEN_PREFIX, clientId: p.PAT_CLIENT_ID },
+    cacheTtlSeconds: p.CACHE_TTL_SECONDS,
+    accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
+    adminClient: {
+      clientId: p.ADMIN_CLIENT_ID,
+      clientSecret: p.ADMIN_CLIENT_SECRET ?? randomBytes(32).toString('base64url'),
+      generatedSecret: p.ADMIN_CLIENT_SECRET === undefined,
+    },
+    jwks: parseJwks(p.JWKS, production),
+    cookieKeys: parseCookieKeys(p.COOKIE_KEYS, production),
+    logLevel: p.LOG_LEVEL,
+    shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS,
+    retryAfterSeconds: p.RETRY_AFTER_SECONDS,
+  };
+  return deepFreeze(config);
+}

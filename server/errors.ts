@@ -1,0 +1,129 @@
+/**
+ * RFC-shaped errors. Every error the HTTP layer answers is one of these classes: `status`, a stable `error` code
+ * (RFC 6749 §5.2, RFC 6750 §3.1, or ours for the management API), a public `error_description`, optional headers,
+ * and a private `detail` that is logged but never sent. One serializer ({@link errorBody}) writes every body; a 5xx
+ * never leaks its message.
+ */
+
+export class TokenwardenError extends Error {
+  /** Whether `error_description` may be sent to the client (false for every 5xx but 503). */
+  readonly expose: boolean;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string,
+    options: { headers?: Record<string, string>; detail?: string; cause?: unknown } = {},
+  ) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.expose = status < 500 || status === 503;
+    this.headers = options.headers ?? {};
+    this.detail = options.detail;
+  }
+
+  /** Logged, never sent. */
+  readonly detail: string | undefined;
+}
+
+/** 400 `invalid_request`: a malformed request; `field` names the offending field when there is one. */
+export class InvalidRequest extends TokenwardenError {
+  constructor(description: string, readonly field?: string) {
+    super(400, 'invalid_request', description);
+  }
+}
+
+/** 401 `invalid_token` (RFC 6750 §3.1): missing, unknown or expired bearer token on the management API. */
+export class InvalidToken extends TokenwardenError {
+  constructor(description = 'a valid bearer access token is required') {
+    super(401, 'invalid_token', description, {
+      headers: { 'WWW-Authenticate': `Bearer realm="tokenwarden", error="invalid_token", error_description="${description}"` },
+    });
+  }
+}
+
+/** 401 with a bare `WWW-Authenticate: Bearer` challenge: no credentials were sent at all (RFC 6750 §3.1). */
+export class MissingToken extends TokenwardenError {
+  constructor() {
+    super(401, 'invalid_token', 'a bearer access token is required', {
+      headers: { 'WWW-Authenticate': 'Bearer realm="tokenwarden"' },
+    });
+  }
+}
+
+/** 403 `insufficient_scope` (RFC 6750 §3.1). */
+export class InsufficientScope extends TokenwardenError {
+  constructor(readonly scope: string) {
+    super(403, 'insufficient_scope', `the access token lacks the "${scope}" scope`, {
+      headers: { 'WWW-Authenticate': `Bearer realm="tokenwarden", error="insufficient_scope", scope="${scope}"` },
+    });
+  }
+}
+
+/** 404 `not_found`. */
+export class NotFound extends TokenwardenError {
+  constructor(what: string) {
+    super(404, 'not_found', `${what} not found`);
+  }
+}
+
+/** 409 `conflict`: a unique field is taken. */
+export class Conflict extends TokenwardenError {
+  constructor(description: string, readonly field: string) {
+    super(409, 'conflict', description);
+  }
+}
+
+/** 413 `invalid_request`: the body is over the size limit. */
+export class PayloadTooLarge extends TokenwardenError {
+  constructor(limit: number) {
+    super(413, 'invalid_request', `request body exceeds ${limit} bytes`);
+  }
+}
+
+/** 415 `invalid_request`: wrong `Content-Type`. */
+export class UnsupportedMediaType extends TokenwardenError {
+  constructor(expected: string) {
+    super(415, 'invalid_request', `Content-Type must be ${expected}`);
+  }
+}
+
+/** 405 `invalid_request`. */
+export class MethodNotAllowed extends TokenwardenError {
+  constructor(allowed: readonly string[]) {
+    super(405, 'invalid_request', `method not allowed; use ${allowed.join(', ')}`, {
+      headers: { Allow: allowed.join(', ') },
+    });
+  }
+}
+
+/** 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork. */
+export class ServiceUnavailable extends TokenwardenError {
+  constructor(retryAfterSeconds: number, detail?: string) {
+    super(503, 'temporarily_unavailable', 'the token store is temporarily unavailable; retry later', {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+      ...(detail === undefined ? {} : { detail }),
+    });
+  }
+}
+
+/** 500 `server_error`: anything unexpected. The description is fixed; the cause is logged only. */
+export class ServerError extends TokenwardenError {
+  constructor(cause?: unknown) {
+    super(500, 'server_error', 'internal server error', { cause });
+  }
+}
+
+/** The JSON body for an error: `{error, error_description}` (RFC 6749 §5.2 shape). */
+export function errorBody(err: TokenwardenError): { error: string; error_description: string } {
+  return {
+    error: err.error,
+    error_description: err.expose ? err.description : 'internal server error',
+  };
+}
+
+/** Throws `error` unless `condition` holds (keeps handlers straight-line). */
+export function assertThat(condition: unknown, error: TokenwardenError | (() => TokenwardenError)): asserts condition {
+  if (!condition) throw typeof error === 'function' ? error() : error;
+}

@@ -1,0 +1,51 @@
+/**
+ * JSON request bodies for the management API: `application/json` only, size-limited, parsed strictly, then
+ * validated by a zod schema that also rejects unknown fields. Every failure is an RFC-shaped 4xx.
+ */
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import type { z } from 'zod';
+
+import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors.ts';
+
+/** Largest accepted management API body, in bytes. */
+export const JSON_BODY_LIMIT = 16 * 1024;
+
+async function readText(ctx: Context): Promise<string> {
+  if (!ctx.request.is('application/json')) throw new UnsupportedMediaType('application/json');
+  try {
+    return await getRawBody(ctx.req, { limit: JSON_BODY_LIMIT, encoding: 'utf-8', length: ctx.request.length });
+  } catch (error) {
+    const type = (error as { type?: string }).type;
+    if (type === 'entity.too.large') throw new PayloadTooLarge(JSON_BODY_LIMIT);
+    throw new InvalidRequest('the request body could not be read');
+  }
+}
+
+/** Describes the first zod issue, naming the field. */
+export function describeIssue(error: z.ZodError): InvalidRequest {
+  const issue = error.issues[0];
+  if (!issue) return new InvalidRequest('invalid request body');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = (issue as { keys: string[] }).keys;
+    return new InvalidRequest(`unknown field${keys.length > 1 ? 's' : ''}: ${keys.join(', ')}`, keys[0]);
+  }
+  const field = issue.path.map(String).join('.');
+  return field
+    ? new InvalidRequest(`${field}: ${issue.message}`, field)
+    : new InvalidRequest(`request body: ${issue.message}`);
+}
+
+/** Reads, parses and validates the JSON body of `ctx` against `schema`. */
+export async function readJson<S extends z.ZodType>(ctx: Context, schema: S): Promise<z.output<S>> {
+  const text = await readText(ctx);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InvalidRequest('the request body is not valid JSON');
+  }
+  const result = schema.safeParse(json);
+  if (!result.success) throw describeIssue(result.error);
+  return result.data;
+}

@@ -1,0 +1,85 @@
+/**
+ * Process entry point (`npm start`): read the configuration, start Tokenwarden, print how to try it when running
+ * on the embedded in-memory store, and shut down gracefully on SIGTERM/SIGINT (exit 0).
+ */
+import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { createTokenwarden, type Tokenwarden } from './main.ts';
+
+async function seedDemo(tw: Tokenwarden): Promise<{ userId: string; clientId: string; clientSecret: string }> {
+  const user = await tw.services.users.create({ id: 'demo', username: 'demo', email: null });
+  const { client, clientSecret } = await tw.services.clients.register({ clientName: 'demo resource server' });
+  return { userId: user.id, clientId: client.clientId, clientSecret: clientSecret ?? '' };
+}
+
+/** The banner printed on the embedded store: credentials and copy-paste commands (terminal only, not the logs). */
+function banner(config: Config, url: string, demo: { userId: string; clientId: string; clientSecret: string }): string {
+  const base = config.issuer.startsWith('http://localhost') ? url.replace('127.0.0.1', 'localhost') : config.issuer;
+  const json = (field: string) => `node -pe 'JSON.parse(require("fs").readFileSync(0)).${field}'`;
+  return `
+Tokenwarden is running on the embedded in-memory store (nothing is persisted; set MONGODB_URI for real use).
+
+  issuer               ${config.issuer}
+  admin client         ${config.adminClient.clientId} / ${config.adminClient.clientSecret}
+  resource server      ${demo.clientId} / ${demo.clientSecret}
+  demo user            ${demo.userId}
+
+Try it (copy and paste into a shell):
+
+  ADMIN=$(curl -s -u '${config.adminClient.clientId}:${config.adminClient.clientSecret}' \\
+    -d grant_type=client_credentials -d scope=admin ${base}/token | ${json('access_token')})
+
+  PAT=$(curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \\
+    -d '{"name":"my first token","scopes":["repo:read"]}' ${base}/api/users/${demo.userId}/tokens | ${json('token')})
+
+  curl -s -u '${demo.clientId}:${demo.clientSecret}' -d "token=$PAT" ${base}/introspect
+
+  curl -s -u '${demo.clientId}:${demo.clientSecret}' -d "token=$PAT" ${base}/revoke
+  curl -s -u '${demo.clientId}:${demo.clientSecret}' -d "token=$PAT" ${base}/introspect
+
+Discovery: ${base}/.well-known/oauth-authorization-server
+`;
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`tokenwarden: invalid configuration: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+
+  const tw = await createTokenwarden(config);
+  const { url } = await tw.listen();
+  tw.logger.info({ url, issuer: config.issuer, storage: config.storage.kind, redis: config.redis !== null }, 'listening');
+  if (config.storage.kind === 'memory') {
+    process.stdout.write(banner(config, url, await seedDemo(tw)));
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    tw.logger.info({ signal }, 'shutting down');
+    tw.close().then(
+      () => {
+        tw.logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        tw.logger.error({ err: { message: (error as Error).message } }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`tokenwarden: failed to start: ${(error as Error).message}\n`);
+  process.exit(1);
+});

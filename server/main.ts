@@ -1,0 +1,173 @@
+/**
+ * The composition root: the one place that turns a {@link Config} into connected stores, services, the
+ * oidc-provider application and an HTTP server. Nothing else creates a connection.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+import type Provider from 'oidc-provider';
+
+import { createMemoryStorage } from '../adapters/memory/storage.ts';
+import { createMongoStorage } from '../adapters/mongo/storage.ts';
+import { createRedisCache } from '../adapters/redis/cache.ts';
+import type { Cache, Storage } from '../adapters/types.ts';
+import type { Config } from '../config/index.ts';
+import { describeError } from './http/errors.ts';
+import { oauthMetadataAlias, requestLog, retryAfterOn503 } from './http/middleware.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createProvider } from './oidc/provider.ts';
+import { createApiRoutes } from './routes/api.ts';
+import { createHealthRoutes } from './routes/health.ts';
+import { createAccessTokenVerifier } from './services/access-tokens.ts';
+import { createClientService, type ClientService } from './services/clients.ts';
+import { systemClock, type Clock } from './services/clock.ts';
+import { createPatFormat, type PatFormat } from './services/pat-format.ts';
+import { createPatService, type PatService } from './services/pats.ts';
+import { createUserService, type UserService } from './services/users.ts';
+
+export interface TokenwardenOptions {
+  /** Clock for PAT expiry (tests move it). Default: the system clock. */
+  readonly clock?: Clock;
+  /** Logger; default: JSON lines on stdout at `config.logLevel`. */
+  readonly logger?: Logger;
+}
+
+/** A wired Tokenwarden instance. */
+export interface Tokenwarden {
+  readonly config: Config;
+  readonly provider: Provider;
+  readonly logger: Logger;
+  readonly services: {
+    readonly users: UserService;
+    readonly pats: PatService;
+    readonly clients: ClientService;
+    readonly format: PatFormat;
+  };
+  /** Starts listening on `config.host:config.port` (port 0 picks a free one); resolves with the base URL. */
+  listen(): Promise<{ url: string; server: Server }>;
+  /**
+   * Graceful shutdown: stop accepting connections, let in-flight requests finish (up to
+   * `config.shutdownTimeoutMs`, then cut the rest), then close MongoDB and Redis.
+   */
+  close(): Promise<void>;
+}
+
+/** Throttles a warning to one line per `intervalMs` per key (a dead Redis must not flood the logs). */
+function throttledWarn(logger: Logger, intervalMs: number) {
+  const last = new Map<string, number>();
+  return (key: string, fields: Record<string, unknown>, message: string) => {
+    const now = Date.now();
+    if ((last.get(key) ?? 0) + intervalMs > now) return;
+    last.set(key, now);
+    logger.warn(fields, message);
+  };
+}
+
+/** Builds every store, service and the application from `config`. Connects to MongoDB (when configured). */
+export async function createTokenwarden(config: Config, options: TokenwardenOptions = {}): Promise<Tokenwarden> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const warn = throttledWarn(logger, 10_000);
+
+  const storage: Storage =
+    config.storage.kind === 'memory'
+      ? createMemoryStorage()
+      : await createMongoStorage({
+          uri: config.storage.uri,
+          timeoutMs: config.storage.timeoutMs,
+          onTtlFallback: (error) =>
+            logger.warn({ err: describeError(error) }, 'TTL indexes unavailable; expiring oidc payloads with a sweeper'),
+        });
+  const cache: Cache | null = config.redis
+    ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+    : null;
+
+  const format = createPatFormat(config.pat.prefix);
+  const pats = createPatService({
+    pats: storage.pats,
+    users: storage.users,
+    cache,
+    format,
+    clock,
+    cacheTtlSeconds: config.cacheTtlSeconds,
+    onCacheError: (operation, error) =>
+      warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB'),
+  });
+  const users = createUserService({ users: storage.users, pats, clock });
+  const provider = createProvider({ config, store: storage.oidc, pats, format });
+  const clients = createClientService({
+    store: storage.oidc,
+    clock,
+    validate: async (metadata) => {
+      await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
+    },
+  });
+
+  provider.on('server_error', (ctx: { path: string }, error: unknown) => {
+    logger.error({ err: describeError(error), path: ctx.path }, 'oidc-provider server error');
+  });
+
+  provider.use(requestLog(logger));
+  provider.use(
+    createHealthRoutes({
+      timeoutMs: 1000,
+      checks: {
+        storage: () => storage.ping(),
+        ...(cache ? { redis: () => cache.ping() } : {}),
+      },
+    }),
+  );
+  provider.use(oauthMetadataAlias());
+  provider.use(retryAfterOn503(config.retryAfterSeconds));
+  provider.use(
+    createApiRoutes({
+      users,
+      pats,
+      clients,
+      clock,
+      logger,
+      verifyAccessToken: createAccessTokenVerifier(provider),
+      retryAfterSeconds: config.retryAfterSeconds,
+    }),
+  );
+
+  let server: Server | undefined;
+
+  return {
+    config,
+    provider,
+    logger,
+    services: { users, pats, clients, format },
+
+    async listen() {
+      server = createServer(provider.callback());
+      server.keepAliveTimeout = 65_000;
+      server.headersTimeout = 66_000;
+      server.requestTimeout = 30_000;
+      const listening = server;
+      await new Promise<void>((resolve, reject) => {
+        listening.once('error', reject);
+        listening.listen(config.port, config.host, () => resolve());
+      });
+      const { port } = listening.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+      return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, server: listening };
+    },
+
+    async close() {
+      if (server) {
+        const closing = server;
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(() => closing.closeAllConnections(), config.shutdownTimeoutMs);
+          timer.unref();
+          closing.close(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+          closing.closeIdleConnections();
+        });
+      }
+      await Promise.allSettled([storage.close(), cache?.close()]);
+    },
+  };
+}

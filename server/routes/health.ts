@@ -1,0 +1,58 @@
+/**
+ * `GET /healthz`: the process is up. `GET /readyz`: MongoDB and Redis answer a ping (503 otherwise), for load
+ * balancers to take an instance out of rotation.
+ */
+import type { Middleware } from 'koa';
+
+export interface HealthDeps {
+  /** Named readiness checks; each rejects when its dependency is unreachable. */
+  readonly checks: Readonly<Record<string, () => Promise<void>>>;
+  /** Longest a readiness check may take before it counts as failed. */
+  readonly timeoutMs: number;
+}
+
+function withTimeout(check: () => Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('timeout')), ms);
+    check().then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Middleware answering the two health endpoints. */
+export function createHealthRoutes(deps: HealthDeps): Middleware {
+  return async function health(ctx, next) {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
+    if (ctx.path === '/healthz') {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { status: 'ok' };
+      return undefined;
+    }
+    if (ctx.path === '/readyz') {
+      const results = await Promise.all(
+        Object.entries(deps.checks).map(async ([name, check]) => {
+          try {
+            await withTimeout(check, deps.timeoutMs);
+            return [name, 'ok'] as const;
+          } catch {
+            return [name, 'unavailable'] as const;
+          }
+        }),
+      );
+      const ready = results.every(([, state]) => state === 'ok');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.status = ready ? 200 : 503;
+      ctx.body = { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(results) };
+      return undefined;
+    }
+    return next();
+  };
+}

@@ -1,0 +1,105 @@
+/**
+ * OAuth clients registered through the management API (resource servers that call `/introspect` and `/revoke`).
+ * Stored as oidc-provider `Client` payloads, validated by oidc-provider itself before they are saved.
+ */
+import { randomBytes } from 'node:crypto';
+
+import type { OidcStore } from '../../adapters/types.ts';
+import { InvalidRequest, NotFound, assertThat } from '../errors.ts';
+import type { Clock } from './clock.ts';
+import { randomBase62 } from './pat-format.ts';
+
+/** Client authentication methods a registered client may use at the token, introspection and revocation endpoints. */
+export const CLIENT_AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'client_secret_jwt',
+  'private_key_jwt',
+] as const;
+export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
+
+export interface RegisterClientInput {
+  readonly clientName?: string | undefined;
+  readonly tokenEndpointAuthMethod?: ClientAuthMethod | undefined;
+  /** Public keys for `private_key_jwt`. */
+  readonly jwks?: { keys: Record<string, unknown>[] } | undefined;
+}
+
+/** A client as shown by the API: never its secret. */
+export interface ClientView {
+  readonly clientId: string;
+  readonly clientName: string | null;
+  readonly tokenEndpointAuthMethod: string;
+  readonly createdAt: number;
+}
+
+export interface ClientService {
+  /** Registers a client; the secret (when the method needs one) is returned here only. */
+  register(input: RegisterClientInput): Promise<{ client: ClientView; clientSecret: string | null }>;
+  list(): Promise<ClientView[]>;
+  remove(clientId: string): Promise<void>;
+}
+
+export interface ClientServiceDeps {
+  readonly store: OidcStore;
+  readonly clock: Clock;
+  /** Validates metadata the way oidc-provider will when it loads the client; throws a described error. */
+  readonly validate: (metadata: Record<string, unknown>) => Promise<void>;
+}
+
+const MODEL = 'Client';
+
+function view(metadata: Record<string, unknown>): ClientView {
+  return {
+    clientId: String(metadata.client_id),
+    clientName: typeof metadata.client_name === 'string' ? metadata.client_name : null,
+    tokenEndpointAuthMethod: String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'),
+    createdAt: typeof metadata.client_id_issued_at === 'number' ? metadata.client_id_issued_at : 0,
+  };
+}
+
+/** Creates the client registry service. */
+export function createClientService(deps: ClientServiceDeps): ClientService {
+  const { store, clock, validate } = deps;
+  return {
+    async register(input) {
+      const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+      assertThat(
+        method !== 'private_key_jwt' || input.jwks,
+        () => new InvalidRequest('jwks is required for private_key_jwt', 'jwks'),
+      );
+      const needsSecret = method !== 'private_key_jwt';
+      const clientSecret = needsSecret ? randomBytes(32).toString('base64url') : null;
+      const metadata: Record<string, unknown> = {
+        client_id: `rs_${randomBase62(20)}`,
+        client_id_issued_at: Math.floor(clock.now().getTime() / 1000),
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: method,
+        ...(input.clientName === undefined ? {} : { client_name: input.clientName }),
+        ...(clientSecret === null ? {} : { client_secret: clientSecret }),
+        ...(input.jwks === undefined ? {} : { jwks: input.jwks }),
+      };
+      try {
+        await validate(metadata);
+      } catch (error) {
+        const description = (error as { error_description?: string }).error_description ?? 'invalid client metadata';
+        throw new InvalidRequest(description);
+      }
+      await store.upsert(MODEL, String(metadata.client_id), metadata, undefined);
+      return { client: view(metadata), clientSecret };
+    },
+
+    async list() {
+      const all = await store.list(MODEL);
+      return all.map(view).sort((a, b) => b.createdAt - a.createdAt || (a.clientId < b.clientId ? 1 : -1));
+    },
+
+    async remove(clientId) {
+      const existing = await store.find(MODEL, clientId);
+      assertThat(existing, () => new NotFound('client'));
+      await store.destroy(MODEL, clientId);
+    },
+  };
+}
