@@ -30,6 +30,10 @@ export interface TokenwardenOptions {
   readonly clock?: Clock;
   /** Logger; default: JSON lines on stdout at `config.logLevel`. */
   readonly logger?: Logger;
+  /** Already-built storage (tests wrap the real stores to count calls). Default: built from `config.storage`. */
+  readonly storage?: Storage;
+  /** Already-built cache, or null for none. Default: built from `config.redis`. */
+  readonly cache?: Cache | null;
 }
 
 /** A wired Tokenwarden instance. */
@@ -70,17 +74,21 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   const warn = throttledWarn(logger, 10_000);
 
   const storage: Storage =
-    config.storage.kind === 'memory'
+    options.storage ??
+    (config.storage.kind === 'memory'
       ? createMemoryStorage()
       : await createMongoStorage({
           uri: config.storage.uri,
           timeoutMs: config.storage.timeoutMs,
           onTtlFallback: (error) =>
             logger.warn({ err: describeError(error) }, 'TTL indexes unavailable; expiring oidc payloads with a sweeper'),
-        });
-  const cache: Cache | null = config.redis
-    ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
-    : null;
+        }));
+  const cache: Cache | null =
+    options.cache !== undefined
+      ? options.cache
+      : config.redis
+        ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+        : null;
 
   const format = createPatFormat(config.pat.prefix);
   const pats = createPatService({

@@ -1,0 +1,225 @@
+/**
+ * Starts a Tokenwarden instance for a test file, on the harness's real Redis and MongoDB-compatible server (a
+ * fresh database per instance), listening on a free loopback port, with a movable clock and helpers that speak
+ * HTTP to it like any client would.
+ */
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+
+import { createMemoryStorage } from '../../adapters/memory/storage.ts';
+import { createMongoStorage } from '../../adapters/mongo/storage.ts';
+import { createRedisCache } from '../../adapters/redis/cache.ts';
+import type { Cache, Storage } from '../../adapters/types.ts';
+import { loadConfig, type Config } from '../../config/index.ts';
+import { createLogger } from '../../server/logger.ts';
+import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
+import type { Clock } from '../../server/services/clock.ts';
+import { services } from './hooks.ts';
+
+/** A clock the test moves by hand. Starts at the real time so oidc-provider's own checks agree with it. */
+export class TestClock implements Clock {
+  private offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
+  }
+}
+
+/** Counts calls per `store.method`, to prove what did (not) reach MongoDB or Redis. */
+export class CallCounter {
+  readonly counts = new Map<string, number>();
+  wrap<T extends object>(name: string, target: T): T {
+    return new Proxy(target, {
+      get: (obj, prop, receiver) => {
+        const value = Reflect.get(obj, prop, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          const key = `${name}.${String(prop)}`;
+          this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
+          return (value as (...a: unknown[]) => unknown).apply(obj, args);
+        };
+      },
+    });
+  }
+  /** Total calls whose key starts with `prefix`. */
+  total(prefix: string): number {
+    let n = 0;
+    for (const [key, count] of this.counts) if (key.startsWith(prefix)) n += count;
+    return n;
+  }
+  reset(): void {
+    this.counts.clear();
+  }
+}
+
+export interface StartOptions {
+  /** Extra environment for loadConfig. */
+  readonly env?: Record<string, string>;
+  /** Use the in-memory store and no Redis (the embedded default). */
+  readonly memory?: boolean;
+  /** Without Redis. */
+  readonly noRedis?: boolean;
+  /** Capture the logs (at debug level) into `logs`. */
+  readonly captureLogs?: boolean;
+}
+
+export interface JsonResponse {
+  readonly status: number;
+  readonly headers: Headers;
+  readonly body: Record<string, unknown>;
+  readonly text: string;
+}
+
+export interface TestApp {
+  readonly url: string;
+  readonly tw: Tokenwarden;
+  readonly config: Config;
+  readonly clock: TestClock;
+  readonly counter: CallCounter;
+  readonly dbName: string;
+  readonly logs: string[];
+  /** A registered resource-server client (client_secret_basic). */
+  readonly rs: { clientId: string; clientSecret: string };
+  adminToken(): Promise<string>;
+  api(method: string, path: string, body?: unknown, token?: string | null): Promise<JsonResponse>;
+  createUser(username?: string): Promise<string>;
+  createPat(userId: string, body?: Record<string, unknown>): Promise<{ id: string; token: string }>;
+  introspect(token: string, client?: { clientId: string; clientSecret: string }): Promise<JsonResponse>;
+  revoke(token: string, client?: { clientId: string; clientSecret: string }): Promise<JsonResponse>;
+  form(path: string, fields: Record<string, string> | string, headers?: Record<string, string>): Promise<JsonResponse>;
+  close(): Promise<void>;
+}
+
+async function toJson(response: Response): Promise<JsonResponse> {
+  const text = await response.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  } catch {
+    body = {};
+  }
+  return { status: response.status, headers: response.headers, body, text };
+}
+
+export const basic = (c: { clientId: string; clientSecret: string }) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString('base64')}`;
+
+/** Starts an instance. Call `close()` in an `after` hook. */
+export async function startApp(options: StartOptions = {}): Promise<TestApp> {
+  const { redis, mongo } = services();
+  const dbName = `tw_${randomBytes(6).toString('hex')}`;
+  const mongoUri = `${mongo.url.replace(/\/$/, '')}/${dbName}`;
+  const useRedis = !options.memory && !options.noRedis;
+  const env: Record<string, string> = {
+    NODE_ENV: 'test',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    LOG_LEVEL: options.captureLogs ? 'debug' : 'silent',
+    ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
+    ...(useRedis ? { REDIS_URL: redis.url } : {}),
+    ...options.env,
+  };
+  const config = loadConfig(env);
+  const clock = new TestClock();
+  const counter = new CallCounter();
+  const logs: string[] = [];
+  const logger = createLogger(
+    config.logLevel,
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logs.push(chunk.toString());
+        done();
+      },
+    }),
+  );
+
+  const real: Storage =
+    config.storage.kind === 'memory'
+      ? createMemoryStorage()
+      : await createMongoStorage({ uri: config.storage.uri, timeoutMs: config.storage.timeoutMs });
+  const storage: Storage = {
+    users: counter.wrap('mongo.users', real.users),
+    pats: counter.wrap('mongo.pats', real.pats),
+    oidc: counter.wrap('mongo.oidc', real.oidc),
+    ping: () => real.ping(),
+    close: () => real.close(),
+  };
+  const cache: Cache | null = config.redis
+    ? counter.wrap('redis', createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }))
+    : null;
+
+  const tw = await createTokenwarden(config, { clock, logger, storage, cache });
+  const { url } = await tw.listen();
+  const admin = { clientId: config.adminClient.clientId, clientSecret: config.adminClient.clientSecret };
+
+  let cachedAdminToken: string | undefined;
+  const form: TestApp['form'] = async (path, fields, headers = {}) =>
+    toJson(
+      await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body: typeof fields === 'string' ? fields : new URLSearchParams(fields).toString(),
+      }),
+    );
+
+  const adminToken = async () => {
+    if (cachedAdminToken) return cachedAdminToken;
+    const res = await form('/token', { grant_type: 'client_credentials', scope: 'admin' }, { Authorization: basic(admin) });
+    if (res.status !== 200) throw new Error(`admin token: ${res.status} ${res.text}`);
+    cachedAdminToken = String(res.body.access_token);
+    return cachedAdminToken;
+  };
+
+  const api: TestApp['api'] = async (method, path, body, token) => {
+    const bearer = token === undefined ? await adminToken() : token;
+    const headers: Record<string, string> = {};
+    if (bearer !== null) headers.Authorization = `Bearer ${bearer}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    return toJson(
+      await fetch(`${url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+      }),
+    );
+  };
+
+  const registered = await api('POST', '/api/clients', { client_name: 'test resource server' });
+  if (registered.status !== 201) throw new Error(`client registration: ${registered.status} ${registered.text}`);
+  const rs = { clientId: String(registered.body.client_id), clientSecret: String(registered.body.client_secret) };
+
+  let users = 0;
+  return {
+    url,
+    tw,
+    config,
+    clock,
+    counter,
+    dbName,
+    logs,
+    rs,
+    adminToken,
+    api,
+    form,
+    async createUser(username) {
+      const res = await api('POST', '/api/users', { username: username ?? `user-${dbName}-${++users}` });
+      if (res.status !== 201) throw new Error(`create user: ${res.status} ${res.text}`);
+      return String(res.body.id);
+    },
+    async createPat(userId, body = {}) {
+      const res = await api('POST', `/api/users/${userId}/tokens`, {
+        name: `token ${randomBytes(4).toString('hex')}`,
+        scopes: ['read'],
+        ...body,
+      });
+      if (res.status !== 201) throw new Error(`create PAT: ${res.status} ${res.text}`);
+      return { id: String(res.body.id), token: String(res.body.token) };
+    },
+    introspect: (token, client = rs) => form('/introspect', { token }, { Authorization: basic(client) }),
+    revoke: (token, client = rs) => form('/revoke', { token }, { Authorization: basic(client) }),
+    close: () => tw.close(),
+  };
+}
