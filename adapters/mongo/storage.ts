@@ -33,12 +33,8 @@ function translate(error: unknown): Error {
   if (error instanceof StoreError) return error;
   const err = error as { code?: unknown; name?: string; message?: string; keyPattern?: Record<string, unknown> };
   if (err?.code === 11000 || err?.code === 11001) {
-    const fields = Object.keys(err.keyPattern ?? {});
-    const message = err.message ?? '';
-    const field =
-      fields.find((f) => f !== '_id') ??
-      ['live_name', 'username', 'token_hash'].find((f) => message.includes(f)) ??
-      '_id';
+    // MongoDB names the index in keyPattern; FerretDB does not, so callers resolve `unknown` by a lookup.
+    const field = Object.keys(err.keyPattern ?? {})[0] ?? 'unknown';
     return new DuplicateError(field === 'live_name' ? 'name' : field === '_id' ? 'id' : field);
   }
   if (UNAVAILABLE.test(err?.name ?? '') || UNAVAILABLE.test(err?.message ?? '')) {
@@ -174,16 +170,24 @@ function toPat(doc: PatDoc): PatRecord {
 }
 
 function createUserStore(Users: Model<UserDoc>): UserStore {
+  const insertUser = (user: UserRecord) =>
+    raw(Users).insertOne({
+      _id: user.id,
+      username: user.username,
+      email: user.email,
+      disabled: user.disabled,
+      created_at: user.createdAt,
+      updated_at: user.updatedAt,
+    });
   return {
     insert: (user) =>
       guard(async () => {
-        await raw(Users).insertOne({
-          _id: user.id,
-          username: user.username,
-          email: user.email,
-          disabled: user.disabled,
-          created_at: user.createdAt,
-          updated_at: user.updatedAt,
+        await insertUser(user).catch(async (error: unknown) => {
+          const translated = translate(error);
+          if (translated instanceof DuplicateError && translated.field === 'unknown') {
+            throw new DuplicateError((await Users.exists({ _id: user.id })) ? 'id' : 'username');
+          }
+          throw translated;
         });
       }),
     get: (id) =>
@@ -226,7 +230,11 @@ function createPatStore(Pats: Model<PatDoc>): PatStore {
         try {
           await insertOnce(pat);
         } catch (error) {
-          const translated = translate(error);
+          let translated = translate(error);
+          if (translated instanceof DuplicateError && translated.field === 'unknown') {
+            const holdsName = await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) });
+            translated = new DuplicateError(holdsName ? 'name' : 'token_hash');
+          }
           if (!(translated instanceof DuplicateError) || translated.field !== 'name') throw translated;
           // The holder of the name may have expired: release its name (only if it still holds it) and retry once.
           const holder = await Pats.findOne({ live_name: liveNameKey(pat.userId, pat.name) }).lean<PatDoc>();
@@ -235,7 +243,10 @@ function createPatStore(Pats: Model<PatDoc>): PatStore {
             { _id: holder._id, live_name: holder.live_name },
             { $set: { live_name: `released:${holder._id}` } },
           );
-          await insertOnce(pat);
+          await insertOnce(pat).catch((again: unknown) => {
+            const t = translate(again);
+            throw t instanceof DuplicateError ? new DuplicateError('name') : t;
+          });
         }
       }),
     findByHash: (tokenHash) =>

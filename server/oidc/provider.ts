@@ -19,7 +19,7 @@ import Provider, {
 
 import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
 import type { Config } from '../../config/index.ts';
-import { CLIENT_AUTH_METHODS } from '../services/clients.ts';
+import { CLIENT_AUTH_METHODS, CLIENT_SCOPE } from '../services/clients.ts';
 import { PAT_ID, type PatFormat } from '../services/pat-format.ts';
 import type { LivePat, PatService } from '../services/pats.ts';
 
@@ -172,7 +172,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     clients,
     jwks: { keys: config.jwks.keys as NonNullable<Configuration['jwks']>['keys'] },
     cookies: { keys: [...config.cookieKeys] },
-    scopes: [ADMIN_SCOPE],
+    scopes: [ADMIN_SCOPE, CLIENT_SCOPE],
     claims: { openid: ['sub'] },
     clientAuthMethods: [...CLIENT_AUTH_METHODS],
     clientDefaults: {

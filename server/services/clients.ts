@@ -48,6 +48,8 @@ export interface ClientServiceDeps {
 }
 
 const MODEL = 'Client';
+/** The only scope a registered client may request at `/token` (the admin scope is the admin client's alone). */
+export const CLIENT_SCOPE = 'api';
 
 function view(metadata: Record<string, unknown>): ClientView {
   return {
@@ -74,6 +76,8 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
         client_id: `rs_${randomBase62(20)}`,
         client_id_issued_at: Math.floor(clock.now().getTime() / 1000),
         grant_types: ['client_credentials'],
+        // Without a scope list oidc-provider would let the client request every scope, admin included.
+        scope: CLIENT_SCOPE,
         response_types: [],
         redirect_uris: [],
         token_endpoint_auth_method: method,
