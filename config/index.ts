@@ -35,6 +35,8 @@ export interface Config {
   };
   /** `CACHE_TTL_SECONDS` (default 300): the longest a PAT introspection answer is kept in Redis. */
   readonly cacheTtlSeconds: number;
+  /** `CLIENT_CACHE_TTL_SECONDS` (default 30): how long an instance keeps a registered client in memory. */
+  readonly clientCacheTtlSeconds: number;
   /** `ACCESS_TOKEN_TTL_SECONDS` (default 3600): lifetime of OAuth access tokens issued by `/token`. */
   readonly accessTokenTtlSeconds: number;
   readonly adminClient: {
@@ -98,6 +100,7 @@ const schemas = {
     .default('pat'),
   PAT_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('personal-access-token'),
   CACHE_TTL_SECONDS: integer(1, 86_400).default(300),
+  CLIENT_CACHE_TTL_SECONDS: integer(0, 3600).default(30),
   ACCESS_TOKEN_TTL_SECONDS: integer(60, 86_400).default(3600),
   ADMIN_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('tokenwarden-admin'),
   ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -200,6 +203,7 @@ export function loadConfig(env: Env): Config {
     redis: p.REDIS_URL === undefined ? null : { url: p.REDIS_URL, commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS },
     pat: { prefix: p.TOKEN_PREFIX, clientId: p.PAT_CLIENT_ID },
     cacheTtlSeconds: p.CACHE_TTL_SECONDS,
+    clientCacheTtlSeconds: p.CLIENT_CACHE_TTL_SECONDS,
     accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
     adminClient: {
       clientId: p.ADMIN_CLIENT_ID,

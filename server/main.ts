@@ -7,13 +7,14 @@ import type { AddressInfo } from 'node:net';
 
 import type Provider from 'oidc-provider';
 
+import { createCachedOidcStore } from '../adapters/cached-oidc-store.ts';
 import { createMemoryStorage } from '../adapters/memory/storage.ts';
 import { createMongoStorage } from '../adapters/mongo/storage.ts';
 import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { describeError } from './http/errors.ts';
-import { oauthMetadataAlias, requestLog, retryAfterOn503 } from './http/middleware.ts';
+import { authorizationServerMetadata, requestLog, retryAfterOn503 } from './http/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createApiRoutes } from './routes/api.ts';
@@ -90,6 +91,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
         : null;
 
+  const oidcStore =
+    config.clientCacheTtlSeconds > 0
+      ? createCachedOidcStore(storage.oidc, { models: ['Client'], ttlMs: config.clientCacheTtlSeconds * 1000, max: 10_000 })
+      : storage.oidc;
   const format = createPatFormat(config.pat.prefix);
   const pats = createPatService({
     pats: storage.pats,
@@ -102,9 +107,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB'),
   });
   const users = createUserService({ users: storage.users, pats, clock });
-  const provider = createProvider({ config, store: storage.oidc, pats, format });
+  const provider = createProvider({ config, store: oidcStore, pats, format });
   const clients = createClientService({
-    store: storage.oidc,
+    store: oidcStore,
     clock,
     validate: async (metadata) => {
       await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
@@ -125,7 +130,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       },
     }),
   );
-  provider.use(oauthMetadataAlias());
+  provider.use(authorizationServerMetadata());
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   provider.use(
     createApiRoutes({

@@ -34,11 +34,27 @@ export function requestLog(logger: Logger): Middleware {
   };
 }
 
-/** RFC 8414 §3: serve the authorization server metadata at its own well-known path as well. */
-export function oauthMetadataAlias(): Middleware {
-  return function rfc8414Alias(ctx, next) {
-    if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = '/.well-known/openid-configuration';
-    return next();
+const DISCOVERY = '/.well-known/openid-configuration';
+
+/**
+ * RFC 8414: serve the metadata at `/.well-known/oauth-authorization-server` too, and state the client
+ * authentication methods of the introspection and revocation endpoints (oidc-provider leaves them out, and
+ * RFC 8414 §2 then means "client_secret_basic only"). They are the token endpoint's: one client authentication.
+ */
+export function authorizationServerMetadata(): Middleware {
+  return async function rfc8414Metadata(ctx, next) {
+    if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = DISCOVERY;
+    if (ctx.path !== DISCOVERY) return next();
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    if (ctx.status !== 200 || !body || typeof body !== 'object') return undefined;
+    for (const endpoint of ['introspection', 'revocation']) {
+      if (!(`${endpoint}_endpoint` in body)) continue;
+      body[`${endpoint}_endpoint_auth_methods_supported`] ??= body.token_endpoint_auth_methods_supported;
+      body[`${endpoint}_endpoint_auth_signing_alg_values_supported`] ??=
+        body.token_endpoint_auth_signing_alg_values_supported;
+    }
+    return undefined;
   };
 }
 

@@ -15,6 +15,7 @@ import { createLogger } from '../../server/logger.ts';
 import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
 import type { Clock } from '../../server/services/clock.ts';
 import { services } from './hooks.ts';
+import { freePort } from './services.ts';
 
 /** A clock the test moves by hand. Starts at the real time so oidc-provider's own checks agree with it. */
 export class TestClock implements Clock {
@@ -112,10 +113,12 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const dbName = `tw_${randomBytes(6).toString('hex')}`;
   const mongoUri = `${mongo.url.replace(/\/$/, '')}/${dbName}`;
   const useRedis = !options.memory && !options.noRedis;
+  const port = await freePort();
   const env: Record<string, string> = {
     NODE_ENV: 'test',
     HOST: '127.0.0.1',
-    PORT: '0',
+    PORT: String(port),
+    ISSUER: `http://127.0.0.1:${port}`,
     LOG_LEVEL: options.captureLogs ? 'debug' : 'silent',
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
