@@ -23,8 +23,7 @@ export interface Config {
   readonly trustProxy: boolean;
   /** Storage. `MONGODB_URI` unset selects the embedded in-memory store (refused when `NODE_ENV=production`). */
   readonly storage:
-    | { readonly kind: 'memory' }
-    | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
+    { readonly kind: 'memory' } | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
   /** `REDIS_URL` (default unset: no shared cache) and `REDIS_COMMAND_TIMEOUT_MS` (default 250). */
   readonly redis: { readonly url: string; readonly commandTimeoutMs: number } | null;
   readonly pat: {
@@ -98,11 +97,17 @@ const schemas = {
     .string()
     .regex(/^[a-z][a-z0-9]{1,15}$/, 'must be 2-16 lowercase letters or digits, starting with a letter')
     .default('pat'),
-  PAT_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('personal-access-token'),
+  PAT_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters')
+    .default('personal-access-token'),
   CACHE_TTL_SECONDS: integer(1, 86_400).default(300),
   CLIENT_CACHE_TTL_SECONDS: integer(0, 3600).default(30),
   ACCESS_TOKEN_TTL_SECONDS: integer(60, 86_400).default(3600),
-  ADMIN_CLIENT_ID: z.string().regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters').default('tokenwarden-admin'),
+  ADMIN_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters')
+    .default('tokenwarden-admin'),
   ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWKS: z.string().optional(),
   COOKIE_KEYS: z.string().optional(),
@@ -145,7 +150,7 @@ function parseJwks(raw: string | undefined, production: boolean): { keys: Signin
   if (!result.success) {
     throw new ConfigError('JWKS', 'must be {"keys":[...]} with at least one private JWK (kty and d members)');
   }
-  return result.data as { keys: SigningJwk[] };
+  return result.data;
 }
 
 function parseCookieKeys(raw: string | undefined, production: boolean): string[] {
@@ -166,6 +171,11 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/** Builds the configuration from this process's environment (the entry point's one call). */
+export function loadConfigFromProcess(): Config {
+  return loadConfig(process.env);
 }
 
 /**

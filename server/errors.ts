@@ -29,7 +29,10 @@ export class TokenwardenError extends Error {
 
 /** 400 `invalid_request`: a malformed request; `field` names the offending field when there is one. */
 export class InvalidRequest extends TokenwardenError {
-  constructor(description: string, readonly field?: string) {
+  constructor(
+    description: string,
+    readonly field?: string,
+  ) {
     super(400, 'invalid_request', description);
   }
 }
@@ -38,7 +41,9 @@ export class InvalidRequest extends TokenwardenError {
 export class InvalidToken extends TokenwardenError {
   constructor(description = 'a valid bearer access token is required') {
     super(401, 'invalid_token', description, {
-      headers: { 'WWW-Authenticate': `Bearer realm="tokenwarden", error="invalid_token", error_description="${description}"` },
+      headers: {
+        'WWW-Authenticate': `Bearer realm="tokenwarden", error="invalid_token", error_description="${description}"`,
+      },
     });
   }
 }
@@ -70,7 +75,10 @@ export class NotFound extends TokenwardenError {
 
 /** 409 `conflict`: a unique field is taken. */
 export class Conflict extends TokenwardenError {
-  constructor(description: string, readonly field: string) {
+  constructor(
+    description: string,
+    readonly field: string,
+  ) {
     super(409, 'conflict', description);
   }
 }

@@ -2,7 +2,7 @@
  * Process entry point (`npm start`): read the configuration, start Tokenwarden, print how to try it when running
  * on the embedded in-memory store, and shut down gracefully on SIGTERM/SIGINT (exit 0).
  */
-import { ConfigError, loadConfig, type Config } from '../config/index.ts';
+import { ConfigError, loadConfigFromProcess, type Config } from '../config/index.ts';
 import { createTokenwarden, type Tokenwarden } from './main.ts';
 
 async function seedDemo(tw: Tokenwarden): Promise<{ userId: string; clientId: string; clientSecret: string }> {
@@ -43,7 +43,7 @@ Discovery: ${base}/.well-known/oauth-authorization-server
 async function main(): Promise<void> {
   let config: Config;
   try {
-    config = loadConfig(process.env);
+    config = loadConfigFromProcess();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`tokenwarden: invalid configuration: ${error.message}\n`);
@@ -54,7 +54,10 @@ async function main(): Promise<void> {
 
   const tw = await createTokenwarden(config);
   const { url } = await tw.listen();
-  tw.logger.info({ url, issuer: config.issuer, storage: config.storage.kind, redis: config.redis !== null }, 'listening');
+  tw.logger.info(
+    { url, issuer: config.issuer, storage: config.storage.kind, redis: config.redis !== null },
+    'listening',
+  );
   if (config.storage.kind === 'memory') {
     process.stdout.write(banner(config, url, await seedDemo(tw)));
   }

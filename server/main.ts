@@ -82,7 +82,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
           uri: config.storage.uri,
           timeoutMs: config.storage.timeoutMs,
           onTtlFallback: (error) =>
-            logger.warn({ err: describeError(error) }, 'TTL indexes unavailable; expiring oidc payloads with a sweeper'),
+            logger.warn(
+              { err: describeError(error) },
+              'TTL indexes unavailable; expiring oidc payloads with a sweeper',
+            ),
         }));
   const cache: Cache | null =
     options.cache !== undefined
@@ -93,7 +96,11 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
 
   const oidcStore =
     config.clientCacheTtlSeconds > 0
-      ? createCachedOidcStore(storage.oidc, { models: ['Client'], ttlMs: config.clientCacheTtlSeconds * 1000, max: 10_000 })
+      ? createCachedOidcStore(storage.oidc, {
+          models: ['Client'],
+          ttlMs: config.clientCacheTtlSeconds * 1000,
+          max: 10_000,
+        })
       : storage.oidc;
   const format = createPatFormat(config.pat.prefix);
   const pats = createPatService({
@@ -145,6 +152,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   );
 
   let server: Server | undefined;
+  let draining = false;
 
   return {
     config,
@@ -153,7 +161,15 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     services: { users, pats, clients, format },
 
     async listen() {
-      server = createServer(provider.callback());
+      const handle = provider.callback();
+      // While draining, a connection whose response has just finished is idle: close it rather than keep it alive.
+      server = createServer((req, res) => {
+        res.once('finish', () => {
+          if (draining) setImmediate(() => server?.closeIdleConnections());
+        });
+        if (draining) res.shouldKeepAlive = false;
+        void handle(req, res);
+      });
       server.keepAliveTimeout = 65_000;
       server.headersTimeout = 66_000;
       server.requestTimeout = 30_000;
@@ -168,6 +184,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     },
 
     async close() {
+      draining = true;
       if (server) {
         const closing = server;
         await new Promise<void>((resolve) => {

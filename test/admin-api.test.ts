@@ -50,14 +50,22 @@ describe('management API (/api)', () => {
     });
 
     it('does not let a resource-server client obtain the admin scope', async () => {
-      const res = await app.form('/token', { grant_type: 'client_credentials', scope: 'admin' }, { Authorization: basic(app.rs) });
+      const res = await app.form(
+        '/token',
+        { grant_type: 'client_credentials', scope: 'admin' },
+        { Authorization: basic(app.rs) },
+      );
       assert.equal(res.status, 400);
       assert.equal(res.body.error, 'invalid_scope');
     });
 
     it('rejects a revoked admin token', async () => {
       const admin = { clientId: app.config.adminClient.clientId, clientSecret: app.config.adminClient.clientSecret };
-      const issued = await app.form('/token', { grant_type: 'client_credentials', scope: 'admin' }, { Authorization: basic(admin) });
+      const issued = await app.form(
+        '/token',
+        { grant_type: 'client_credentials', scope: 'admin' },
+        { Authorization: basic(admin) },
+      );
       const token = String(issued.body.access_token);
       assert.equal((await app.api('GET', '/api/clients', undefined, token)).status, 200);
       await app.revoke(token, admin);
@@ -160,8 +168,14 @@ describe('management API (/api)', () => {
       await app.api('DELETE', `/api/users/${other}/tokens/${first.id}`);
       const list = await app.api('GET', `/api/users/${other}/tokens`);
       const rows = list.body.data as Row[];
-      assert.deepEqual(rows.map((r) => r.id), [second.id, first.id]);
-      assert.deepEqual(rows.map((r) => r.status), ['active', 'revoked']);
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        [second.id, first.id],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.status),
+        ['active', 'revoked'],
+      );
     });
 
     it('keeps names unique per user among live tokens only', async () => {
@@ -171,7 +185,10 @@ describe('management API (/api)', () => {
       assert.equal(dup.status, 409);
       assert.equal(dup.body.error, 'conflict');
       const otherUser = await app.createUser();
-      assert.equal((await app.api('POST', `/api/users/${otherUser}/tokens`, { name: 'deploy', scopes: [] })).status, 201);
+      assert.equal(
+        (await app.api('POST', `/api/users/${otherUser}/tokens`, { name: 'deploy', scopes: [] })).status,
+        201,
+      );
       await app.api('DELETE', `/api/users/${u}/tokens/${a.id}`);
       assert.equal((await app.api('POST', `/api/users/${u}/tokens`, { name: 'deploy', scopes: [] })).status, 201);
     });
@@ -190,7 +207,10 @@ describe('management API (/api)', () => {
 
     it('refuses an expiry in the past, bad scopes, bad names and bad resources, naming the field', async () => {
       const cases: Array<[Row, RegExp]> = [
-        [{ name: 'x', scopes: [], expires_at: new Date(Date.now() - 1000).toISOString() }, /^expires_at must be in the future/],
+        [
+          { name: 'x', scopes: [], expires_at: new Date(Date.now() - 1000).toISOString() },
+          /^expires_at must be in the future/,
+        ],
         [{ name: 'x', scopes: [], expires_at: 'tomorrow' }, /^expires_at: /],
         [{ name: 'x', scopes: ['has space'] }, /^scopes\.0: /],
         [{ name: 'x', scopes: 'read' }, /^scopes: /],

@@ -55,9 +55,13 @@ describe('bad input at /introspect and /revoke', () => {
       });
 
       it('answers a wrong client secret over Basic with 401 invalid_client and a Basic challenge', async () => {
-        const res = await app.form(path, { token: pat.token }, {
-          Authorization: basic({ clientId: app.rs.clientId, clientSecret: 'wrong' }),
-        });
+        const res = await app.form(
+          path,
+          { token: pat.token },
+          {
+            Authorization: basic({ clientId: app.rs.clientId, clientSecret: 'wrong' }),
+          },
+        );
         assert.equal(res.status, 401);
         assert.equal(res.body.error, 'invalid_client');
         assert.match(String(res.headers.get('www-authenticate')), /^Basic /);
@@ -70,7 +74,11 @@ describe('bad input at /introspect and /revoke', () => {
       });
 
       it('answers an unknown client with 401 invalid_client', async () => {
-        const res = await app.form(path, { token: pat.token }, { Authorization: basic({ clientId: 'nobody', clientSecret: 'x' }) });
+        const res = await app.form(
+          path,
+          { token: pat.token },
+          { Authorization: basic({ clientId: 'nobody', clientSecret: 'x' }) },
+        );
         assert.equal(res.status, 401);
         assert.equal(res.body.error, 'invalid_client');
       });
@@ -93,7 +101,11 @@ describe('bad input at /introspect and /revoke', () => {
   });
 
   it('accepts client_secret_post as well as client_secret_basic', async () => {
-    const res = await app.form('/introspect', { token: pat.token, client_id: app.rs.clientId, client_secret: app.rs.clientSecret });
+    const res = await app.form('/introspect', {
+      token: pat.token,
+      client_id: app.rs.clientId,
+      client_secret: app.rs.clientSecret,
+    });
     assert.equal(res.status, 200);
     assert.equal(res.body.active, true);
   });

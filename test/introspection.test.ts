@@ -80,7 +80,13 @@ describe('POST /introspect (RFC 7662)', () => {
   });
 
   it('returns {"active":false} for values that are not tokens at all', async () => {
-    for (const value of ['x', 'pat_', 'pat_short', 'not-a-token-at-all', `${app.config.pat.prefix}_${'a'.repeat(42)}`]) {
+    for (const value of [
+      'x',
+      'pat_',
+      'pat_short',
+      'not-a-token-at-all',
+      `${app.config.pat.prefix}_${'a'.repeat(42)}`,
+    ]) {
       const res = await app.introspect(value);
       assert.equal(res.status, 200, value);
       assert.deepEqual(res.body, { active: false }, value);
@@ -141,7 +147,11 @@ describe('POST /introspect (RFC 7662)', () => {
 
   it('answers a token_type_hint of refresh_token for a PAT just the same', async () => {
     const pat = await app.createPat(userId);
-    const res = await app.form('/introspect', { token: pat.token, token_type_hint: 'refresh_token' }, { Authorization: basic(app.rs) });
+    const res = await app.form(
+      '/introspect',
+      { token: pat.token, token_type_hint: 'refresh_token' },
+      { Authorization: basic(app.rs) },
+    );
     assert.equal(res.body.active, true);
   });
 });

@@ -18,7 +18,10 @@ describe('a standard OAuth client (oauth4webapi)', () => {
   before(async () => {
     app = await startApp();
     const issuer = new URL(app.config.issuer);
-    as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }));
+    as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { algorithm: 'oauth2', ...insecure }),
+    );
     pat = await app.createPat(await app.createUser(), { scopes: ['repo:read'] });
   });
   after(() => app.close());
@@ -95,14 +98,23 @@ describe('a standard OAuth client (oauth4webapi)', () => {
   it('works with private_key_jwt', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'rs-key-1', alg: 'ES256', use: 'sig' };
-    const { client, secret } = await registered({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const { client, secret } = await registered({
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [jwk] },
+    });
     assert.equal(secret, undefined);
     await exercise(client, () => oauth.PrivateKeyJwt({ key: privateKey, kid: 'rs-key-1' }));
   });
 
   it('rejects a client_secret_jwt assertion signed with the wrong secret', async () => {
     const { client } = await registered({ token_endpoint_auth_method: 'client_secret_jwt' });
-    const res = await oauth.introspectionRequest(as, client, oauth.ClientSecretJwt('x'.repeat(43)), pat.token, insecure);
+    const res = await oauth.introspectionRequest(
+      as,
+      client,
+      oauth.ClientSecretJwt('x'.repeat(43)),
+      pat.token,
+      insecure,
+    );
     assert.equal(res.status, 401);
     assert.equal(((await res.json()) as { error: string }).error, 'invalid_client');
   });
@@ -110,7 +122,9 @@ describe('a standard OAuth client (oauth4webapi)', () => {
   it('revokes a PAT through the library, after which it introspects inactive', async () => {
     const { client, secret } = await registered({});
     const own = await app.createPat(await app.createUser());
-    await oauth.processRevocationResponse(await oauth.revocationRequest(as, client, oauth.ClientSecretBasic(secret!), own.token, insecure));
+    await oauth.processRevocationResponse(
+      await oauth.revocationRequest(as, client, oauth.ClientSecretBasic(secret!), own.token, insecure),
+    );
     const res = await oauth.processIntrospectionResponse(
       as,
       client,

@@ -27,7 +27,8 @@ export interface MongoStorageOptions {
   readonly sweepIntervalMs?: number;
 }
 
-const UNAVAILABLE = /Network|ServerSelection|NotConnected|PoolCleared|Timeout|Topology|Interrupted|ECONNREFUSED|closed/i;
+const UNAVAILABLE =
+  /Network|ServerSelection|NotConnected|PoolCleared|Timeout|Topology|Interrupted|ECONNREFUSED|closed/i;
 
 function translate(error: unknown): Error {
   if (error instanceof StoreError) return error;
@@ -266,10 +267,7 @@ function createPatStore(Pats: Model<PatDoc>): PatStore {
       }),
     revoke: (id, at) =>
       guard(async () => {
-        await Pats.updateOne(
-          { _id: id, revoked_at: null },
-          { $set: { revoked_at: at, live_name: `released:${id}` } },
-        );
+        await Pats.updateOne({ _id: id, revoked_at: null }, { $set: { revoked_at: at, live_name: `released:${id}` } });
         const doc = await Pats.findById(id).lean<PatDoc>();
         return doc ? toPat(doc) : null;
       }),
@@ -305,7 +303,10 @@ function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
       guard(async () => {
         const doc = await Oidc.findById(key(model, id)).lean<OidcDoc>();
         if (!doc) return;
-        const payload = { ...JSON.parse(doc.payload), consumed: Math.floor(Date.now() / 1000) };
+        const payload = {
+          ...(JSON.parse(doc.payload) as Record<string, unknown>),
+          consumed: Math.floor(Date.now() / 1000),
+        };
         await Oidc.updateOne({ _id: doc._id }, { $set: { payload: JSON.stringify(payload) } });
       }),
     destroy: (model, id) =>

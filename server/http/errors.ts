@@ -25,7 +25,11 @@ export function toHttpError(error: unknown, retryAfterSeconds: number): Tokenwar
  */
 export function describeError(error: unknown): Record<string, unknown> {
   const e = error as { name?: string; code?: unknown; message?: string; stack?: string; cause?: unknown };
-  if (error instanceof StoreUnavailableError || error instanceof ProviderStoreUnavailable || e?.name?.startsWith('Store')) {
+  if (
+    error instanceof StoreUnavailableError ||
+    error instanceof ProviderStoreUnavailable ||
+    e?.name?.startsWith('Store')
+  ) {
     const cause = e.cause as { name?: string; code?: unknown } | undefined;
     return { name: e.name, code: e.code, cause: cause ? { name: cause.name, code: cause.code } : undefined };
   }

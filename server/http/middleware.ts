@@ -44,17 +44,16 @@ const DISCOVERY = '/.well-known/openid-configuration';
 export function authorizationServerMetadata(): Middleware {
   return async function rfc8414Metadata(ctx, next) {
     if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = DISCOVERY;
-    if (ctx.path !== DISCOVERY) return next();
     await next();
+    if (ctx.path !== DISCOVERY) return;
     const body = ctx.body as Record<string, unknown> | undefined;
-    if (ctx.status !== 200 || !body || typeof body !== 'object') return undefined;
+    if (ctx.status !== 200 || !body || typeof body !== 'object') return;
     for (const endpoint of ['introspection', 'revocation']) {
       if (!(`${endpoint}_endpoint` in body)) continue;
       body[`${endpoint}_endpoint_auth_methods_supported`] ??= body.token_endpoint_auth_methods_supported;
       body[`${endpoint}_endpoint_auth_signing_alg_values_supported`] ??=
         body.token_endpoint_auth_signing_alg_values_supported;
     }
-    return undefined;
   };
 }
 

@@ -94,7 +94,7 @@ export function createAdapterClass(deps: {
         const live = await guard(() => pats.lookup(id));
         return live ? patPayload(live, patClientId) : undefined;
       }
-      return guard(() => store.find(this.name, id)) as Promise<AdapterPayload | undefined>;
+      return guard(() => store.find(this.name, id));
     }
 
     async findByUid(uid: string) {
@@ -129,7 +129,9 @@ export function signingAlgOf(jwk: { kty: string; crv?: unknown; alg?: unknown })
   if (typeof jwk.alg === 'string') return jwk.alg;
   if (jwk.kty === 'RSA') return 'RS256';
   if (jwk.kty === 'OKP') return 'EdDSA';
-  return ({ 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as Record<string, string>)[String(jwk.crv)] ?? 'ES256';
+  return (
+    ({ 'P-256': 'ES256', 'P-384': 'ES384', 'P-521': 'ES512' } as Record<string, string>)[String(jwk.crv)] ?? 'ES256'
+  );
 }
 
 export interface ProviderDeps {
@@ -170,7 +172,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createAdapterClass({ store: deps.store, pats: deps.pats, format: deps.format, patClientId }),
     clients,
-    jwks: { keys: config.jwks.keys as NonNullable<Configuration['jwks']>['keys'] },
+    jwks: { keys: config.jwks.keys },
     cookies: { keys: [...config.cookieKeys] },
     scopes: [ADMIN_SCOPE, CLIENT_SCOPE],
     claims: { openid: ['sub'] },

@@ -8,14 +8,7 @@ import compose from 'koa-compose';
 import { z } from 'zod';
 
 import type { PatRecord, UserRecord } from '../../adapters/types.ts';
-import {
-  InsufficientScope,
-  InvalidToken,
-  MethodNotAllowed,
-  MissingToken,
-  NotFound,
-  assertThat,
-} from '../errors.ts';
+import { InsufficientScope, InvalidToken, MethodNotAllowed, MissingToken, NotFound, assertThat } from '../errors.ts';
 import { readJson } from '../http/body.ts';
 import { errorHandler } from '../http/errors.ts';
 import type { Logger } from '../logger.ts';
@@ -50,7 +43,13 @@ export const schemas = {
   patchUser: z.strictObject({ disabled: z.boolean() }),
   createToken: z.strictObject({
     name,
-    description: z.string().trim().max(1000).regex(/^[^\p{Cc}]*$/u, 'must contain printable characters only').nullable().optional(),
+    description: z
+      .string()
+      .trim()
+      .max(1000)
+      .regex(/^[^\p{Cc}]*$/u, 'must contain printable characters only')
+      .nullable()
+      .optional(),
     scopes: z.array(z.string().regex(SCOPE_TOKEN, 'must be an RFC 6749 scope token')).max(50),
     expires_at: z.iso.datetime({ offset: true, message: 'must be an RFC 3339 date-time' }).nullable().optional(),
     resource: z
@@ -63,7 +62,14 @@ export const schemas = {
   createClient: z.strictObject({
     client_name: name.optional(),
     token_endpoint_auth_method: z.enum(CLIENT_AUTH_METHODS).optional(),
-    jwks: z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1).max(10) }).optional(),
+    jwks: z
+      .strictObject({
+        keys: z
+          .array(z.looseObject({ kty: z.string() }))
+          .min(1)
+          .max(10),
+      })
+      .optional(),
   }),
 };
 
@@ -81,8 +87,7 @@ function userView(u: UserRecord) {
 }
 
 function tokenView(p: PatRecord, now: Date) {
-  const status =
-    p.revokedAt !== null ? 'revoked' : p.expiresAt !== null && p.expiresAt <= now ? 'expired' : 'active';
+  const status = p.revokedAt !== null ? 'revoked' : p.expiresAt !== null && p.expiresAt <= now ? 'expired' : 'active';
   return {
     id: p.id,
     user_id: p.userId,
@@ -154,17 +159,17 @@ export function createApiRoutes(deps: ApiDeps): Middleware {
   });
 
   router.get('/users/:user_id', async function getUser(ctx) {
-    ctx.body = userView(await users.get(userIdParam(ctx as ApiContext)));
+    ctx.body = userView(await users.get(userIdParam(ctx)));
   });
 
   router.patch('/users/:user_id', async function patchUser(ctx) {
-    const userId = userIdParam(ctx as ApiContext);
+    const userId = userIdParam(ctx);
     const body = await readJson(ctx, schemas.patchUser);
     ctx.body = userView(await users.setDisabled(userId, body.disabled));
   });
 
   router.post('/users/:user_id/tokens', async function createToken(ctx) {
-    const userId = userIdParam(ctx as ApiContext);
+    const userId = userIdParam(ctx);
     const body = await readJson(ctx, schemas.createToken);
     const { record, token } = await pats.create(userId, {
       name: body.name,
@@ -179,12 +184,12 @@ export function createApiRoutes(deps: ApiDeps): Middleware {
 
   router.get('/users/:user_id/tokens', async function listTokens(ctx) {
     const now = clock.now();
-    const list = await pats.list(userIdParam(ctx as ApiContext));
+    const list = await pats.list(userIdParam(ctx));
     ctx.body = { data: list.map((p) => tokenView(p, now)) };
   });
 
   router.delete('/users/:user_id/tokens/:id', async function revokeToken(ctx) {
-    await pats.revoke(userIdParam(ctx as ApiContext), (ctx as ApiContext).params.id ?? '');
+    await pats.revoke(userIdParam(ctx), (ctx as ApiContext).params.id ?? '');
     ctx.status = 204;
   });
 
@@ -230,8 +235,8 @@ export function createApiRoutes(deps: ApiDeps): Middleware {
     router.routes() as Middleware,
   ]);
 
-  return function managementApi(ctx, next) {
-    if (ctx.path === '/api' || ctx.path.startsWith('/api/')) return api(ctx, next);
-    return next();
+  return async function managementApi(ctx, next) {
+    if (ctx.path === '/api' || ctx.path.startsWith('/api/')) await api(ctx, next);
+    else await next();
   };
 }

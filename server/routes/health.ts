@@ -30,13 +30,11 @@ function withTimeout(check: () => Promise<void>, ms: number): Promise<void> {
 /** Middleware answering the two health endpoints. */
 export function createHealthRoutes(deps: HealthDeps): Middleware {
   return async function health(ctx, next) {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') return next();
-    if (ctx.path === '/healthz') {
+    const probe = ctx.method === 'GET' || ctx.method === 'HEAD' ? ctx.path : '';
+    if (probe === '/healthz') {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { status: 'ok' };
-      return undefined;
-    }
-    if (ctx.path === '/readyz') {
+    } else if (probe === '/readyz') {
       const results = await Promise.all(
         Object.entries(deps.checks).map(async ([name, check]) => {
           try {
@@ -51,8 +49,8 @@ export function createHealthRoutes(deps: HealthDeps): Middleware {
       ctx.set('Cache-Control', 'no-store');
       ctx.status = ready ? 200 : 503;
       ctx.body = { status: ready ? 'ready' : 'unavailable', checks: Object.fromEntries(results) };
-      return undefined;
+    } else {
+      await next();
     }
-    return next();
   };
 }

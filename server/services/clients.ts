@@ -55,7 +55,10 @@ function view(metadata: Record<string, unknown>): ClientView {
   return {
     clientId: String(metadata.client_id),
     clientName: typeof metadata.client_name === 'string' ? metadata.client_name : null,
-    tokenEndpointAuthMethod: String(metadata.token_endpoint_auth_method ?? 'client_secret_basic'),
+    tokenEndpointAuthMethod:
+      typeof metadata.token_endpoint_auth_method === 'string'
+        ? metadata.token_endpoint_auth_method
+        : 'client_secret_basic',
     createdAt: typeof metadata.client_id_issued_at === 'number' ? metadata.client_id_issued_at : 0,
   };
 }

@@ -87,14 +87,32 @@ interface CachedPat {
 function fromCache(raw: string): LivePat | null {
   try {
     const c = JSON.parse(raw) as CachedPat;
-    return { id: c.i, userId: c.u, username: c.n, name: c.m, scopes: c.s, resource: c.r, issuedAt: c.c, expiresAt: c.e };
+    return {
+      id: c.i,
+      userId: c.u,
+      username: c.n,
+      name: c.m,
+      scopes: c.s,
+      resource: c.r,
+      issuedAt: c.c,
+      expiresAt: c.e,
+    };
   } catch {
     return null;
   }
 }
 
 function toCache(p: LivePat): string {
-  const c: CachedPat = { i: p.id, u: p.userId, n: p.username, m: p.name, s: [...p.scopes], r: p.resource, c: p.issuedAt, e: p.expiresAt };
+  const c: CachedPat = {
+    i: p.id,
+    u: p.userId,
+    n: p.username,
+    m: p.name,
+    s: [...p.scopes],
+    r: p.resource,
+    c: p.issuedAt,
+    e: p.expiresAt,
+  };
   return JSON.stringify(c);
 }
 

@@ -151,7 +151,10 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     close: () => real.close(),
   };
   const cache: Cache | null = config.redis
-    ? counter.wrap('redis', createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }))
+    ? counter.wrap(
+        'redis',
+        createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }),
+      )
     : null;
 
   const tw = await createTokenwarden(config, { clock, logger, storage, cache });
@@ -170,7 +173,11 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
 
   const adminToken = async () => {
     if (cachedAdminToken) return cachedAdminToken;
-    const res = await form('/token', { grant_type: 'client_credentials', scope: 'admin' }, { Authorization: basic(admin) });
+    const res = await form(
+      '/token',
+      { grant_type: 'client_credentials', scope: 'admin' },
+      { Authorization: basic(admin) },
+    );
     if (res.status !== 200) throw new Error(`admin token: ${res.status} ${res.text}`);
     cachedAdminToken = String(res.body.access_token);
     return cachedAdminToken;

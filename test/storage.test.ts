@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+
+import mongoose from 'mongoose';
+
+import { createMemoryStorage } from '../adapters/memory/storage.ts';
+import { createMongoStorage } from '../adapters/mongo/storage.ts';
+import { DuplicateError, type PatRecord, type Storage, type UserRecord } from '../adapters/types.ts';
+import { services } from './support/hooks.ts';
+
+const user = (id: string, username = id): UserRecord => ({
+  id,
+  username,
+  email: null,
+  disabled: false,
+  createdAt: new Date(),
+  updatedAt: new Date(),
+});
+
+let seq = 0;
+const pat = (userId: string, name: string, extra: Partial<PatRecord> = {}): PatRecord => ({
+  id: `tok_${String(++seq).padStart(20, '0')}`,
+  tokenHash: randomBytes(32).toString('hex'),
+  userId,
+  name,
+  description: null,
+  scopes: ['read'],
+  resource: null,
+  createdAt: new Date(Date.now() + seq),
+  expiresAt: null,
+  lastUsedAt: null,
+  revokedAt: null,
+  ...extra,
+});
+
+async function rejectsWith(promise: Promise<unknown>, field: string) {
+  await assert.rejects(promise, (error: unknown) => error instanceof DuplicateError && error.field === field);
+}
+
+/** One contract, two implementations: the embedded in-memory store must behave like MongoDB. */
+type Backend = { storage: Storage; ttlFallback: boolean; dbName?: string };
+const backends: Array<[string, () => Promise<Backend>]> = [
+  ['in-memory (embedded default)', async () => ({ storage: createMemoryStorage(), ttlFallback: false })],
+  [
+    'MongoDB (mongoose)',
+    async () => {
+      let ttlFallback = false;
+      const dbName = `tw_store_${randomBytes(4).toString('hex')}`;
+      const storage = await createMongoStorage({
+        uri: `${services().mongo.url}/${dbName}`,
+        timeoutMs: 2000,
+        sweepIntervalMs: 50,
+        onTtlFallback: () => (ttlFallback = true),
+      });
+      return { storage, ttlFallback, dbName };
+    },
+  ],
+];
+
+for (const [label, make] of backends) {
+  describe(`storage contract: ${label}`, () => {
+    let storage: Storage;
+    let ttlFallback: boolean;
+    let dbName: string | undefined;
+    before(async () => {
+      ({ storage, ttlFallback, dbName } = await make());
+    });
+    after(() => storage.close());
+
+    it('keeps user ids and usernames unique, naming the clash', async () => {
+      await storage.users.insert(user('u1', 'alice'));
+      await rejectsWith(storage.users.insert(user('u1', 'other')), 'id');
+      await rejectsWith(storage.users.insert(user('u2', 'alice')), 'username');
+      assert.equal((await storage.users.get('u1'))?.username, 'alice');
+      assert.equal(await storage.users.get('nobody'), null);
+    });
+
+    it('disables and re-enables a user atomically', async () => {
+      await storage.users.insert(user('u3'));
+      assert.equal((await storage.users.setDisabled('u3', true, new Date()))?.disabled, true);
+      assert.equal((await storage.users.get('u3'))?.disabled, true);
+      assert.equal((await storage.users.setDisabled('u3', false, new Date()))?.disabled, false);
+      assert.equal(await storage.users.setDisabled('nobody', true, new Date()), null);
+    });
+
+    it('keeps token names unique per user among live tokens, and hashes unique', async () => {
+      const now = new Date();
+      const first = pat('u1', 'deploy');
+      await storage.pats.insert(first, now);
+      await rejectsWith(storage.pats.insert(pat('u1', 'deploy'), now), 'name');
+      await storage.pats.insert(pat('u3', 'deploy'), now);
+      await rejectsWith(storage.pats.insert({ ...pat('u1', 'other'), tokenHash: first.tokenHash }, now), 'token_hash');
+      await storage.pats.revoke(first.id, now);
+      await storage.pats.insert(pat('u1', 'deploy'), now);
+    });
+
+    it('frees the name of an expired token', async () => {
+      const now = new Date();
+      await storage.pats.insert(pat('u1', 'nightly', { expiresAt: new Date(now.getTime() + 1000) }), now);
+      await rejectsWith(storage.pats.insert(pat('u1', 'nightly'), now), 'name');
+      await storage.pats.insert(pat('u1', 'nightly'), new Date(now.getTime() + 2000));
+    });
+
+    it('revokes once, keeps the first revocation time, and answers null for unknown ids', async () => {
+      const p = pat('u1', 'once');
+      await storage.pats.insert(p, new Date());
+      const t1 = new Date('2030-01-01T00:00:00Z');
+      assert.deepEqual((await storage.pats.revoke(p.id, t1))?.revokedAt, t1);
+      assert.deepEqual((await storage.pats.revoke(p.id, new Date('2031-01-01T00:00:00Z')))?.revokedAt, t1);
+      assert.equal(await storage.pats.revoke('tok_doesnotexist000000', t1), null);
+      assert.deepEqual((await storage.pats.findByHash(p.tokenHash))?.revokedAt, t1);
+    });
+
+    it('lists a user’s tokens newest first and the hashes still unrevoked', async () => {
+      await storage.users.insert(user('u9'));
+      const a = pat('u9', 'a');
+      const b = pat('u9', 'b');
+      await storage.pats.insert(a, new Date());
+      await storage.pats.insert(b, new Date());
+      assert.deepEqual(
+        (await storage.pats.listByUser('u9')).map((p) => p.id),
+        [b.id, a.id],
+      );
+      await storage.pats.revoke(a.id, new Date());
+      assert.deepEqual(await storage.pats.unrevokedHashesOfUser('u9'), [b.tokenHash]);
+    });
+
+    it('stores oidc-provider payloads: upsert, find, consume, destroy, by uid, by grant', async () => {
+      const { oidc } = storage;
+      await oidc.upsert('AccessToken', 'a1', { jti: 'a1', grantId: 'g1', 'odd.key$': 1 }, 60);
+      await oidc.upsert('AccessToken', 'a2', { jti: 'a2', grantId: 'g1' }, 60);
+      await oidc.upsert('Session', 's1', { uid: 'uid-1' }, 60);
+      assert.deepEqual(await oidc.find('AccessToken', 'a1'), { jti: 'a1', grantId: 'g1', 'odd.key$': 1 });
+      assert.equal(await oidc.find('RefreshToken', 'a1'), undefined);
+      assert.deepEqual(await oidc.findByUid('Session', 'uid-1'), { uid: 'uid-1' });
+      await oidc.consume('AccessToken', 'a1');
+      assert.equal(typeof (await oidc.find('AccessToken', 'a1'))?.consumed, 'number');
+      await oidc.revokeByGrantId('AccessToken', 'g1');
+      assert.equal(await oidc.find('AccessToken', 'a2'), undefined);
+      await oidc.upsert('Client', 'c1', { client_id: 'c1' }, undefined);
+      assert.deepEqual(await oidc.list('Client'), [{ client_id: 'c1' }]);
+      await oidc.destroy('Client', 'c1');
+      assert.deepEqual(await oidc.list('Client'), []);
+    });
+
+    it('never returns an expired payload', async () => {
+      await storage.oidc.upsert('AccessToken', 'short', { jti: 'short' }, 1);
+      assert.ok(await storage.oidc.find('AccessToken', 'short'));
+      const deadline = Date.now() + 5000;
+      while ((await storage.oidc.find('AccessToken', 'short')) !== undefined) {
+        assert.ok(Date.now() < deadline, 'still returned after its expiry');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+
+    it('sweeps expired payloads when TTL indexes are unavailable', async function () {
+      if (!ttlFallback) this.skip();
+      await storage.oidc.upsert('AccessToken', 'swept', { jti: 'swept' }, 1);
+      const conn = await mongoose.createConnection(`${services().mongo.url}/${dbName}`).asPromise();
+      try {
+        const payloads = conn.db!.collection('oidc_payloads');
+        const deadline = Date.now() + 10_000;
+        while ((await payloads.countDocuments({ _id: 'AccessToken:swept' as never })) > 0) {
+          assert.ok(Date.now() < deadline, 'the sweeper did not delete the expired payload');
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        await conn.close();
+      }
+    });
+  });
+}
