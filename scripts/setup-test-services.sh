@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the real services the test suite starts by itself, when they are missing:
+#   - redis-server (Debian package), unless REDIS_URL points at a running Redis;
+#   - a MongoDB-compatible server: a `mongod` already on PATH, else FerretDB v1.24.2 built with Go,
+#     unless MONGODB_URI points at a running server.
+# Idempotent: a second run changes nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ -z "${REDIS_URL:-}" ] && ! command -v redis-server >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing redis-server"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+  else
+    echo "redis-server is missing: run 'sudo apt-get install -y redis-server', or set REDIS_URL" >&2
+    exit 1
+  fi
+fi
+
+if [ -z "${MONGODB_URI:-}" ] && ! command -v mongod >/dev/null 2>&1; then
+  if ! command -v go >/dev/null 2>&1; then
+    echo "no mongod on PATH and no Go to build FerretDB: install Go, or set MONGODB_URI" >&2
+    exit 1
+  fi
+  "$here/install-ferretdb.sh"
+fi
