@@ -18,6 +18,7 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
         censor: '[redacted]',
       },
     },
-    destination as Parameters<typeof pino>[1],
+    // Synchronous writes by default: the last lines before process.exit (shutdown, start-up failure) are not lost.
+    (destination ?? pino.destination({ dest: 1, sync: true })) as Parameters<typeof pino>[1],
   );
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 
+import { createRemoteJWKSet, jwtVerify } from 'jose';
+
 import { basic, startApp, type TestApp } from './support/app.ts';
 
 describe('POST /introspect (RFC 7662)', () => {
@@ -153,5 +155,31 @@ describe('POST /introspect (RFC 7662)', () => {
       { Authorization: basic(app.rs) },
     );
     assert.equal(res.body.active, true);
+  });
+
+  it('answers with a signed JWT (RFC 9701) when asked with Accept: application/token-introspection+jwt', async () => {
+    const pat = await app.createPat(userId, { name: 'jwt please' });
+    const res = await fetch(`${app.url}/introspect`, {
+      method: 'POST',
+      headers: {
+        Authorization: basic(app.rs),
+        Accept: 'application/token-introspection+jwt',
+        'Content-Type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ token: pat.token }).toString(),
+    });
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers.get('content-type')), /^application\/token-introspection\+jwt/);
+    const jwks = createRemoteJWKSet(new URL(`${app.url}/jwks`));
+    const { payload, protectedHeader } = await jwtVerify(await res.text(), jwks, {
+      issuer: app.config.issuer,
+      audience: app.rs.clientId,
+      typ: 'token-introspection+jwt',
+    });
+    assert.equal(protectedHeader.alg, 'ES256');
+    const answer = payload.token_introspection as Record<string, unknown>;
+    assert.equal(answer.active, true);
+    assert.equal(answer.jti, pat.id);
+    assert.equal(answer.pat_name, 'jwt please');
   });
 });

@@ -107,17 +107,29 @@ describe('the tokenwarden process', () => {
       });
       await waitFor(child, /"msg":"listening"/);
 
-      // An introspection request whose body is still arriving when SIGTERM comes.
+      // An introspection request whose body is still to come when SIGTERM arrives. `Expect: 100-continue` makes
+      // the server say when it has taken the request in, so the signal surely lands mid-request.
       const body = 'token=pat_notarealtoken';
       const socket = connect({ port, host: '127.0.0.1' });
+      socket.on('error', () => undefined);
       await new Promise((r) => socket.once('connect', r));
       let response = '';
       socket.on('data', (c: Buffer) => (response += c.toString()));
       const ended = new Promise((r) => socket.once('close', r));
       socket.write(
         `POST /introspect HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic ${Buffer.from('nobody:secret').toString('base64')}\r\n` +
-          `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+          `Content-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`,
       );
+      await new Promise<void>((resolve) => {
+        const seen = () => {
+          if (response.includes('100 Continue')) {
+            socket.off('data', seen);
+            resolve();
+          }
+        };
+        socket.on('data', seen);
+      });
+      response = '';
 
       child.kill('SIGTERM');
       await waitFor(child, /"msg":"shutting down"/);
@@ -135,7 +147,7 @@ describe('the tokenwarden process', () => {
       });
       assert.equal(refused, true);
 
-      socket.write(body.slice(5));
+      socket.write(body);
       await ended;
       assert.match(response, /^HTTP\/1\.1 401 /, 'the in-flight request was answered');
       assert.match(response, /"error":"invalid_client"/);
