@@ -28,7 +28,71 @@ export interface PatRecord {
   readonly createdAt: Date;
   readonly expiresAt: Date | null;
   readonly lastUsedAt: Date | null;
+  /** The client that last introspected the token (the resource server it was used at). */
+  readonly lastUsedClient: string | null;
+  /** When the value was last rotated (the id stays, the value and hash change). */
+  readonly rotatedAt: Date | null;
   readonly revokedAt: Date | null;
+}
+
+/** A value a rotation replaced: valid until `validUntil` (the grace period), then only recognised for auditing. */
+export interface RotatedValue {
+  readonly tokenHash: string;
+  readonly tokenId: string;
+  readonly rotatedAt: Date;
+  readonly validUntil: Date;
+}
+
+export type TokenStatus = 'active' | 'expired' | 'revoked' | 'all';
+
+/** Newest-first keyset position: the last row of the previous page. */
+export interface Cursor {
+  readonly at: Date;
+  readonly id: string;
+}
+
+export interface TokenQuery {
+  readonly userId?: string | undefined;
+  readonly status: TokenStatus;
+  /** Only tokens with an expiry before this instant. */
+  readonly expiresBefore?: Date | undefined;
+  /** Only tokens last used before this instant, or never used. */
+  readonly lastUsedBefore?: Date | undefined;
+  /** "Now", for the active/expired distinction. */
+  readonly now: Date;
+  readonly limit: number;
+  readonly after?: Cursor | undefined;
+}
+
+/** Fields a token update may change; absent fields are left alone. */
+export interface TokenChanges {
+  readonly name?: string;
+  readonly description?: string | null;
+  readonly expiresAt?: Date;
+}
+
+/** One audit log entry. Never a token value or hash. */
+export interface AuditEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly at: Date;
+  readonly userId: string | null;
+  readonly tokenId: string | null;
+  /** Who did it: `admin:<client_id>`, `user:<user_id>`, `client:<client_id>`, `system`. */
+  readonly actor: string;
+  /** How: `admin_api`, `self_service`, `revocation_endpoint`, `introspection`. */
+  readonly via: string;
+  readonly details: Readonly<Record<string, string | number | boolean | null>>;
+}
+
+export interface AuditQuery {
+  readonly userId?: string | undefined;
+  readonly tokenId?: string | undefined;
+  readonly type?: string | undefined;
+  readonly from?: Date | undefined;
+  readonly to?: Date | undefined;
+  readonly limit: number;
+  readonly after?: Cursor | undefined;
 }
 
 export interface UserStore {
@@ -37,25 +101,64 @@ export interface UserStore {
   get(id: string): Promise<UserRecord | null>;
   /** Sets `disabled` atomically; returns the updated user or null when unknown. */
   setDisabled(id: string, disabled: boolean, at: Date): Promise<UserRecord | null>;
+  /** Newest first, `limit` rows after the cursor. */
+  list(limit: number, after?: Cursor): Promise<UserRecord[]>;
+  /** Deletes the user; false when unknown. */
+  delete(id: string): Promise<boolean>;
 }
 
 export interface PatStore {
   /**
-   * Inserts a token. The name is unique per user among live tokens: a live (unrevoked) token with the same name
-   * makes it throw {@link DuplicateError} with field `name`. Expired holders of the name are released first.
+   * Inserts a token, enforcing per user, among live (unrevoked, unexpired) tokens: a unique name, and at most
+   * `maxLive` tokens. Expired tokens release their name and slot first. Single-document writes only, so it holds
+   * under concurrency without transactions.
+   * @throws {DuplicateError} with field `name`, or {@link LimitError}.
    */
-  insert(pat: PatRecord, now: Date): Promise<void>;
+  insert(pat: PatRecord, now: Date, maxLive: number): Promise<void>;
   findByHash(tokenHash: string): Promise<PatRecord | null>;
   findById(id: string): Promise<PatRecord | null>;
-  /** Newest first. */
-  listByUser(userId: string): Promise<PatRecord[]>;
+  /** Newest first (created_at, then id), at most `limit` rows after the cursor. */
+  query(q: TokenQuery): Promise<PatRecord[]>;
+  /**
+   * Applies changes to an unrevoked token, atomically. An `expiresAt` change only applies when it is earlier than
+   * the stored expiry (or the token had none). Returns the token as it now stands, or null when the id is unknown
+   * or the token is revoked. @throws {DuplicateError} with field `name` when the new name is taken.
+   */
+  update(id: string, changes: TokenChanges): Promise<PatRecord | null>;
+  /**
+   * Replaces the value of an unrevoked token whose current hash is `fromHash` (compare-and-swap), so of two
+   * concurrent rotations exactly one wins. Returns the rotated token or null when the swap did not happen.
+   */
+  rotate(
+    id: string,
+    fromHash: string,
+    toHash: string,
+    changes: { expiresAt: Date | null; at: Date },
+  ): Promise<PatRecord | null>;
   /**
    * Marks the token revoked at `at` unless it already is (single-document atomic update).
    * Returns the token as it now stands (revoked), or null when the id is unknown.
    */
   revoke(id: string, at: Date): Promise<PatRecord | null>;
+  /** Revokes every unrevoked token of the user; returns those it revoked. */
+  revokeAllOfUser(userId: string, at: Date): Promise<PatRecord[]>;
   /** Hashes of the user's tokens that are not revoked (used to invalidate cache entries). */
   unrevokedHashesOfUser(userId: string): Promise<string[]>;
+  /**
+   * Records a use, unless one was recorded less than `minIntervalMs` before `at` (conditional update: at most
+   * one write per interval per token, across every instance). Returns whether it wrote.
+   */
+  touchLastUsed(id: string, at: Date, clientId: string | null, minIntervalMs: number): Promise<boolean>;
+  /** Remembers a rotated-out value. */
+  insertRotated(value: RotatedValue): Promise<void>;
+  findRotated(tokenHash: string): Promise<RotatedValue | null>;
+  deleteRotated(tokenHash: string): Promise<void>;
+}
+
+export interface AuditStore {
+  insert(event: AuditEvent): Promise<void>;
+  /** Newest first. */
+  query(q: AuditQuery): Promise<AuditEvent[]>;
 }
 
 /** Storage of oidc-provider's own models (clients, access tokens, …), following its adapter contract. */
@@ -97,6 +200,7 @@ export interface Cache {
 export interface Storage {
   readonly users: UserStore;
   readonly pats: PatStore;
+  readonly audit: AuditStore;
   readonly oidc: OidcStore;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -121,5 +225,13 @@ export class DuplicateError extends StoreError {
   override readonly code = 'ERR_DUPLICATE';
   constructor(readonly field: string) {
     super(`duplicate ${field}`);
+  }
+}
+
+/** The user already has the maximum number of live tokens. */
+export class LimitError extends StoreError {
+  override readonly code = 'ERR_LIMIT';
+  constructor(readonly limit: number) {
+    super(`at most ${limit} live tokens per user`);
   }
 }

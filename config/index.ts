@@ -50,12 +50,44 @@ export interface Config {
   readonly jwks: { readonly keys: readonly SigningJwk[] };
   /** `COOKIE_KEYS` (comma-separated, 32+ characters each): required in production; random otherwise. */
   readonly cookieKeys: readonly string[];
+  /** Token policy. */
+  readonly policy: {
+    /** `TOKEN_MAX_LIFETIME_DAYS` (default 365). `0` lifts the limit and allows tokens that never expire. */
+    readonly maxLifetimeDays: number;
+    /** `TOKEN_DEFAULT_LIFETIME_DAYS` (default 30): expiry when a request gives none. `0`: no expiry (needs max 0). */
+    readonly defaultLifetimeDays: number;
+    /** `MAX_TOKENS_PER_USER` (default 100): live (unrevoked, unexpired) tokens per user. */
+    readonly maxTokensPerUser: number;
+    /**
+     * `SCOPES` (JSON object `{"name": "description"}`): the scope catalogue. Default: `read`, `write` and
+     * `tokens:manage` (lets a PAT manage its user's tokens through `/api/me`).
+     */
+    readonly scopes: Readonly<Record<string, string>>;
+    /** `LAST_USED_INTERVAL_SECONDS` (default 60): at most one `last_used_at` write per token per interval. */
+    readonly lastUsedIntervalSeconds: number;
+  };
+  /**
+   * `TRUSTED_ISSUERS` (JSON array, default `[]`): identity providers whose JWT access tokens may call `/api/me`:
+   * `[{"issuer": "...", "jwks_uri": "...", "audience": "...", "user_claim": "sub"}]`.
+   */
+  readonly trustedIssuers: readonly TrustedIssuer[];
   /** `LOG_LEVEL` (default `info`): one of fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `SHUTDOWN_TIMEOUT_MS` (default 10000): how long SIGTERM waits for in-flight requests. */
   readonly shutdownTimeoutMs: number;
   /** `RETRY_AFTER_SECONDS` (default 5): the `Retry-After` sent with 503 when storage is unreachable. */
   readonly retryAfterSeconds: number;
+}
+
+/** An external identity provider whose JWTs authenticate self-service calls. */
+export interface TrustedIssuer {
+  readonly issuer: string;
+  readonly jwksUri: string;
+  readonly audience: string;
+  /** The claim holding the Tokenwarden user id (default `sub`). */
+  readonly userClaim: string;
+  /** Accepted JWS algorithms (default: the asymmetric ones jose supports). */
+  readonly algorithms: readonly string[];
 }
 
 /** Thrown when an environment variable is invalid; `variable` names it. */
@@ -111,6 +143,12 @@ const schemas = {
   ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWKS: z.string().optional(),
   COOKIE_KEYS: z.string().optional(),
+  TOKEN_MAX_LIFETIME_DAYS: integer(0, 36_500).default(365),
+  TOKEN_DEFAULT_LIFETIME_DAYS: integer(0, 36_500).default(30),
+  MAX_TOKENS_PER_USER: integer(1, 10_000).default(100),
+  SCOPES: z.string().optional(),
+  LAST_USED_INTERVAL_SECONDS: integer(1, 86_400).default(60),
+  TRUSTED_ISSUERS: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
   RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
@@ -165,6 +203,76 @@ function parseCookieKeys(raw: string | undefined, production: boolean): string[]
   return keys;
 }
 
+const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
+const DEFAULT_SCOPES = {
+  read: 'Read access',
+  write: 'Write access',
+  'tokens:manage': 'Manage your own personal access tokens through /api/me',
+};
+
+function parseJson(variable: string, raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new ConfigError(variable, 'must be valid JSON');
+  }
+}
+
+function parseScopes(raw: string | undefined): Record<string, string> {
+  if (raw === undefined) return DEFAULT_SCOPES;
+  const result = z
+    .record(z.string().regex(SCOPE_TOKEN), z.string().max(500))
+    .refine((r) => Object.keys(r).length > 0)
+    .safeParse(parseJson('SCOPES', raw));
+  if (!result.success) {
+    throw new ConfigError(
+      'SCOPES',
+      'must be a non-empty JSON object {"scope-name": "description"} of RFC 6749 scope tokens',
+    );
+  }
+  return result.data;
+}
+
+const ASYMMETRIC = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+  'Ed25519',
+];
+
+function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
+  if (raw === undefined) return [];
+  const result = z
+    .array(
+      z.strictObject({
+        issuer: z.string().min(1),
+        jwks_uri: z.url({ protocol: /^https?$/ }),
+        audience: z.string().min(1),
+        user_claim: z.string().min(1).default('sub'),
+        algorithms: z.array(z.enum(ASYMMETRIC)).min(1).default(ASYMMETRIC),
+      }),
+    )
+    .safeParse(parseJson('TRUSTED_ISSUERS', raw));
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError('TRUSTED_ISSUERS', `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
+  }
+  return result.data.map((t) => ({
+    issuer: t.issuer,
+    jwksUri: t.jwks_uri,
+    audience: t.audience,
+    userClaim: t.user_claim,
+    algorithms: t.algorithms,
+  }));
+}
+
 function deepFreeze<T>(value: T): T {
   if (value && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -199,6 +307,12 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('PAT_CLIENT_ID', 'must differ from ADMIN_CLIENT_ID');
   }
   const issuer = (p.ISSUER ?? `http://localhost:${p.PORT}`).replace(/\/+$/, '');
+  if (p.TOKEN_DEFAULT_LIFETIME_DAYS === 0 && p.TOKEN_MAX_LIFETIME_DAYS !== 0) {
+    throw new ConfigError('TOKEN_DEFAULT_LIFETIME_DAYS', 'may be 0 (no expiry) only when TOKEN_MAX_LIFETIME_DAYS is 0');
+  }
+  if (p.TOKEN_MAX_LIFETIME_DAYS !== 0 && p.TOKEN_DEFAULT_LIFETIME_DAYS > p.TOKEN_MAX_LIFETIME_DAYS) {
+    throw new ConfigError('TOKEN_DEFAULT_LIFETIME_DAYS', 'must not exceed TOKEN_MAX_LIFETIME_DAYS');
+  }
 
   const config: Config = {
     env: p.NODE_ENV,
@@ -222,6 +336,14 @@ export function loadConfig(env: Env): Config {
     },
     jwks: parseJwks(p.JWKS, production),
     cookieKeys: parseCookieKeys(p.COOKIE_KEYS, production),
+    policy: {
+      maxLifetimeDays: p.TOKEN_MAX_LIFETIME_DAYS,
+      defaultLifetimeDays: p.TOKEN_DEFAULT_LIFETIME_DAYS,
+      maxTokensPerUser: p.MAX_TOKENS_PER_USER,
+      scopes: parseScopes(p.SCOPES),
+      lastUsedIntervalSeconds: p.LAST_USED_INTERVAL_SECONDS,
+    },
+    trustedIssuers: parseTrustedIssuers(p.TRUSTED_ISSUERS),
     logLevel: p.LOG_LEVEL,
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS,
     retryAfterSeconds: p.RETRY_AFTER_SECONDS,

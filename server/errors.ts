@@ -66,6 +66,27 @@ export class InsufficientScope extends TokenwardenError {
   }
 }
 
+/** 400 `invalid_scope` (RFC 6749 §5.2): a scope outside the catalogue. */
+export class InvalidScope extends TokenwardenError {
+  constructor(description: string) {
+    super(400, 'invalid_scope', description);
+  }
+}
+
+/** 403 `access_denied`: the caller may not do this (e.g. a PAT minting a token with more than it has). */
+export class AccessDenied extends TokenwardenError {
+  constructor(description: string) {
+    super(403, 'access_denied', description);
+  }
+}
+
+/** 409 `limit_exceeded`: a configured maximum (live tokens per user) is reached. */
+export class LimitExceeded extends TokenwardenError {
+  constructor(description: string) {
+    super(409, 'limit_exceeded', description);
+  }
+}
+
 /** 404 `not_found`. */
 export class NotFound extends TokenwardenError {
   constructor(what: string) {

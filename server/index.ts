@@ -6,7 +6,10 @@ import { ConfigError, loadConfigFromProcess, type Config } from '../config/index
 import { createTokenwarden, type Tokenwarden } from './main.ts';
 
 async function seedDemo(tw: Tokenwarden): Promise<{ userId: string; clientId: string; clientSecret: string }> {
-  const user = await tw.services.users.create({ id: 'demo', username: 'demo', email: null });
+  const user = await tw.services.users.create(
+    { id: 'demo', username: 'demo', email: null },
+    { actor: { id: 'system', via: 'admin_api' } },
+  );
   const { client, clientSecret } = await tw.services.clients.register({ clientName: 'demo resource server' });
   return { userId: user.id, clientId: client.clientId, clientSecret: clientSecret ?? '' };
 }
@@ -29,7 +32,7 @@ Try it (copy and paste into a shell):
     -d grant_type=client_credentials -d scope=admin ${base}/token | ${json('access_token')})
 
   PAT=$(curl -s -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \\
-    -d '{"name":"my first token","scopes":["repo:read"]}' ${base}/api/users/${demo.userId}/tokens | ${json('token')})
+    -d '{"name":"my first token","scopes":["read"]}' ${base}/api/users/${demo.userId}/tokens | ${json('token')})
 
   curl -s -u '${demo.clientId}:${demo.clientSecret}' -d "token=$PAT" ${base}/introspect
 

@@ -19,7 +19,11 @@ import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
-import { createAccessTokenVerifier } from './services/access-tokens.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { meRoutes } from './routes/me.ts';
+import { openApiDocument, openApiRoute } from './routes/openapi.ts';
+import { createAuditService, type AuditService } from './services/audit.ts';
+import { createCallerResolver } from './services/callers.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { createPatFormat, type PatFormat } from './services/pat-format.ts';
@@ -46,6 +50,7 @@ export interface Tokenwarden {
     readonly users: UserService;
     readonly pats: PatService;
     readonly clients: ClientService;
+    readonly audit: AuditService;
     readonly format: PatFormat;
   };
   /** Starts listening on `config.host:config.port` (port 0 picks a free one); resolves with the base URL. */
@@ -103,17 +108,22 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         })
       : storage.oidc;
   const format = createPatFormat(config.pat.prefix);
+  const audit = createAuditService({ store: storage.audit, clock });
   const pats = createPatService({
     pats: storage.pats,
     users: storage.users,
     cache,
+    audit,
     format,
     clock,
+    policy: config.policy,
     cacheTtlSeconds: config.cacheTtlSeconds,
     onCacheError: (operation, error) =>
       warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB'),
+    onBackgroundError: (operation, error) =>
+      warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed'),
   });
-  const users = createUserService({ users: storage.users, pats, clock });
+  const users = createUserService({ users: storage.users, pats, audit, clock });
   const provider = createProvider({ config, store: oidcStore, pats, format });
   const clients = createClientService({
     store: oidcStore,
@@ -139,14 +149,21 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   );
   provider.use(authorizationServerMetadata());
   provider.use(retryAfterOn503(config.retryAfterSeconds));
+  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };
+  const routes = [...adminRoutes(routeDeps), ...meRoutes(routeDeps)];
+  provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
   provider.use(
     createApiRoutes({
-      users,
-      pats,
-      clients,
-      clock,
+      routes,
+      resolveCaller: createCallerResolver({
+        provider,
+        pats,
+        users: storage.users,
+        format,
+        trustedIssuers: config.trustedIssuers,
+        retryAfterSeconds: config.retryAfterSeconds,
+      }),
       logger,
-      verifyAccessToken: createAccessTokenVerifier(provider),
       retryAfterSeconds: config.retryAfterSeconds,
     }),
   );
@@ -158,7 +175,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     config,
     provider,
     logger,
-    services: { users, pats, clients, format },
+    services: { users, pats, clients, audit, format },
 
     async listen() {
       const handle = provider.callback();

@@ -24,15 +24,23 @@ describe('management API (/api)', () => {
       assert.match(String(res.headers.get('www-authenticate')), /^Bearer realm="tokenwarden"$/);
     });
 
-    it('answers 401 invalid_token for an unknown token, and for a PAT used as bearer', async () => {
+    it('answers 401 invalid_token for an unknown or revoked token', async () => {
       const user = await app.createUser();
       const pat = await app.createPat(user);
-      for (const token of ['nonsense', pat.token]) {
+      await app.revoke(pat.token);
+      for (const token of ['nonsense', pat.token, app.tw.services.format.generate()]) {
         const res = await app.api('GET', '/api/clients', undefined, token);
         assert.equal(res.status, 401, token);
         assert.equal(res.body.error, 'invalid_token');
         assert.match(String(res.headers.get('www-authenticate')), /^Bearer .*error="invalid_token"/);
       }
+    });
+
+    it('answers 403 insufficient_scope to a user’s PAT on an admin route', async () => {
+      const pat = await app.createPat(await app.createUser(), { scopes: ['tokens:manage'] });
+      const res = await app.api('GET', '/api/clients', undefined, pat.token);
+      assert.equal(res.status, 403);
+      assert.equal(res.body.error, 'insufficient_scope');
     });
 
     it('answers 401 for a malformed Authorization header', async () => {
@@ -133,7 +141,8 @@ describe('management API (/api)', () => {
       assert.match(String(res.body.id), /^tok_[0-9A-Za-z]{20}$/);
       assert.equal(res.body.name, 'laptop');
       assert.deepEqual(res.body.scopes, ['read', 'write']);
-      assert.equal(res.body.expires_at, null);
+      const days = (Date.parse(String(res.body.expires_at)) - Date.now()) / 86_400_000;
+      assert.ok(days > 29.9 && days <= 30, 'the default lifetime is 30 days');
       assert.equal(typeof res.body.created_at, 'string');
       assert.equal(res.headers.get('cache-control'), 'no-store');
 

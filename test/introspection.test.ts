@@ -44,11 +44,16 @@ describe('POST /introspect (RFC 7662)', () => {
   });
 
   it('omits exp and aud for a PAT without expiry or resource', async () => {
-    const pat = await app.createPat(userId, { scopes: ['read'] });
-    const res = await app.introspect(pat.token);
-    assert.equal(res.body.active, true);
-    assert.equal('exp' in res.body, false);
-    assert.equal('aud' in res.body, false);
+    const unlimited = await startApp({ env: { TOKEN_MAX_LIFETIME_DAYS: '0' } });
+    try {
+      const pat = await unlimited.createPat(await unlimited.createUser(), { scopes: ['read'], expires_at: null });
+      const res = await unlimited.introspect(pat.token);
+      assert.equal(res.body.active, true);
+      assert.equal('exp' in res.body, false);
+      assert.equal('aud' in res.body, false);
+    } finally {
+      await unlimited.close();
+    }
   });
 
   it('uses the configured PAT client_id', async () => {

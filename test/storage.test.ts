@@ -29,6 +29,8 @@ const pat = (userId: string, name: string, extra: Partial<PatRecord> = {}): PatR
   createdAt: new Date(Date.now() + seq),
   expiresAt: null,
   lastUsedAt: null,
+  lastUsedClient: null,
+  rotatedAt: null,
   revokedAt: null,
   ...extra,
 });
@@ -86,24 +88,27 @@ for (const [label, make] of backends) {
     it('keeps token names unique per user among live tokens, and hashes unique', async () => {
       const now = new Date();
       const first = pat('u1', 'deploy');
-      await storage.pats.insert(first, now);
-      await rejectsWith(storage.pats.insert(pat('u1', 'deploy'), now), 'name');
-      await storage.pats.insert(pat('u3', 'deploy'), now);
-      await rejectsWith(storage.pats.insert({ ...pat('u1', 'other'), tokenHash: first.tokenHash }, now), 'token_hash');
+      await storage.pats.insert(first, now, 100);
+      await rejectsWith(storage.pats.insert(pat('u1', 'deploy'), now, 100), 'name');
+      await storage.pats.insert(pat('u3', 'deploy'), now, 100);
+      await rejectsWith(
+        storage.pats.insert({ ...pat('u1', 'other'), tokenHash: first.tokenHash }, now, 100),
+        'token_hash',
+      );
       await storage.pats.revoke(first.id, now);
-      await storage.pats.insert(pat('u1', 'deploy'), now);
+      await storage.pats.insert(pat('u1', 'deploy'), now, 100);
     });
 
     it('frees the name of an expired token', async () => {
       const now = new Date();
-      await storage.pats.insert(pat('u1', 'nightly', { expiresAt: new Date(now.getTime() + 1000) }), now);
-      await rejectsWith(storage.pats.insert(pat('u1', 'nightly'), now), 'name');
-      await storage.pats.insert(pat('u1', 'nightly'), new Date(now.getTime() + 2000));
+      await storage.pats.insert(pat('u1', 'nightly', { expiresAt: new Date(now.getTime() + 1000) }), now, 100);
+      await rejectsWith(storage.pats.insert(pat('u1', 'nightly'), now, 100), 'name');
+      await storage.pats.insert(pat('u1', 'nightly'), new Date(now.getTime() + 2000), 100);
     });
 
     it('revokes once, keeps the first revocation time, and answers null for unknown ids', async () => {
       const p = pat('u1', 'once');
-      await storage.pats.insert(p, new Date());
+      await storage.pats.insert(p, new Date(), 100);
       const t1 = new Date('2030-01-01T00:00:00Z');
       assert.deepEqual((await storage.pats.revoke(p.id, t1))?.revokedAt, t1);
       assert.deepEqual((await storage.pats.revoke(p.id, new Date('2031-01-01T00:00:00Z')))?.revokedAt, t1);
@@ -115,10 +120,11 @@ for (const [label, make] of backends) {
       await storage.users.insert(user('u9'));
       const a = pat('u9', 'a');
       const b = pat('u9', 'b');
-      await storage.pats.insert(a, new Date());
-      await storage.pats.insert(b, new Date());
+      await storage.pats.insert(a, new Date(), 100);
+      await storage.pats.insert(b, new Date(), 100);
+      const listed = await storage.pats.query({ userId: 'u9', status: 'all', now: new Date(), limit: 10 });
       assert.deepEqual(
-        (await storage.pats.listByUser('u9')).map((p) => p.id),
+        listed.map((p) => p.id),
         [b.id, a.id],
       );
       await storage.pats.revoke(a.id, new Date());

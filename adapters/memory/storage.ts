@@ -5,11 +5,17 @@
  */
 import {
   DuplicateError,
+  LimitError,
+  type AuditEvent,
+  type AuditStore,
+  type Cursor,
   type OidcPayload,
   type OidcStore,
   type PatRecord,
   type PatStore,
+  type RotatedValue,
   type Storage,
+  type TokenQuery,
   type UserRecord,
   type UserStore,
 } from '../types.ts';
@@ -34,26 +40,66 @@ function createMemoryUserStore(): UserStore {
       byId.set(id, updated);
       return updated;
     },
+    async list(limit, after) {
+      return [...byId.values()]
+        .sort(newestFirst((u) => u.createdAt))
+        .filter(afterCursor((u) => u.createdAt, after))
+        .slice(0, limit);
+    },
+    async delete(id) {
+      const user = byId.get(id);
+      if (!user) return false;
+      byId.delete(id);
+      idByUsername.delete(user.username);
+      return true;
+    },
   };
+}
+
+/** Sort comparator: newest first by `at`, then by id descending (the MongoDB store's order). */
+function newestFirst<T extends { id: string }>(at: (row: T) => Date) {
+  return (a: T, b: T) => at(b).getTime() - at(a).getTime() || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+/** Keeps rows strictly after the cursor in newest-first order. */
+function afterCursor<T extends { id: string }>(at: (row: T) => Date, cursor: Cursor | undefined) {
+  return (row: T) =>
+    !cursor ||
+    at(row).getTime() < cursor.at.getTime() ||
+    (at(row).getTime() === cursor.at.getTime() && row.id < cursor.id);
 }
 
 function isLive(pat: PatRecord, now: Date): boolean {
   return pat.revokedAt === null && (pat.expiresAt === null || pat.expiresAt > now);
 }
 
+function matches(p: PatRecord, q: TokenQuery): boolean {
+  if (q.userId !== undefined && p.userId !== q.userId) return false;
+  const expired = p.expiresAt !== null && p.expiresAt <= q.now;
+  if (q.status === 'active' && (p.revokedAt !== null || expired)) return false;
+  if (q.status === 'expired' && (p.revokedAt !== null || !expired)) return false;
+  if (q.status === 'revoked' && p.revokedAt === null) return false;
+  if (q.expiresBefore && !(p.expiresAt !== null && p.expiresAt < q.expiresBefore)) return false;
+  if (q.lastUsedBefore && !(p.lastUsedAt === null || p.lastUsedAt < q.lastUsedBefore)) return false;
+  return true;
+}
+
 function createMemoryPatStore(): PatStore {
   const byId = new Map<string, PatRecord>();
   const idByHash = new Map<string, string>();
+  const rotated = new Map<string, RotatedValue>();
+  const put = (pat: PatRecord) => {
+    byId.set(pat.id, pat);
+    return pat;
+  };
   return {
-    async insert(pat, now) {
+    async insert(pat, now, maxLive) {
       if (idByHash.has(pat.tokenHash)) throw new DuplicateError('token_hash');
       if (byId.has(pat.id)) throw new DuplicateError('id');
-      for (const other of byId.values()) {
-        if (other.userId === pat.userId && other.name === pat.name && isLive(other, now)) {
-          throw new DuplicateError('name');
-        }
-      }
-      byId.set(pat.id, pat);
+      const live = [...byId.values()].filter((other) => other.userId === pat.userId && isLive(other, now));
+      if (live.some((other) => other.name === pat.name)) throw new DuplicateError('name');
+      if (live.length >= maxLive) throw new LimitError(maxLive);
+      put(pat);
       idByHash.set(pat.tokenHash, pat.id);
     },
     async findByHash(tokenHash) {
@@ -63,21 +109,93 @@ function createMemoryPatStore(): PatStore {
     async findById(id) {
       return byId.get(id) ?? null;
     },
-    async listByUser(userId) {
+    async query(q) {
       return [...byId.values()]
-        .filter((p) => p.userId === userId)
-        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1));
+        .filter((p) => matches(p, q))
+        .sort(newestFirst((p) => p.createdAt))
+        .filter(afterCursor((p) => p.createdAt, q.after))
+        .slice(0, q.limit);
+    },
+    async update(id, changes) {
+      const pat = byId.get(id);
+      if (!pat || pat.revokedAt !== null) return null;
+      if (changes.name !== undefined && changes.name !== pat.name) {
+        const now = new Date();
+        for (const other of byId.values()) {
+          if (other.id !== id && other.userId === pat.userId && other.name === changes.name && isLive(other, now)) {
+            throw new DuplicateError('name');
+          }
+        }
+      }
+      const earlier = changes.expiresAt !== undefined && (pat.expiresAt === null || changes.expiresAt < pat.expiresAt);
+      return put({
+        ...pat,
+        ...(changes.name === undefined ? {} : { name: changes.name }),
+        ...(changes.description === undefined ? {} : { description: changes.description }),
+        ...(earlier ? { expiresAt: changes.expiresAt } : {}),
+      });
+    },
+    async rotate(id, fromHash, toHash, { expiresAt, at }) {
+      const pat = byId.get(id);
+      if (!pat || pat.revokedAt !== null || pat.tokenHash !== fromHash) return null;
+      if (idByHash.has(toHash)) throw new DuplicateError('token_hash');
+      idByHash.delete(fromHash);
+      idByHash.set(toHash, id);
+      return put({ ...pat, tokenHash: toHash, expiresAt, rotatedAt: at });
     },
     async revoke(id, at) {
       const pat = byId.get(id);
       if (!pat) return null;
       if (pat.revokedAt !== null) return pat;
-      const revoked = { ...pat, revokedAt: at };
-      byId.set(id, revoked);
-      return revoked;
+      return put({ ...pat, revokedAt: at });
+    },
+    async revokeAllOfUser(userId, at) {
+      const out: PatRecord[] = [];
+      for (const pat of byId.values()) {
+        if (pat.userId === userId && pat.revokedAt === null) out.push(put({ ...pat, revokedAt: at }));
+      }
+      return out;
     },
     async unrevokedHashesOfUser(userId) {
       return [...byId.values()].filter((p) => p.userId === userId && p.revokedAt === null).map((p) => p.tokenHash);
+    },
+    async touchLastUsed(id, at, clientId, minIntervalMs) {
+      const pat = byId.get(id);
+      if (!pat || (pat.lastUsedAt && pat.lastUsedAt.getTime() > at.getTime() - minIntervalMs)) return false;
+      put({ ...pat, lastUsedAt: at, lastUsedClient: clientId });
+      return true;
+    },
+    async insertRotated(value) {
+      rotated.set(value.tokenHash, value);
+    },
+    async findRotated(tokenHash) {
+      return rotated.get(tokenHash) ?? null;
+    },
+    async deleteRotated(tokenHash) {
+      rotated.delete(tokenHash);
+    },
+  };
+}
+
+function createMemoryAuditStore(): AuditStore {
+  const events: AuditEvent[] = [];
+  return {
+    async insert(event) {
+      events.push(event);
+    },
+    async query(q) {
+      return events
+        .filter(
+          (e) =>
+            (q.userId === undefined || e.userId === q.userId) &&
+            (q.tokenId === undefined || e.tokenId === q.tokenId) &&
+            (q.type === undefined || e.type === q.type) &&
+            (q.from === undefined || e.at >= q.from) &&
+            (q.to === undefined || e.at < q.to),
+        )
+        .sort(newestFirst((e) => e.at))
+        .filter(afterCursor((e) => e.at, q.after))
+        .slice(0, q.limit);
     },
   };
 }
@@ -140,6 +258,7 @@ export function createMemoryStorage(now: () => number = Date.now): Storage {
   return {
     users: createMemoryUserStore(),
     pats: createMemoryPatStore(),
+    audit: createMemoryAuditStore(),
     oidc: createMemoryOidcStore(now),
     async ping() {},
     async close() {},

@@ -7,12 +7,16 @@ import mongoose, { type Connection, type Model } from 'mongoose';
 
 import {
   DuplicateError,
+  LimitError,
   StoreError,
+  type AuditStore,
+  type Cursor,
   StoreUnavailableError,
   type OidcStore,
   type PatRecord,
   type PatStore,
   type Storage,
+  type TokenQuery,
   type UserRecord,
   type UserStore,
 } from '../types.ts';
@@ -68,13 +72,35 @@ interface PatDoc {
   name: string;
   /** `<user_id>\n<name>` while the token holds its name; `released:<id>` once revoked or expired. */
   live_name: string;
+  /** `<user_id>#<k>`, k < max live tokens, while the token is live; `released:<id>` afterwards. */
+  live_slot: string;
   description: string | null;
   scopes: string[];
   resource: string | null;
   created_at: Date;
   expires_at: Date | null;
   last_used_at: Date | null;
+  last_used_client: string | null;
+  rotated_at: Date | null;
   revoked_at: Date | null;
+}
+
+interface RotatedDoc {
+  _id: string;
+  token_id: string;
+  rotated_at: Date;
+  valid_until: Date;
+}
+
+interface AuditDoc {
+  _id: string;
+  type: string;
+  at: Date;
+  user_id: string | null;
+  token_id: string | null;
+  actor: string;
+  via: string;
+  details: Record<string, string | number | boolean | null>;
 }
 
 interface OidcDoc {
@@ -102,6 +128,7 @@ const userSchema = new Schema<UserDoc>(
   },
   { ...options, collection: 'users' },
 );
+userSchema.index({ created_at: -1, _id: -1 });
 
 const patSchema = new Schema<PatDoc>(
   {
@@ -110,17 +137,43 @@ const patSchema = new Schema<PatDoc>(
     user_id: { type: String, required: true },
     name: String,
     live_name: { type: String, required: true, unique: true },
+    live_slot: { type: String, required: true, unique: true },
     description: { type: String, default: null },
     scopes: [String],
     resource: { type: String, default: null },
     created_at: Date,
     expires_at: { type: Date, default: null },
     last_used_at: { type: Date, default: null },
+    last_used_client: { type: String, default: null },
+    rotated_at: { type: Date, default: null },
     revoked_at: { type: Date, default: null },
   },
   { ...options, collection: 'personal_access_tokens' },
 );
 patSchema.index({ user_id: 1, created_at: -1 });
+patSchema.index({ created_at: -1, _id: -1 });
+
+const rotatedSchema = new Schema<RotatedDoc>(
+  { _id: String, token_id: String, rotated_at: Date, valid_until: Date },
+  { ...options, collection: 'rotated_token_values' },
+);
+
+const auditSchema = new Schema<AuditDoc>(
+  {
+    _id: String,
+    type: String,
+    at: Date,
+    user_id: { type: String, default: null },
+    token_id: { type: String, default: null },
+    actor: String,
+    via: String,
+    details: Schema.Types.Mixed,
+  },
+  { ...options, collection: 'audit_events' },
+);
+auditSchema.index({ at: -1, _id: -1 });
+auditSchema.index({ user_id: 1, at: -1 });
+auditSchema.index({ token_id: 1, at: -1 });
 
 const oidcSchema = new Schema<OidcDoc>(
   {
@@ -142,6 +195,14 @@ oidcSchema.index({ model: 1, user_code: 1 });
 const raw = <T extends { _id: string }>(model: Model<T>) => model.collection as unknown as mongoose.mongo.Collection<T>;
 
 const liveNameKey = (userId: string, name: string) => `${userId}\n${name}`;
+const slotKey = (userId: string, k: number) => `${userId}#${k}`;
+const released = (id: string) => `released:${id}`;
+
+/** Newest-first keyset filter on (`field`, `_id`) after a cursor. */
+function afterCursor(field: string, cursor: Cursor | undefined): Record<string, unknown> {
+  if (!cursor) return {};
+  return { $or: [{ [field]: { $lt: cursor.at } }, { [field]: cursor.at, _id: { $lt: cursor.id } }] };
+}
 
 function toUser(doc: UserDoc): UserRecord {
   return {
@@ -166,6 +227,8 @@ function toPat(doc: PatDoc): PatRecord {
     createdAt: doc.created_at,
     expiresAt: doc.expires_at ?? null,
     lastUsedAt: doc.last_used_at ?? null,
+    lastUsedClient: doc.last_used_client ?? null,
+    rotatedAt: doc.rotated_at ?? null,
     revokedAt: doc.revoked_at ?? null,
   };
 }
@@ -205,50 +268,102 @@ function createUserStore(Users: Model<UserDoc>): UserStore {
         ).lean<UserDoc>();
         return doc ? toUser(doc) : null;
       }),
+    list: (limit, after) =>
+      guard(async () => {
+        const docs = await Users.find(afterCursor('created_at', after))
+          .sort({ created_at: -1, _id: -1 })
+          .limit(limit)
+          .lean<UserDoc[]>();
+        return docs.map(toUser);
+      }),
+    delete: (id) =>
+      guard(async () => {
+        const result = await Users.deleteOne({ _id: id });
+        return result.deletedCount === 1;
+      }),
   };
 }
 
-function createPatStore(Pats: Model<PatDoc>): PatStore {
-  const insertOnce = (pat: PatRecord) =>
-    raw(Pats).insertOne({
-      _id: pat.id,
-      token_hash: pat.tokenHash,
-      user_id: pat.userId,
-      name: pat.name,
-      live_name: liveNameKey(pat.userId, pat.name),
-      description: pat.description,
-      scopes: [...pat.scopes],
-      resource: pat.resource,
-      created_at: pat.createdAt,
-      expires_at: pat.expiresAt,
-      last_used_at: pat.lastUsedAt,
-      revoked_at: pat.revokedAt,
-    });
+function tokenFilter(q: TokenQuery): Record<string, unknown> {
+  const and: Record<string, unknown>[] = [];
+  if (q.userId !== undefined) and.push({ user_id: q.userId });
+  if (q.status === 'active') {
+    and.push({ revoked_at: null }, { $or: [{ expires_at: null }, { expires_at: { $gt: q.now } }] });
+  } else if (q.status === 'expired') {
+    and.push({ revoked_at: null }, { expires_at: { $ne: null, $lte: q.now } });
+  } else if (q.status === 'revoked') {
+    and.push({ revoked_at: { $ne: null } });
+  }
+  if (q.expiresBefore) and.push({ expires_at: { $ne: null, $lt: q.expiresBefore } });
+  if (q.lastUsedBefore) and.push({ $or: [{ last_used_at: null }, { last_used_at: { $lt: q.lastUsedBefore } }] });
+  const cursor = afterCursor('created_at', q.after);
+  if ('$or' in cursor) and.push(cursor);
+  return and.length === 0 ? {} : { $and: and };
+}
+
+function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatStore {
+  /** Expired tokens of a user give back their name and slot (one indexed query; usually nothing to do). */
+  async function releaseExpired(userId: string, now: Date): Promise<void> {
+    const expired = await Pats.find(
+      { user_id: userId, revoked_at: null, expires_at: { $ne: null, $lte: now }, live_slot: { $not: /^released:/ } },
+      { _id: 1 },
+    ).lean<Pick<PatDoc, '_id'>[]>();
+    for (const { _id } of expired) {
+      await Pats.updateOne({ _id }, { $set: { live_name: released(_id), live_slot: released(_id) } });
+    }
+  }
+
+  async function freeSlot(userId: string, maxLive: number): Promise<number | null> {
+    const live = await Pats.find({ user_id: userId, revoked_at: null }, { live_slot: 1 }).lean<
+      Pick<PatDoc, 'live_slot'>[]
+    >();
+    const used = new Set(live.map((d) => d.live_slot));
+    for (let k = 0; k < maxLive; k++) if (!used.has(slotKey(userId, k))) return k;
+    return null;
+  }
 
   return {
-    insert: (pat, now) =>
+    insert: (pat, now, maxLive) =>
       guard(async () => {
-        try {
-          await insertOnce(pat);
-        } catch (error) {
-          let translated = translate(error);
-          if (translated instanceof DuplicateError && translated.field === 'unknown') {
-            const holdsName = await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) });
-            translated = new DuplicateError(holdsName ? 'name' : 'token_hash');
+        await releaseExpired(pat.userId, now);
+        // A concurrent creation may take the slot we picked: the unique index refuses ours, and we pick again.
+        for (let attempt = 0; attempt < 8; attempt++) {
+          const k = await freeSlot(pat.userId, maxLive);
+          if (k === null) throw new LimitError(maxLive);
+          try {
+            await raw(Pats).insertOne({
+              _id: pat.id,
+              token_hash: pat.tokenHash,
+              user_id: pat.userId,
+              name: pat.name,
+              live_name: liveNameKey(pat.userId, pat.name),
+              live_slot: slotKey(pat.userId, k),
+              description: pat.description,
+              scopes: [...pat.scopes],
+              resource: pat.resource,
+              created_at: pat.createdAt,
+              expires_at: pat.expiresAt,
+              last_used_at: pat.lastUsedAt,
+              last_used_client: pat.lastUsedClient,
+              rotated_at: pat.rotatedAt,
+              revoked_at: pat.revokedAt,
+            });
+            return;
+          } catch (error) {
+            const translated = translate(error);
+            if (!(translated instanceof DuplicateError)) throw translated;
+            const field =
+              translated.field !== 'unknown'
+                ? translated.field
+                : (await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) }))
+                  ? 'name'
+                  : (await Pats.exists({ live_slot: slotKey(pat.userId, k) }))
+                    ? 'live_slot'
+                    : 'token_hash';
+            if (field !== 'live_slot') throw new DuplicateError(field);
           }
-          if (!(translated instanceof DuplicateError) || translated.field !== 'name') throw translated;
-          // The holder of the name may have expired: release its name (only if it still holds it) and retry once.
-          const holder = await Pats.findOne({ live_name: liveNameKey(pat.userId, pat.name) }).lean<PatDoc>();
-          if (!holder || holder.expires_at === null || holder.expires_at > now) throw translated;
-          await Pats.updateOne(
-            { _id: holder._id, live_name: holder.live_name },
-            { $set: { live_name: `released:${holder._id}` } },
-          );
-          await insertOnce(pat).catch((again: unknown) => {
-            const t = translate(again);
-            throw t instanceof DuplicateError ? new DuplicateError('name') : t;
-          });
         }
+        throw new LimitError(maxLive);
       }),
     findByHash: (tokenHash) =>
       guard(async () => {
@@ -260,21 +375,153 @@ function createPatStore(Pats: Model<PatDoc>): PatStore {
         const doc = await Pats.findById(id).lean<PatDoc>();
         return doc ? toPat(doc) : null;
       }),
-    listByUser: (userId) =>
+    query: (q) =>
       guard(async () => {
-        const docs = await Pats.find({ user_id: userId }).sort({ created_at: -1, _id: -1 }).lean<PatDoc[]>();
+        const docs = await Pats.find(tokenFilter(q)).sort({ created_at: -1, _id: -1 }).limit(q.limit).lean<PatDoc[]>();
         return docs.map(toPat);
+      }),
+    update: (id, changes) =>
+      guard(async () => {
+        const current = await Pats.findOne({ _id: id, revoked_at: null }).lean<PatDoc>();
+        if (!current) return null;
+        const set: Record<string, unknown> = {};
+        if (changes.name !== undefined && changes.name !== current.name) {
+          set.name = changes.name;
+          if (!current.live_name.startsWith('released:')) set.live_name = liveNameKey(current.user_id, changes.name);
+        }
+        if (changes.description !== undefined) set.description = changes.description;
+        const filter: Record<string, unknown> = { _id: id, revoked_at: null };
+        if (changes.expiresAt !== undefined) {
+          set.expires_at = changes.expiresAt;
+          // Only ever earlier: the condition is part of the atomic update.
+          filter.$or = [{ expires_at: null }, { expires_at: { $gt: changes.expiresAt } }];
+        }
+        if (Object.keys(set).length > 0) {
+          try {
+            const result = await Pats.updateOne(filter, { $set: set });
+            if (result.matchedCount === 0 && changes.expiresAt !== undefined) {
+              // The expiry was not earlier: apply the other changes alone.
+              delete set.expires_at;
+              delete filter.$or;
+              if (Object.keys(set).length > 0) await Pats.updateOne(filter, { $set: set });
+            }
+          } catch (error) {
+            const translated = translate(error);
+            throw translated instanceof DuplicateError ? new DuplicateError('name') : translated;
+          }
+        }
+        const doc = await Pats.findById(id).lean<PatDoc>();
+        return doc && doc.revoked_at === null ? toPat(doc) : null;
+      }),
+    rotate: (id, fromHash, toHash, { expiresAt, at }) =>
+      guard(async () => {
+        const doc = await Pats.findOneAndUpdate(
+          { _id: id, token_hash: fromHash, revoked_at: null },
+          { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at } },
+          { returnDocument: 'after' },
+        ).lean<PatDoc>();
+        return doc ? toPat(doc) : null;
       }),
     revoke: (id, at) =>
       guard(async () => {
-        await Pats.updateOne({ _id: id, revoked_at: null }, { $set: { revoked_at: at, live_name: `released:${id}` } });
+        await Pats.updateOne(
+          { _id: id, revoked_at: null },
+          { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) } },
+        );
         const doc = await Pats.findById(id).lean<PatDoc>();
         return doc ? toPat(doc) : null;
+      }),
+    revokeAllOfUser: (userId, at) =>
+      guard(async () => {
+        const live = await Pats.find({ user_id: userId, revoked_at: null }, { _id: 1 }).lean<Pick<PatDoc, '_id'>[]>();
+        const out: PatRecord[] = [];
+        for (const { _id } of live) {
+          const doc = await Pats.findOneAndUpdate(
+            { _id, revoked_at: null },
+            { $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) } },
+            { returnDocument: 'after' },
+          ).lean<PatDoc>();
+          if (doc) out.push(toPat(doc));
+        }
+        return out;
       }),
     unrevokedHashesOfUser: (userId) =>
       guard(async () => {
         const docs = await Pats.find({ user_id: userId, revoked_at: null }, { token_hash: 1 }).lean<PatDoc[]>();
         return docs.map((d) => d.token_hash);
+      }),
+    touchLastUsed: (id, at, clientId, minIntervalMs) =>
+      guard(async () => {
+        const result = await Pats.updateOne(
+          {
+            _id: id,
+            $or: [{ last_used_at: null }, { last_used_at: { $lte: new Date(at.getTime() - minIntervalMs) } }],
+          },
+          { $set: { last_used_at: at, last_used_client: clientId } },
+        );
+        return result.modifiedCount === 1;
+      }),
+    insertRotated: (value) =>
+      guard(async () => {
+        await raw(Rotated).replaceOne(
+          { _id: value.tokenHash },
+          { token_id: value.tokenId, rotated_at: value.rotatedAt, valid_until: value.validUntil },
+          { upsert: true },
+        );
+      }),
+    findRotated: (tokenHash) =>
+      guard(async () => {
+        const doc = await Rotated.findById(tokenHash).lean<RotatedDoc>();
+        return doc
+          ? { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until }
+          : null;
+      }),
+    deleteRotated: (tokenHash) =>
+      guard(async () => {
+        await Rotated.deleteOne({ _id: tokenHash });
+      }),
+  };
+}
+
+function createAuditStore(Audit: Model<AuditDoc>): AuditStore {
+  return {
+    insert: (event) =>
+      guard(async () => {
+        await raw(Audit).insertOne({
+          _id: event.id,
+          type: event.type,
+          at: event.at,
+          user_id: event.userId,
+          token_id: event.tokenId,
+          actor: event.actor,
+          via: event.via,
+          details: { ...event.details },
+        });
+      }),
+    query: (q) =>
+      guard(async () => {
+        const and: Record<string, unknown>[] = [];
+        if (q.userId !== undefined) and.push({ user_id: q.userId });
+        if (q.tokenId !== undefined) and.push({ token_id: q.tokenId });
+        if (q.type !== undefined) and.push({ type: q.type });
+        if (q.from) and.push({ at: { $gte: q.from } });
+        if (q.to) and.push({ at: { $lt: q.to } });
+        const cursor = afterCursor('at', q.after);
+        if ('$or' in cursor) and.push(cursor);
+        const docs = await Audit.find(and.length ? { $and: and } : {})
+          .sort({ at: -1, _id: -1 })
+          .limit(q.limit)
+          .lean<AuditDoc[]>();
+        return docs.map((d) => ({
+          id: d._id,
+          type: d.type,
+          at: d.at,
+          userId: d.user_id ?? null,
+          tokenId: d.token_id ?? null,
+          actor: d.actor,
+          via: d.via,
+          details: d.details ?? {},
+        }));
       }),
   };
 }
@@ -344,9 +591,11 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const Users = connection.model<UserDoc>('User', userSchema);
   const Pats = connection.model<PatDoc>('PersonalAccessToken', patSchema);
   const Oidc = connection.model<OidcDoc>('OidcPayload', oidcSchema);
+  const Rotated = connection.model<RotatedDoc>('RotatedTokenValue', rotatedSchema);
+  const Audit = connection.model<AuditDoc>('AuditEvent', auditSchema);
 
   await guard(async () => {
-    for (const M of [Users, Pats, Oidc] as unknown as Model<unknown>[]) {
+    for (const M of [Users, Pats, Oidc, Rotated, Audit] as unknown as Model<unknown>[]) {
       await M.createCollection().catch(() => undefined); // exists already
       await M.createIndexes();
     }
@@ -366,7 +615,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
 
   return {
     users: createUserStore(Users),
-    pats: createPatStore(Pats),
+    pats: createPatStore(Pats, Rotated),
+    audit: createAuditStore(Audit),
     oidc: createOidcStore(Oidc),
     ping: () =>
       guard(async () => {

@@ -69,6 +69,20 @@ export function patPayload(live: LivePat, patClientId: string): AdapterPayload {
   };
 }
 
+interface OidcContext {
+  oidc?: { route?: string; client?: { clientId: string } };
+}
+
+/** The request oidc-provider is serving (its AsyncLocalStorage), if any. */
+function currentContext(): OidcContext | undefined {
+  return Provider.ctx;
+}
+
+function clientActor(ctx: OidcContext | undefined): string {
+  const clientId = ctx?.oidc?.client?.clientId;
+  return clientId ? `client:${clientId}` : 'system';
+}
+
 /** Builds the adapter class oidc-provider instantiates once per model name. */
 export function createAdapterClass(deps: {
   store: OidcStore;
@@ -91,7 +105,16 @@ export function createAdapterClass(deps: {
       if (this.tokenModel && format.hasPrefix(id)) {
         // A PAT-shaped value is only ever an AccessToken; other models answer "not mine" without I/O.
         if (this.name !== 'AccessToken') return undefined;
-        const live = await guard(() => pats.lookup(id));
+        // Introspection is a use of the token (last_used_at, last_used_client); revocation is not.
+        const ctx = currentContext();
+        const live = await guard(() =>
+          pats.lookup(
+            id,
+            ctx?.oidc?.route === 'introspection'
+              ? { clientId: ctx.oidc.client?.clientId ?? null, actor: { id: clientActor(ctx), via: 'introspection' } }
+              : undefined,
+          ),
+        );
         return live ? patPayload(live, patClientId) : undefined;
       }
       return guard(() => store.find(this.name, id));
@@ -112,7 +135,8 @@ export function createAdapterClass(deps: {
     async destroy(id: string) {
       // oidc-provider destroys a token by its jti; a PAT's jti is its public id (never its value).
       if (this.name === 'AccessToken' && PAT_ID.test(id)) {
-        await guard(() => pats.revokeById(id));
+        const actor = { id: clientActor(currentContext()), via: 'revocation_endpoint' } as const;
+        await guard(() => pats.revokeById(id, { actor }));
         return;
       }
       await guard(() => store.destroy(this.name, id));

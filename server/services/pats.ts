@@ -1,24 +1,41 @@
 /**
- * Personal access tokens: creation, listing, revocation and the introspection lookup, with the Redis cache in
- * front of MongoDB. No HTTP here: callers get records or RFC-shaped errors.
+ * Personal access tokens: the lifecycle (create, list, update, rotate, revoke), the policy (catalogue, lifetimes,
+ * per-user limit, no escalation through self-service) and the introspection lookup with the Redis cache in front
+ * of MongoDB. No HTTP here: callers get records or RFC-shaped errors.
  *
  * Cache protocol (keys `pat:<sha256>`):
- * - a live answer is written with `SET NX`, TTL = min(cache TTL, time left before the PAT expires);
- * - revoking writes the tombstone `revoked` over it (answered inactive without MongoDB), disabling a user writes
- *   `stale` over each of its tokens (a miss that cannot be repopulated until it expires). Because a populate never
- *   overwrites, a lookup that read MongoDB just before a revocation cannot put a live answer back after it;
+ * - a live answer is written with `SET NX`, TTL = min(cache TTL, time left before the PAT expires); a
+ *   rotated-out value in its grace period is never cached;
+ * - revoking writes the tombstone `revoked` over it (answered inactive without MongoDB); disabling a user,
+ *   renaming, shortening the expiry or rotating writes `stale` (a miss that cannot be repopulated until it
+ *   expires). Because a populate never overwrites, a lookup that read MongoDB just before a change cannot put the
+ *   old answer back after it;
  * - when Redis refuses an invalidation, the hash is remembered, the cache is not trusted for it on this instance,
  *   and the tombstone is written as soon as Redis is ready again.
  */
+import { LRUCache } from 'lru-cache';
+
 import {
   DuplicateError,
+  LimitError,
   type Cache,
+  type Cursor,
   type PatRecord,
   type PatStore,
+  type TokenQuery,
   type UserRecord,
   type UserStore,
 } from '../../adapters/types.ts';
-import { Conflict, InvalidRequest, NotFound, assertThat } from '../errors.ts';
+import {
+  AccessDenied,
+  Conflict,
+  InvalidRequest,
+  InvalidScope,
+  LimitExceeded,
+  NotFound,
+  assertThat,
+} from '../errors.ts';
+import type { Actor, AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { newPatId, type PatFormat } from './pat-format.ts';
 
@@ -33,26 +50,86 @@ export interface LivePat {
   /** Seconds since the epoch. */
   readonly issuedAt: number;
   readonly expiresAt: number | null;
+  /** For a rotated-out value still in its grace period: when the grace ends (seconds). */
+  readonly graceEndsAt: number | null;
+}
+
+/**
+ * Limits a PAT caller puts on what it creates or rotates through self-service: never more scopes, a later
+ * expiry, or another resource than itself.
+ */
+export interface Constraints {
+  readonly scopes: ReadonlySet<string>;
+  /** Seconds, or null when the calling token does not expire. */
+  readonly expiresAt: number | null;
+  readonly resource: string | null;
+}
+
+/** Who acts, and under which limits. */
+export interface ActionContext {
+  readonly actor: Actor;
+  readonly constraints?: Constraints | undefined;
 }
 
 export interface CreatePatInput {
   readonly name: string;
   readonly description?: string | null | undefined;
   readonly scopes: readonly string[];
+  /** Undefined: the default lifetime; null: never expires (only when the policy allows it). */
   readonly expiresAt?: Date | null | undefined;
   readonly resource?: string | null | undefined;
 }
 
+export interface UpdatePatInput {
+  readonly name?: string | undefined;
+  readonly description?: string | null | undefined;
+  /** Only ever earlier than the current expiry. */
+  readonly expiresAt?: Date | undefined;
+}
+
+export interface RotatePatInput {
+  readonly expiresAt?: Date | null | undefined;
+  /** How long the replaced value keeps working (0 to 86,400 s). */
+  readonly graceSeconds: number;
+}
+
+export interface TokenPolicy {
+  readonly maxLifetimeDays: number;
+  readonly defaultLifetimeDays: number;
+  readonly maxTokensPerUser: number;
+  readonly scopes: Readonly<Record<string, string>>;
+  readonly lastUsedIntervalSeconds: number;
+}
+
+/** Largest grace period a rotation may give the replaced value. */
+export const MAX_GRACE_SECONDS = 86_400;
+
 export interface PatService {
   /** Mints a PAT. The value is in the result and nowhere else, ever. */
-  create(userId: string, input: CreatePatInput): Promise<{ record: PatRecord; token: string }>;
-  list(userId: string): Promise<PatRecord[]>;
+  create(userId: string, input: CreatePatInput, ctx: ActionContext): Promise<{ record: PatRecord; token: string }>;
+  /** Newest first; `next` is the cursor of the following page, if any. */
+  list(query: TokenQuery): Promise<{ items: PatRecord[]; next: Cursor | null }>;
+  /** @throws {NotFound} unless the token is the user's. */
+  get(userId: string, id: string): Promise<PatRecord>;
+  update(userId: string, id: string, input: UpdatePatInput, ctx: ActionContext): Promise<PatRecord>;
+  /** A new value under the same id; the old one works for `graceSeconds` more, then never again. */
+  rotate(
+    userId: string,
+    id: string,
+    input: RotatePatInput,
+    ctx: ActionContext,
+  ): Promise<{ record: PatRecord; token: string }>;
   /** Revokes a user's token; idempotent. @throws {NotFound} when the token is not that user's. */
-  revoke(userId: string, id: string): Promise<PatRecord>;
+  revoke(userId: string, id: string, ctx: ActionContext): Promise<PatRecord>;
+  /** Revokes every live token of the user; returns how many. */
+  revokeAll(userId: string, ctx: ActionContext): Promise<number>;
   /** Revokes by public id (the revocation endpoint's path). Returns false when unknown. */
-  revokeById(id: string): Promise<boolean>;
-  /** The live PAT for a presented value, or null. Malformed values cost no I/O. Rejects only on storage outage. */
-  lookup(value: string): Promise<LivePat | null>;
+  revokeById(id: string, ctx: ActionContext): Promise<boolean>;
+  /**
+   * The live PAT for a presented value, or null. Malformed values cost no I/O. Rejects only on storage outage.
+   * With `use`, records the use (`last_used_at`, at most once per interval per token).
+   */
+  lookup(value: string, use?: { clientId: string | null; actor: Actor }): Promise<LivePat | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
 }
@@ -61,15 +138,20 @@ export interface PatServiceDeps {
   readonly pats: PatStore;
   readonly users: UserStore;
   readonly cache: Cache | null;
+  readonly audit: AuditService;
   readonly format: PatFormat;
   readonly clock: Clock;
+  readonly policy: TokenPolicy;
   readonly cacheTtlSeconds: number;
   /** Told about cache failures (never with a token or hash). */
   readonly onCacheError: (operation: string, error: unknown) => void;
+  /** Told about failed background writes (last-used, audit of a rotated-out value). */
+  readonly onBackgroundError: (operation: string, error: unknown) => void;
 }
 
 const REVOKED = 'revoked';
 const STALE = 'stale';
+const DAY_MS = 86_400_000;
 const cacheKey = (hash: string) => `pat:${hash}`;
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
@@ -96,6 +178,7 @@ function fromCache(raw: string): LivePat | null {
       resource: c.r,
       issuedAt: c.c,
       expiresAt: c.e,
+      graceEndsAt: null,
     };
   } catch {
     return null;
@@ -118,13 +201,20 @@ function toCache(p: LivePat): string {
 
 /** Creates the PAT service. */
 export function createPatService(deps: PatServiceDeps): PatService {
-  const { pats, users, cache, format, clock, cacheTtlSeconds, onCacheError } = deps;
+  const { pats, users, cache, audit, format, clock, policy, cacheTtlSeconds, onCacheError, onBackgroundError } = deps;
   /** Hashes whose tombstone Redis refused; value: the tombstone to write. */
   const pending = new Map<string, string>();
+  const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
+  /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
+  const touched = new LRUCache<string, number>({ max: 100_000, ttl: lastUsedIntervalMs });
+  /** Rotated-out values presented recently: one audit event per value per minute, however often it is replayed. */
+  const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
 
   async function writeTombstones(hashes: readonly string[], tombstone: string): Promise<void> {
     if (!cache || hashes.length === 0) return;
-    for (const hash of hashes) pending.set(hash, tombstone);
+    for (const hash of hashes) {
+      if (pending.get(hash) !== REVOKED) pending.set(hash, tombstone);
+    }
     await flushPending();
   }
 
@@ -157,8 +247,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
   async function populate(hash: string, live: LivePat): Promise<void> {
     if (!cache) return;
-    const now = seconds(clock.now());
-    const ttl = Math.min(cacheTtlSeconds, live.expiresAt === null ? Infinity : live.expiresAt - now);
+    const ttl = Math.min(cacheTtlSeconds, live.expiresAt === null ? Infinity : live.expiresAt - seconds(clock.now()));
     if (ttl < 1) return;
     try {
       await cache.set(cacheKey(hash), toCache(live), ttl, true);
@@ -167,10 +256,20 @@ export function createPatService(deps: PatServiceDeps): PatService {
     }
   }
 
-  function isExpired(expiresAt: Date | number | null): boolean {
-    if (expiresAt === null) return false;
-    const at = typeof expiresAt === 'number' ? expiresAt * 1000 : expiresAt.getTime();
-    return at <= clock.now().getTime();
+  function isPast(at: Date | number | null): boolean {
+    if (at === null) return false;
+    const ms = typeof at === 'number' ? at * 1000 : at.getTime();
+    return ms <= clock.now().getTime();
+  }
+
+  function touch(id: string, use: { clientId: string | null }): void {
+    const now = clock.now();
+    if (touched.has(id)) return;
+    touched.set(id, now.getTime());
+    pats.touchLastUsed(id, now, use.clientId, lastUsedIntervalMs).catch((error: unknown) => {
+      touched.delete(id);
+      onBackgroundError('last_used', error);
+    });
   }
 
   async function requireUser(userId: string): Promise<UserRecord> {
@@ -179,15 +278,83 @@ export function createPatService(deps: PatServiceDeps): PatService {
     return user;
   }
 
+  async function requireToken(userId: string, id: string): Promise<PatRecord> {
+    const pat = await pats.findById(id);
+    assertThat(pat && pat.userId === userId, () => new NotFound('token'));
+    return pat;
+  }
+
+  function checkScopes(scopes: readonly string[], constraints: Constraints | undefined): void {
+    const unknown = scopes.filter((s) => !Object.hasOwn(policy.scopes, s));
+    assertThat(
+      unknown.length === 0,
+      () =>
+        new InvalidScope(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')} (see GET /api/scopes)`),
+    );
+    if (constraints) {
+      const beyond = scopes.filter((s) => !constraints.scopes.has(s));
+      assertThat(
+        beyond.length === 0,
+        () => new AccessDenied(`the calling token cannot grant scopes it does not have: ${beyond.join(', ')}`),
+      );
+    }
+  }
+
+  /** The expiry to store for a request, under the policy and the caller's own expiry. */
+  function resolveExpiry(requested: Date | null | undefined, constraints: Constraints | undefined): Date | null {
+    const now = clock.now().getTime();
+    const cap = constraints?.expiresAt == null ? null : constraints.expiresAt * 1000;
+    const max = policy.maxLifetimeDays === 0 ? null : now + policy.maxLifetimeDays * DAY_MS;
+    if (requested === undefined) {
+      const byDefault = policy.defaultLifetimeDays === 0 ? null : now + policy.defaultLifetimeDays * DAY_MS;
+      const at = cap === null ? byDefault : byDefault === null ? cap : Math.min(byDefault, cap);
+      return at === null ? null : new Date(at);
+    }
+    if (requested === null) {
+      assertThat(
+        policy.maxLifetimeDays === 0,
+        () => new InvalidRequest(`expires_at: tokens must expire within ${policy.maxLifetimeDays} days`, 'expires_at'),
+      );
+      assertThat(cap === null, () => new AccessDenied('expires_at: a token cannot outlive the token that makes it'));
+      return null;
+    }
+    assertThat(requested.getTime() > now, () => new InvalidRequest('expires_at must be in the future', 'expires_at'));
+    assertThat(
+      max === null || requested.getTime() <= max,
+      () => new InvalidRequest(`expires_at must be within ${policy.maxLifetimeDays} days`, 'expires_at'),
+    );
+    assertThat(
+      cap === null || requested.getTime() <= cap,
+      () => new AccessDenied('expires_at: a token cannot outlive the token that makes it'),
+    );
+    return requested;
+  }
+
+  function checkResource(resource: string | null, constraints: Constraints | undefined): void {
+    assertThat(
+      !constraints || constraints.resource === null || constraints.resource === resource,
+      () => new AccessDenied('resource: a token bound to a resource can only manage tokens bound to the same one'),
+    );
+  }
+
+  async function recordRevocations(revoked: readonly PatRecord[], ctx: ActionContext): Promise<void> {
+    await writeTombstones(
+      revoked.map((p) => p.tokenHash),
+      REVOKED,
+    );
+    for (const p of revoked) await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id });
+  }
+
   return {
-    async create(userId, input) {
+    async create(userId, input, ctx) {
       const user = await requireUser(userId);
       assertThat(!user.disabled, () => new InvalidRequest('the user is disabled', 'user_id'));
+      const scopes = [...new Set(input.scopes)];
+      checkScopes(scopes, ctx.constraints);
+      const resource = input.resource === undefined ? (ctx.constraints?.resource ?? null) : input.resource;
+      checkResource(resource, ctx.constraints);
+      const expiresAt = resolveExpiry(input.expiresAt, ctx.constraints);
       const now = clock.now();
-      assertThat(
-        !input.expiresAt || input.expiresAt.getTime() > now.getTime(),
-        () => new InvalidRequest('expires_at must be in the future', 'expires_at'),
-      );
       const token = format.generate();
       const record: PatRecord = {
         id: newPatId(),
@@ -195,46 +362,161 @@ export function createPatService(deps: PatServiceDeps): PatService {
         userId,
         name: input.name,
         description: input.description ?? null,
-        scopes: [...new Set(input.scopes)],
-        resource: input.resource ?? null,
+        scopes,
+        resource,
         createdAt: now,
-        expiresAt: input.expiresAt ?? null,
+        expiresAt,
         lastUsedAt: null,
+        lastUsedClient: null,
+        rotatedAt: null,
         revokedAt: null,
       };
       try {
-        await pats.insert(record, now);
+        await pats.insert(record, now, policy.maxTokensPerUser);
       } catch (error) {
         if (error instanceof DuplicateError && error.field === 'name') {
           throw new Conflict(`a live token named "${input.name}" already exists for this user`, 'name');
         }
+        if (error instanceof LimitError) {
+          throw new LimitExceeded(`the user already has ${error.limit} live tokens (MAX_TOKENS_PER_USER)`);
+        }
         throw error;
       }
+      await audit.record(
+        'token.created',
+        ctx.actor,
+        { userId, tokenId: record.id },
+        {
+          name: record.name,
+          scopes: scopes.join(' '),
+          expires_at: expiresAt?.toISOString() ?? null,
+        },
+      );
       return { record, token };
     },
 
-    async list(userId) {
-      await requireUser(userId);
-      return pats.listByUser(userId);
+    async list(query) {
+      const rows = await pats.query({ ...query, limit: query.limit + 1 });
+      const items = rows.slice(0, query.limit);
+      const last = items.at(-1);
+      return { items, next: rows.length > query.limit && last ? { at: last.createdAt, id: last.id } : null };
     },
 
-    async revoke(userId, id) {
-      const existing = await pats.findById(id);
-      assertThat(existing && existing.userId === userId, () => new NotFound('token'));
+    get: requireToken,
+
+    async update(userId, id, input, ctx) {
+      const pat = await requireToken(userId, id);
+      assertThat(pat.revokedAt === null, () => new Conflict('the token is revoked', 'id'));
+      if (input.expiresAt !== undefined) {
+        assertThat(
+          input.expiresAt.getTime() > clock.now().getTime(),
+          () => new InvalidRequest('expires_at must be in the future', 'expires_at'),
+        );
+        assertThat(
+          pat.expiresAt === null || input.expiresAt < pat.expiresAt,
+          () => new InvalidRequest('expires_at may only be brought earlier, never later', 'expires_at'),
+        );
+      }
+      let updated: PatRecord | null;
+      try {
+        updated = await pats.update(id, {
+          ...(input.name === undefined ? {} : { name: input.name }),
+          ...(input.description === undefined ? {} : { description: input.description }),
+          ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }),
+        });
+      } catch (error) {
+        if (error instanceof DuplicateError) {
+          throw new Conflict(`a live token named "${input.name}" already exists for this user`, 'name');
+        }
+        throw error;
+      }
+      assertThat(updated, () => new Conflict('the token is revoked', 'id'));
+      const subject = { userId, tokenId: id };
+      if (updated.name !== pat.name) {
+        await audit.record('token.renamed', ctx.actor, subject, { from: pat.name, to: updated.name });
+      }
+      if (updated.description !== pat.description) {
+        await audit.record('token.description_changed', ctx.actor, subject);
+      }
+      if (updated.expiresAt?.getTime() !== pat.expiresAt?.getTime()) {
+        await audit.record('token.expiry_shortened', ctx.actor, subject, {
+          from: pat.expiresAt?.toISOString() ?? null,
+          to: updated.expiresAt?.toISOString() ?? null,
+        });
+      }
+      if (updated.name !== pat.name || updated.expiresAt?.getTime() !== pat.expiresAt?.getTime()) {
+        await writeTombstones([updated.tokenHash], STALE);
+      }
+      return updated;
+    },
+
+    async rotate(userId, id, input, ctx) {
+      const pat = await requireToken(userId, id);
+      assertThat(pat.revokedAt === null, () => new Conflict('the token is revoked', 'id'));
+      assertThat(!isPast(pat.expiresAt), () => new Conflict('the token has expired', 'id'));
+      checkScopes(
+        pat.scopes.filter((s) => Object.hasOwn(policy.scopes, s)),
+        ctx.constraints,
+      );
+      checkResource(pat.resource, ctx.constraints);
+      assertThat(
+        Number.isInteger(input.graceSeconds) && input.graceSeconds >= 0 && input.graceSeconds <= MAX_GRACE_SECONDS,
+        () => new InvalidRequest(`grace_seconds must be an integer from 0 to ${MAX_GRACE_SECONDS}`, 'grace_seconds'),
+      );
+      const expiresAt = resolveExpiry(input.expiresAt, ctx.constraints);
+      const now = clock.now();
+      const token = format.generate();
+      const toHash = format.hash(token);
+      // Remember the old value first: if the swap then fails, nothing was replaced and the record is removed.
+      await pats.insertRotated({
+        tokenHash: pat.tokenHash,
+        tokenId: id,
+        rotatedAt: now,
+        validUntil: new Date(now.getTime() + input.graceSeconds * 1000),
+      });
+      const rotated = await pats.rotate(id, pat.tokenHash, toHash, { expiresAt, at: now });
+      if (!rotated) {
+        await pats.deleteRotated(pat.tokenHash);
+        throw new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id');
+      }
+      await writeTombstones([pat.tokenHash], STALE);
+      await audit.record(
+        'token.rotated',
+        ctx.actor,
+        { userId, tokenId: id },
+        {
+          grace_seconds: input.graceSeconds,
+          expires_at: expiresAt?.toISOString() ?? null,
+        },
+      );
+      return { record: rotated, token };
+    },
+
+    async revoke(userId, id, ctx) {
+      const before = await requireToken(userId, id);
       const revoked = await pats.revoke(id, clock.now());
       assertThat(revoked, () => new NotFound('token'));
-      await writeTombstones([revoked.tokenHash], REVOKED);
+      if (before.revokedAt === null) await recordRevocations([revoked], ctx);
       return revoked;
     },
 
-    async revokeById(id) {
+    async revokeAll(userId, ctx) {
+      await requireUser(userId);
+      const revoked = await pats.revokeAllOfUser(userId, clock.now());
+      await recordRevocations(revoked, ctx);
+      return revoked.length;
+    },
+
+    async revokeById(id, ctx) {
+      const before = await pats.findById(id);
+      if (!before) return false;
       const revoked = await pats.revoke(id, clock.now());
       if (!revoked) return false;
-      await writeTombstones([revoked.tokenHash], REVOKED);
+      if (before.revokedAt === null) await recordRevocations([revoked], ctx);
       return true;
     },
 
-    async lookup(value) {
+    async lookup(value, use) {
       if (!format.isWellFormed(value)) return null;
       const hash = format.hash(value);
 
@@ -242,11 +524,39 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (cached === REVOKED) return null;
       if (cached !== null && cached !== STALE) {
         const live = fromCache(cached);
-        if (live) return isExpired(live.expiresAt) ? null : live;
+        if (live) {
+          if (isPast(live.expiresAt)) return null;
+          if (use) touch(live.id, use);
+          return live;
+        }
       }
 
-      const pat = await pats.findByHash(hash);
-      if (!pat || pat.revokedAt !== null || isExpired(pat.expiresAt)) return null;
+      let pat = await pats.findByHash(hash);
+      let graceEndsAt: number | null = null;
+      if (!pat) {
+        const rotated = await pats.findRotated(hash);
+        if (!rotated) return null;
+        if (isPast(rotated.validUntil)) {
+          if (use && !presented.has(hash)) {
+            presented.set(hash, true);
+            const holder = await pats.findById(rotated.tokenId);
+            audit
+              .record(
+                'token.rotated_value_presented',
+                use.actor,
+                { userId: holder?.userId ?? null, tokenId: rotated.tokenId },
+                {
+                  rotated_at: rotated.rotatedAt.toISOString(),
+                },
+              )
+              .catch((error: unknown) => onBackgroundError('audit', error));
+          }
+          return null;
+        }
+        pat = await pats.findById(rotated.tokenId);
+        graceEndsAt = seconds(rotated.validUntil);
+      }
+      if (!pat || pat.revokedAt !== null || isPast(pat.expiresAt)) return null;
       const user = await users.get(pat.userId);
       if (!user || user.disabled) return null;
 
@@ -257,10 +567,14 @@ export function createPatService(deps: PatServiceDeps): PatService {
         name: pat.name,
         scopes: pat.scopes,
         resource: pat.resource,
-        issuedAt: seconds(pat.createdAt),
+        issuedAt: seconds(pat.rotatedAt ?? pat.createdAt),
         expiresAt: pat.expiresAt === null ? null : seconds(pat.expiresAt),
+        graceEndsAt,
       };
-      if (cached === null) await populate(hash, live);
+      // A rotated-out value in its grace period is never cached: each use re-reads the token, so revoking it
+      // (which tombstones the current value only) also ends the grace at once.
+      if (cached === null && graceEndsAt === null) await populate(hash, live);
+      if (use) touch(live.id, use);
       return live;
     },
 

@@ -1,12 +1,13 @@
 /**
- * Users who own PATs. Disabling a user makes every one of its PATs inactive at once: the cache entries are
- * invalidated before the call returns.
+ * Users who own PATs. Disabling a user makes every one of its PATs inactive at once (cache entries invalidated
+ * before the call returns); deleting one revokes all of its PATs first.
  */
-import { DuplicateError, type UserRecord, type UserStore } from '../../adapters/types.ts';
+import { DuplicateError, type Cursor, type UserRecord, type UserStore } from '../../adapters/types.ts';
 import { Conflict, NotFound, assertThat } from '../errors.ts';
+import type { AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { randomBase62 } from './pat-format.ts';
-import type { PatService } from './pats.ts';
+import type { ActionContext, PatService } from './pats.ts';
 
 export interface CreateUserInput {
   readonly id?: string | undefined;
@@ -16,16 +17,31 @@ export interface CreateUserInput {
 
 export interface UserService {
   /** @throws {Conflict} when the id or username is taken. */
-  create(input: CreateUserInput): Promise<UserRecord>;
+  create(input: CreateUserInput, ctx: ActionContext): Promise<UserRecord>;
   get(id: string): Promise<UserRecord>;
-  setDisabled(id: string, disabled: boolean): Promise<UserRecord>;
+  list(limit: number, after?: Cursor): Promise<{ items: UserRecord[]; next: Cursor | null }>;
+  setDisabled(id: string, disabled: boolean, ctx: ActionContext): Promise<UserRecord>;
+  /** Revokes all of the user's PATs, then deletes the user. */
+  remove(id: string, ctx: ActionContext): Promise<void>;
 }
 
 /** Creates the user service. */
-export function createUserService(deps: { users: UserStore; pats: PatService; clock: Clock }): UserService {
-  const { users, pats, clock } = deps;
+export function createUserService(deps: {
+  users: UserStore;
+  pats: PatService;
+  audit: AuditService;
+  clock: Clock;
+}): UserService {
+  const { users, pats, audit, clock } = deps;
+
+  async function requireUser(id: string): Promise<UserRecord> {
+    const user = await users.get(id);
+    assertThat(user, () => new NotFound('user'));
+    return user;
+  }
+
   return {
-    async create(input) {
+    async create(input, ctx) {
       const now = clock.now();
       const user: UserRecord = {
         id: input.id ?? `usr_${randomBase62(16)}`,
@@ -44,20 +60,35 @@ export function createUserService(deps: { users: UserStore; pats: PatService; cl
         }
         throw error;
       }
+      await audit.record('user.created', ctx.actor, { userId: user.id }, { username: user.username });
       return user;
     },
 
-    async get(id) {
-      const user = await users.get(id);
-      assertThat(user, () => new NotFound('user'));
-      return user;
+    get: requireUser,
+
+    async list(limit, after) {
+      const rows = await users.list(limit + 1, after);
+      const items = rows.slice(0, limit);
+      const last = items.at(-1);
+      return { items, next: rows.length > limit && last ? { at: last.createdAt, id: last.id } : null };
     },
 
-    async setDisabled(id, disabled) {
+    async setDisabled(id, disabled, ctx) {
+      const before = await requireUser(id);
       const user = await users.setDisabled(id, disabled, clock.now());
       assertThat(user, () => new NotFound('user'));
       if (disabled) await pats.invalidateUser(id);
+      if (before.disabled !== disabled) {
+        await audit.record(disabled ? 'user.disabled' : 'user.enabled', ctx.actor, { userId: id });
+      }
       return user;
+    },
+
+    async remove(id, ctx) {
+      await requireUser(id);
+      await pats.revokeAll(id, ctx);
+      await users.delete(id);
+      await audit.record('user.deleted', ctx.actor, { userId: id });
     },
   };
 }

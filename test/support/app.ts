@@ -17,6 +17,15 @@ import type { Clock } from '../../server/services/clock.ts';
 import { services } from './hooks.ts';
 import { freePort } from './services.ts';
 
+/** The scope catalogue the tests run with. */
+export const TEST_SCOPES = {
+  read: 'Read access',
+  write: 'Write access',
+  'repo:read': 'Read repositories',
+  'repo:write': 'Write repositories',
+  'tokens:manage': 'Manage your own tokens',
+};
+
 /** A clock the test moves by hand. Starts at the real time so oidc-provider's own checks agree with it. */
 export class TestClock implements Clock {
   private offsetMs = 0;
@@ -121,6 +130,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ISSUER: `http://127.0.0.1:${port}`,
     LOG_LEVEL: options.captureLogs ? 'debug' : 'silent',
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    SCOPES: JSON.stringify(TEST_SCOPES),
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
     ...(useRedis ? { REDIS_URL: redis.url } : {}),
     ...options.env,
@@ -146,6 +156,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const storage: Storage = {
     users: counter.wrap('mongo.users', real.users),
     pats: counter.wrap('mongo.pats', real.pats),
+    audit: counter.wrap('mongo.audit', real.audit),
     oidc: counter.wrap('mongo.oidc', real.oidc),
     ping: () => real.ping(),
     close: () => real.close(),

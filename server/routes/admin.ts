@@ -1,0 +1,341 @@
+/**
+ * Admin routes (`/api/users…`, `/api/tokens`, `/api/clients`, `/api/audit`): bearer access tokens with scope
+ * `admin`. Each handler: validated input in, one service call, a view out.
+ */
+import { z } from 'zod';
+
+import { NotFound, assertThat } from '../errors.ts';
+import type { AuditService } from '../services/audit.ts';
+import { actorOf, type Caller } from '../services/callers.ts';
+import type { ClientService } from '../services/clients.ts';
+import type { Clock } from '../services/clock.ts';
+import type { ActionContext, PatService } from '../services/pats.ts';
+import type { UserService } from '../services/users.ts';
+import { USER_ID, bodies, cursors, page, queries, responses, views, withSecret, withValue } from './schemas.ts';
+import { route, type RouteSpec } from './spec.ts';
+
+export interface RouteDeps {
+  readonly users: UserService;
+  readonly pats: PatService;
+  readonly clients: ClientService;
+  readonly audit: AuditService;
+  readonly clock: Clock;
+  readonly scopes: Readonly<Record<string, string>>;
+}
+
+const ok = (description: string, schema?: z.ZodType) => ({ description, ...(schema ? { schema } : {}) });
+
+/** The acting admin, for the audit log. */
+function admin(caller: Caller | null): ActionContext {
+  return { actor: actorOf(caller!, 'admin_api') };
+}
+
+function userId(params: Readonly<Record<string, string>>): string {
+  const id = params.user_id ?? '';
+  assertThat(USER_ID.test(id), () => new NotFound('user'));
+  return id;
+}
+
+/** The admin routes. */
+export function adminRoutes(deps: RouteDeps): RouteSpec[] {
+  const { users, pats, clients, audit, clock } = deps;
+  const T = 'admin';
+  return [
+    route({
+      method: 'post',
+      path: '/api/users',
+      summary: 'Create a user',
+      tag: T,
+      auth: 'admin',
+      body: bodies.createUser,
+      responses: { 201: ok('the user', responses.user), 409: ok('id or username taken') },
+      async handle({ body, caller }) {
+        const user = await users.create({ id: body.id, username: body.username, email: body.email }, admin(caller));
+        return { status: 201, body: views.user(user) };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/users',
+      summary: 'List users, newest first',
+      tag: T,
+      auth: 'admin',
+      query: queries.page,
+      responses: { 200: ok('a page of users', page(responses.user)) },
+      async handle({ query }) {
+        const { items, next } = await users.list(query.limit, cursors.decode(query.cursor));
+        return { status: 200, body: { data: items.map(views.user), next_cursor: cursors.encode(next) } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/users/:user_id',
+      summary: 'Get a user',
+      tag: T,
+      auth: 'admin',
+      responses: { 200: ok('the user', responses.user), 404: ok('unknown user') },
+      async handle({ params }) {
+        return { status: 200, body: views.user(await users.get(userId(params))) };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/users/:user_id',
+      summary: 'Disable or re-enable a user (disabling deactivates all their tokens at once)',
+      tag: T,
+      auth: 'admin',
+      body: bodies.patchUser,
+      responses: { 200: ok('the user', responses.user), 404: ok('unknown user') },
+      async handle({ params, body, caller }) {
+        return { status: 200, body: views.user(await users.setDisabled(userId(params), body.disabled, admin(caller))) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/users/:user_id',
+      summary: 'Delete a user, revoking all their tokens',
+      tag: T,
+      auth: 'admin',
+      responses: { 204: ok('deleted'), 404: ok('unknown user') },
+      async handle({ params, caller }) {
+        await users.remove(userId(params), admin(caller));
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/users/:user_id/tokens/revoke-all',
+      summary: 'Revoke every live token of a user',
+      tag: T,
+      auth: 'admin',
+      responses: { 200: ok('how many were revoked', z.object({ revoked: z.number().int() })) },
+      async handle({ params, caller }) {
+        return { status: 200, body: { revoked: await pats.revokeAll(userId(params), admin(caller)) } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/users/:user_id/tokens',
+      summary: 'Create a token for a user (the value is in this response only)',
+      tag: T,
+      auth: 'admin',
+      body: bodies.createToken,
+      responses: {
+        201: ok('the token, with its value', withValue),
+        400: ok('invalid input or unknown scope'),
+        409: ok('name taken or limit reached'),
+      },
+      async handle({ params, body, caller }) {
+        const { record, token } = await pats.create(
+          userId(params),
+          {
+            name: body.name,
+            description: body.description,
+            scopes: body.scopes,
+            expiresAt:
+              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
+            resource: body.resource,
+          },
+          admin(caller),
+        );
+        return { status: 201, body: { ...views.token(record, clock.now()), token } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/users/:user_id/tokens',
+      summary: "List a user's tokens, newest first (never a value or hash)",
+      tag: T,
+      auth: 'admin',
+      query: queries.userTokens,
+      responses: { 200: ok('a page of tokens', page(responses.token)) },
+      async handle({ params, query }) {
+        const id = userId(params);
+        await users.get(id);
+        const now = clock.now();
+        const { items, next } = await pats.list({
+          userId: id,
+          status: query.status,
+          now,
+          limit: query.limit,
+          after: cursors.decode(query.cursor),
+        });
+        return {
+          status: 200,
+          body: { data: items.map((p) => views.token(p, now)), next_cursor: cursors.encode(next) },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/users/:user_id/tokens/:id',
+      summary: 'Get a token',
+      tag: T,
+      auth: 'admin',
+      responses: { 200: ok('the token', responses.token), 404: ok('unknown token') },
+      async handle({ params }) {
+        return { status: 200, body: views.token(await pats.get(userId(params), params.id ?? ''), clock.now()) };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/users/:user_id/tokens/:id',
+      summary: 'Rename a token, change its description, or bring its expiry earlier',
+      tag: T,
+      auth: 'admin',
+      body: bodies.patchToken,
+      responses: { 200: ok('the token', responses.token), 400: ok('invalid change'), 409: ok('name taken or revoked') },
+      async handle({ params, body, caller }) {
+        const updated = await pats.update(
+          userId(params),
+          params.id ?? '',
+          {
+            name: body.name,
+            description: body.description,
+            expiresAt: body.expires_at === undefined ? undefined : new Date(body.expires_at),
+          },
+          admin(caller),
+        );
+        return { status: 200, body: views.token(updated, clock.now()) };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/users/:user_id/tokens/:id',
+      summary: 'Revoke a token',
+      tag: T,
+      auth: 'admin',
+      responses: { 204: ok('revoked'), 404: ok('unknown token') },
+      async handle({ params, caller }) {
+        await pats.revoke(userId(params), params.id ?? '', admin(caller));
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/users/:user_id/tokens/:id/rotate',
+      summary: 'Rotate a token: a new value under the same id; the old one lives for grace_seconds (default 0)',
+      tag: T,
+      auth: 'admin',
+      body: bodies.rotateToken,
+      responses: {
+        200: ok('the token, with its new value', withValue),
+        409: ok('revoked, expired or changed concurrently'),
+      },
+      async handle({ params, body, caller }) {
+        const { record, token } = await pats.rotate(
+          userId(params),
+          params.id ?? '',
+          {
+            expiresAt:
+              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
+            graceSeconds: body.grace_seconds ?? 0,
+          },
+          admin(caller),
+        );
+        return { status: 200, body: { ...views.token(record, clock.now()), token } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/tokens',
+      summary: 'Find tokens across users (stale, soon-expiring, by status)',
+      tag: T,
+      auth: 'admin',
+      query: queries.allTokens,
+      responses: { 200: ok('a page of tokens', page(responses.token)) },
+      async handle({ query }) {
+        const now = clock.now();
+        const { items, next } = await pats.list({
+          userId: query.user_id,
+          status: query.status,
+          expiresBefore: query.expires_before ? new Date(query.expires_before) : undefined,
+          lastUsedBefore: query.last_used_before ? new Date(query.last_used_before) : undefined,
+          now,
+          limit: query.limit,
+          after: cursors.decode(query.cursor),
+        });
+        return {
+          status: 200,
+          body: { data: items.map((p) => views.token(p, now)), next_cursor: cursors.encode(next) },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/audit',
+      summary: 'Read the audit log, newest first',
+      tag: T,
+      auth: 'admin',
+      query: queries.audit,
+      responses: { 200: ok('a page of events', page(responses.audit)) },
+      async handle({ query }) {
+        const { items, next } = await audit.list({
+          userId: query.user_id,
+          tokenId: query.token_id,
+          type: query.type,
+          from: query.from ? new Date(query.from) : undefined,
+          to: query.to ? new Date(query.to) : undefined,
+          limit: query.limit,
+          after: cursors.decode(query.cursor),
+        });
+        return { status: 200, body: { data: items.map(views.audit), next_cursor: cursors.encode(next) } };
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/api/clients',
+      summary: 'Register a resource-server client (the secret is in this response only)',
+      tag: T,
+      auth: 'admin',
+      body: bodies.createClient,
+      responses: { 201: ok('the client, with its secret', withSecret) },
+      async handle({ body }) {
+        const { client, clientSecret } = await clients.register({
+          clientName: body.client_name,
+          tokenEndpointAuthMethod: body.token_endpoint_auth_method,
+          jwks: body.jwks,
+        });
+        return {
+          status: 201,
+          body: { ...views.client(client), ...(clientSecret === null ? {} : { client_secret: clientSecret }) },
+        };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/clients',
+      summary: 'List registered clients (never a secret)',
+      tag: T,
+      auth: 'admin',
+      responses: { 200: ok('the clients', z.object({ data: z.array(responses.client) })) },
+      async handle() {
+        return { status: 200, body: { data: (await clients.list()).map(views.client) } };
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api/clients/:client_id',
+      summary: 'Delete a registered client (its OAuth tokens stop introspecting active)',
+      tag: T,
+      auth: 'admin',
+      responses: { 204: ok('deleted'), 404: ok('unknown client') },
+      async handle({ params }) {
+        await clients.remove(params.client_id ?? '');
+        return { status: 204 };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/scopes',
+      summary: 'The scope catalogue: the scopes a token may carry',
+      tag: 'public',
+      auth: 'none',
+      responses: { 200: ok('the catalogue', z.object({ data: z.array(responses.scope) })) },
+      async handle() {
+        const data = Object.entries(deps.scopes).map(([name, description]) => ({ name, description }));
+        return { status: 200, body: { data } };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,51 @@
+/**
+ * A management API route as data: method, path, who may call it, its zod schemas and its handler. The same list
+ * registers the routes, validates every request and generates the OpenAPI document, so they cannot drift apart.
+ */
+import type { z } from 'zod';
+
+import type { Caller } from '../services/callers.ts';
+
+/** `admin`: an admin-scoped OAuth access token. `self`: a user (PAT with tokens:manage, or trusted JWT). */
+export type RouteAuth = 'admin' | 'self' | 'none';
+
+export interface Reply {
+  readonly status: number;
+  readonly body?: unknown;
+}
+
+export interface RouteInput<B, Q> {
+  readonly body: B;
+  readonly query: Q;
+  readonly params: Readonly<Record<string, string>>;
+  /** Null only on `auth: 'none'` routes. */
+  readonly caller: Caller | null;
+}
+
+export interface RouteSpec {
+  readonly method: 'get' | 'post' | 'patch' | 'delete';
+  /** Koa-style path: `/api/users/:user_id`. */
+  readonly path: string;
+  readonly summary: string;
+  readonly tag: string;
+  readonly auth: RouteAuth;
+  readonly body?: z.ZodType;
+  readonly query?: z.ZodType;
+  readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
+  handle(input: RouteInput<unknown, unknown>): Promise<Reply>;
+}
+
+/** Defines a route with handler input typed by its schemas. */
+export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.ZodUndefined>(spec: {
+  method: RouteSpec['method'];
+  path: string;
+  summary: string;
+  tag: string;
+  auth: RouteAuth;
+  body?: B;
+  query?: Q;
+  responses: RouteSpec['responses'];
+  handle(input: RouteInput<z.output<B>, z.output<Q>>): Promise<Reply>;
+}): RouteSpec {
+  return spec;
+}
