@@ -149,10 +149,11 @@ export interface PatStore {
    * one write per interval per token, across every instance). Returns whether it wrote.
    */
   touchLastUsed(id: string, at: Date, clientId: string | null, minIntervalMs: number): Promise<boolean>;
-  /** Remembers a rotated-out value. */
+  /** Remembers a rotated-out value, unless it is already remembered (never overwrites). */
   insertRotated(value: RotatedValue): Promise<void>;
   findRotated(tokenHash: string): Promise<RotatedValue | null>;
-  deleteRotated(tokenHash: string): Promise<void>;
+  /** Sets when a remembered rotated-out value stops working. */
+  setRotatedValidUntil(tokenHash: string, validUntil: Date): Promise<void>;
 }
 
 export interface AuditStore {

@@ -3,16 +3,8 @@ import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
 
 import { startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 import { services } from './support/hooks.ts';
-
-/** Polls `check` until it holds (synchronising on an observable state, never on a fixed delay). */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('the Redis cache in front of MongoDB', () => {
   let app: TestApp;

@@ -166,13 +166,14 @@ function createMemoryPatStore(): PatStore {
       return true;
     },
     async insertRotated(value) {
-      rotated.set(value.tokenHash, value);
+      if (!rotated.has(value.tokenHash)) rotated.set(value.tokenHash, value);
     },
     async findRotated(tokenHash) {
       return rotated.get(tokenHash) ?? null;
     },
-    async deleteRotated(tokenHash) {
-      rotated.delete(tokenHash);
+    async setRotatedValidUntil(tokenHash, validUntil) {
+      const value = rotated.get(tokenHash);
+      if (value) rotated.set(tokenHash, { ...value, validUntil });
     },
   };
 }

@@ -37,9 +37,11 @@ const UNAVAILABLE =
 function translate(error: unknown): Error {
   if (error instanceof StoreError) return error;
   const err = error as { code?: unknown; name?: string; message?: string; keyPattern?: Record<string, unknown> };
-  if (err?.code === 11000 || err?.code === 11001) {
-    // MongoDB names the index in keyPattern; FerretDB does not, so callers resolve `unknown` by a lookup.
-    const field = Object.keys(err.keyPattern ?? {})[0] ?? 'unknown';
+  // FerretDB reports a unique violation by an update as InternalError "UNIQUE constraint failed: index '<coll>_<hash>_<field>_1'".
+  const ferret = /UNIQUE constraint failed: index '[^']*?_[0-9a-f]{8}_(\w+?)_1'/.exec(err?.message ?? '');
+  if (err?.code === 11000 || err?.code === 11001 || ferret) {
+    // MongoDB names the index in keyPattern; FerretDB's E11000 does not, so callers resolve `unknown` by a lookup.
+    const field = Object.keys(err.keyPattern ?? {})[0] ?? ferret?.[1] ?? 'unknown';
     return new DuplicateError(field === 'live_name' ? 'name' : field === '_id' ? 'id' : field);
   }
   if (UNAVAILABLE.test(err?.name ?? '') || UNAVAILABLE.test(err?.message ?? '')) {
@@ -463,11 +465,16 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
       }),
     insertRotated: (value) =>
       guard(async () => {
-        await raw(Rotated).replaceOne(
-          { _id: value.tokenHash },
-          { token_id: value.tokenId, rotated_at: value.rotatedAt, valid_until: value.validUntil },
-          { upsert: true },
-        );
+        try {
+          await raw(Rotated).insertOne({
+            _id: value.tokenHash,
+            token_id: value.tokenId,
+            rotated_at: value.rotatedAt,
+            valid_until: value.validUntil,
+          });
+        } catch (error) {
+          if (!(translate(error) instanceof DuplicateError)) throw error;
+        }
       }),
     findRotated: (tokenHash) =>
       guard(async () => {
@@ -476,9 +483,9 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
           ? { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until }
           : null;
       }),
-    deleteRotated: (tokenHash) =>
+    setRotatedValidUntil: (tokenHash, validUntil) =>
       guard(async () => {
-        await Rotated.deleteOne({ _id: tokenHash });
+        await Rotated.updateOne({ _id: tokenHash }, { $set: { valid_until: validUntil } });
       }),
   };
 }

@@ -206,9 +206,10 @@ export function createPatService(deps: PatServiceDeps): PatService {
   const pending = new Map<string, string>();
   const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
   /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
-  const touched = new LRUCache<string, number>({ max: 100_000, ttl: lastUsedIntervalMs });
+  const clockPerf = { now: () => clock.now().getTime() };
+  const touched = new LRUCache<string, number>({ max: 100_000, ttl: lastUsedIntervalMs, perf: clockPerf });
   /** Rotated-out values presented recently: one audit event per value per minute, however often it is replayed. */
-  const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
+  const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000, perf: clockPerf });
 
   async function writeTombstones(hashes: readonly string[], tombstone: string): Promise<void> {
     if (!cache || hashes.length === 0) return;
@@ -467,18 +468,14 @@ export function createPatService(deps: PatServiceDeps): PatService {
       const now = clock.now();
       const token = format.generate();
       const toHash = format.hash(token);
-      // Remember the old value first: if the swap then fails, nothing was replaced and the record is removed.
-      await pats.insertRotated({
-        tokenHash: pat.tokenHash,
-        tokenId: id,
-        rotatedAt: now,
-        validUntil: new Date(now.getTime() + input.graceSeconds * 1000),
-      });
+      // Remember the old value before the swap, so it is never unknown while in its grace period. The record is
+      // created once (a concurrent rotation of the same value cannot overwrite it) and harmless if the swap fails;
+      // the winner of the swap then sets its own grace period.
+      const validUntil = new Date(now.getTime() + input.graceSeconds * 1000);
+      await pats.insertRotated({ tokenHash: pat.tokenHash, tokenId: id, rotatedAt: now, validUntil });
       const rotated = await pats.rotate(id, pat.tokenHash, toHash, { expiresAt, at: now });
-      if (!rotated) {
-        await pats.deleteRotated(pat.tokenHash);
-        throw new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id');
-      }
+      assertThat(rotated, () => new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id'));
+      await pats.setRotatedValidUntil(pat.tokenHash, validUntil);
       await writeTombstones([pat.tokenHash], STALE);
       await audit.record(
         'token.rotated',

@@ -40,6 +40,8 @@ export class TestClock implements Clock {
 /** Counts calls per `store.method`, to prove what did (not) reach MongoDB or Redis. */
 export class CallCounter {
   readonly counts = new Map<string, number>();
+  /** Calls whose promise has settled (for writes made in the background). */
+  readonly settled = new Map<string, number>();
   wrap<T extends object>(name: string, target: T): T {
     return new Proxy(target, {
       get: (obj, prop, receiver) => {
@@ -48,7 +50,11 @@ export class CallCounter {
         return (...args: unknown[]) => {
           const key = `${name}.${String(prop)}`;
           this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
-          return (value as (...a: unknown[]) => unknown).apply(obj, args);
+          const result = (value as (...a: unknown[]) => unknown).apply(obj, args);
+          const done = () => this.settled.set(key, (this.settled.get(key) ?? 0) + 1);
+          if (result instanceof Promise) result.then(done, done);
+          else done();
+          return result;
         };
       },
     });
@@ -61,6 +67,7 @@ export class CallCounter {
   }
   reset(): void {
     this.counts.clear();
+    this.settled.clear();
   }
 }
 
