@@ -1,33 +1,45 @@
 /**
  * An in-process read-through cache in front of an {@link OidcStore}, for models read on every request and
- * rarely written: registered clients (every introspection authenticates one). lru-cache bounds it by count and
- * TTL. Writes and deletes through this instance drop the entry at once; other instances see a change within the
- * TTL (`CLIENT_CACHE_TTL_SECONDS`). Found payloads only: an unknown id always asks the store.
+ * rarely written: registered clients (every introspection authenticates one). lru-cache bounds it by count.
+ * Writes and deletes through this instance drop the entry at once; other instances see a change within
+ * `ttlMs` (`CLIENT_CACHE_TTL_SECONDS`). When the store is unreachable, an entry past its TTL is still served
+ * (stale-if-error), so a MongoDB outage does not take client authentication, and with it every cached PAT
+ * answer, down. Found payloads only: an unknown id always asks the store.
  */
 import { LRUCache } from 'lru-cache';
 
-import type { OidcPayload, OidcStore } from './types.ts';
+import { StoreUnavailableError, type OidcPayload, type OidcStore } from './types.ts';
 
 export interface CachedOidcStoreOptions {
   /** Model names to cache, e.g. `['Client']`. */
   readonly models: readonly string[];
   readonly ttlMs: number;
   readonly max: number;
+  /** Epoch milliseconds. Default `Date.now`. */
+  readonly now?: () => number;
 }
 
 /** Wraps `store` with the cache. */
 export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOptions): OidcStore {
   const models = new Set(opts.models);
-  const cache = new LRUCache<string, OidcPayload>({ max: opts.max, ttl: opts.ttlMs });
+  const cache = new LRUCache<string, { payload: OidcPayload; fetchedAt: number }>({ max: opts.max });
   const key = (model: string, id: string) => `${model}\u0000${id}`;
+  const now = opts.now ?? Date.now;
   return {
     ...store,
     async find(model, id) {
       if (!models.has(model)) return store.find(model, id);
       const hit = cache.get(key(model, id));
-      if (hit) return structuredClone(hit);
-      const found = await store.find(model, id);
-      if (found) cache.set(key(model, id), structuredClone(found));
+      if (hit && now() - hit.fetchedAt < opts.ttlMs) return structuredClone(hit.payload);
+      let found: OidcPayload | undefined;
+      try {
+        found = await store.find(model, id);
+      } catch (error) {
+        if (hit && error instanceof StoreUnavailableError) return structuredClone(hit.payload);
+        throw error;
+      }
+      if (found) cache.set(key(model, id), { payload: structuredClone(found), fetchedAt: now() });
+      else cache.delete(key(model, id));
       return found;
     },
     async upsert(model, id, payload, expiresIn) {

@@ -191,10 +191,23 @@ export interface Cache {
   /** SET with expiry; with `onlyIfAbsent`, does nothing when the key exists (SET NX). */
   set(key: string, value: string, ttlSeconds: number, onlyIfAbsent?: boolean): Promise<void>;
   del(keys: readonly string[]): Promise<void>;
+  /** Atomically sets `key` to `value` only if it still holds `expected` (compare-and-set). */
+  replace(key: string, expected: string, value: string, ttlSeconds: number): Promise<boolean>;
   ping(): Promise<void>;
-  /** Registers a callback run each time the connection becomes ready again. */
-  onReady(listener: () => void): void;
+  /** Registers a callback run each time the connection becomes ready (`reconnect`: not the first time). */
+  onReady(listener: (reconnect: boolean) => void): void;
   close(): Promise<void>;
+}
+
+/**
+ * A shared "do not trust cache entries written before" instant. An instance that could not write a cache
+ * invalidation raises it; every instance reads it every second and then ignores older cache entries.
+ */
+export interface BarrierStore {
+  /** Epoch milliseconds, 0 when never raised. */
+  read(): Promise<number>;
+  /** Moves the barrier forward to `atMs` (never back). */
+  raise(atMs: number): Promise<void>;
 }
 
 /** What a storage backend offers the composition root. */
@@ -202,6 +215,7 @@ export interface Storage {
   readonly users: UserStore;
   readonly pats: PatStore;
   readonly audit: AuditStore;
+  readonly barrier: BarrierStore;
   readonly oidc: OidcStore;
   ping(): Promise<void>;
   close(): Promise<void>;

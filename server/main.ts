@@ -14,7 +14,7 @@ import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { describeError } from './http/errors.ts';
-import { authorizationServerMetadata, requestLog, retryAfterOn503 } from './http/middleware.ts';
+import { authorizationServerMetadata, notFoundAsJson, requestLog, retryAfterOn503 } from './http/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createApiRoutes } from './routes/api.ts';
@@ -105,6 +105,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
           models: ['Client'],
           ttlMs: config.clientCacheTtlSeconds * 1000,
           max: 10_000,
+          now: () => clock.now().getTime(),
         })
       : storage.oidc;
   const format = createPatFormat(config.pat.prefix);
@@ -113,6 +114,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     pats: storage.pats,
     users: storage.users,
     cache,
+    barrier: storage.barrier,
     audit,
     format,
     clock,
@@ -124,7 +126,14 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed'),
   });
   const users = createUserService({ users: storage.users, pats, audit, clock });
-  const provider = createProvider({ config, store: oidcStore, pats, format });
+  const provider = createProvider({
+    config,
+    store: oidcStore,
+    pats,
+    format,
+    onUnavailable: (error) =>
+      warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot'),
+  });
   const clients = createClientService({
     store: oidcStore,
     clock,
@@ -138,6 +147,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   });
 
   provider.use(requestLog(logger));
+  provider.use(notFoundAsJson());
   provider.use(
     createHealthRoutes({
       timeoutMs: 1000,
@@ -214,6 +224,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
           closing.closeIdleConnections();
         });
       }
+      pats.close();
       await Promise.allSettled([storage.close(), cache?.close()]);
     },
   };

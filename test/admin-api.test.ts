@@ -314,6 +314,16 @@ describe('management API (/api)', () => {
       assert.equal(res.body.error, 'invalid_request');
     });
 
+    it('answers a body that is not valid UTF-8 with 400', async () => {
+      const res = await fetch(`${app.url}/api/users`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${await app.adminToken()}`, 'Content-Type': 'application/json' },
+        body: Buffer.concat([Buffer.from('{"username":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]),
+      });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as Record<string, string>).error_description!, /UTF-8/);
+    });
+
     it('answers a JSON value that is not an object with 400', async () => {
       for (const body of ['[]', '"x"', 'null', '42']) {
         const res = await app.api('POST', '/api/users', body);

@@ -31,6 +31,7 @@ describe('a standard OAuth client (oauth4webapi)', () => {
     assert.equal(as.token_endpoint, `${app.config.issuer}/token`);
     assert.equal(as.introspection_endpoint, `${app.config.issuer}/introspect`);
     assert.equal(as.revocation_endpoint, `${app.config.issuer}/revoke`);
+    assert.equal(as.authorization_endpoint, undefined, 'no grant type here uses an authorization endpoint');
     for (const method of ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt']) {
       assert.ok(as.introspection_endpoint_auth_methods_supported?.includes(method), method);
       assert.ok(as.revocation_endpoint_auth_methods_supported?.includes(method), method);

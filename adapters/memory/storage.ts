@@ -208,6 +208,13 @@ interface Entry {
 
 function createMemoryOidcStore(now: () => number): OidcStore {
   const entries = new Map<string, Entry>();
+  let lastSweep = now();
+  /** Drops expired payloads, at most once a minute, on writes: the embedded store does not grow without bound. */
+  const sweep = () => {
+    if (now() - lastSweep < 60_000) return;
+    lastSweep = now();
+    for (const [k, entry] of entries) if (entry.expiresAt !== null && entry.expiresAt <= lastSweep) entries.delete(k);
+  };
   const key = (model: string, id: string) => `${model}\u0000${id}`;
   const live = (entry: Entry | undefined) =>
     entry && (entry.expiresAt === null || entry.expiresAt > now()) ? entry : undefined;
@@ -219,6 +226,7 @@ function createMemoryOidcStore(now: () => number): OidcStore {
   };
   return {
     async upsert(model, id, payload, expiresIn) {
+      sweep();
       entries.set(key(model, id), {
         payload: structuredClone(payload),
         expiresAt: expiresIn ? now() + expiresIn * 1000 : null,
@@ -260,6 +268,15 @@ export function createMemoryStorage(now: () => number = Date.now): Storage {
     users: createMemoryUserStore(),
     pats: createMemoryPatStore(),
     audit: createMemoryAuditStore(),
+    barrier: (() => {
+      let at = 0;
+      return {
+        read: async () => at,
+        raise: async (atMs: number) => {
+          at = Math.max(at, atMs);
+        },
+      };
+    })(),
     oidc: createMemoryOidcStore(now),
     async ping() {},
     async close() {},

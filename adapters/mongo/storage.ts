@@ -587,7 +587,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const connection: Connection = mongoose.createConnection(opts.uri, {
     serverSelectionTimeoutMS: opts.timeoutMs,
     connectTimeoutMS: opts.timeoutMs,
-    socketTimeoutMS: Math.max(opts.timeoutMs * 5, 10_000),
+    // Client-side operation timeout: a hung server answers 503 after timeoutMs, not after a socket timeout.
+    timeoutMS: opts.timeoutMs,
     bufferCommands: false,
     autoIndex: false,
     autoCreate: false,
@@ -608,6 +609,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     }
   });
 
+  const settings = connection.db!.collection<{ _id: string; at?: Date }>('settings');
+
   let sweeper: NodeJS.Timeout | undefined;
   try {
     await Oidc.collection.createIndex({ expires_at: 1 }, { expireAfterSeconds: 0, name: 'expires_at_ttl' });
@@ -624,6 +627,17 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     users: createUserStore(Users),
     pats: createPatStore(Pats, Rotated),
     audit: createAuditStore(Audit),
+    barrier: {
+      read: () =>
+        guard(async () => {
+          const doc = await settings.findOne({ _id: 'cache_barrier' });
+          return doc?.at instanceof Date ? doc.at.getTime() : 0;
+        }),
+      raise: (atMs) =>
+        guard(async () => {
+          await settings.updateOne({ _id: 'cache_barrier' }, { $max: { at: new Date(atMs) } }, { upsert: true });
+        }),
+    },
     oidc: createOidcStore(Oidc),
     ping: () =>
       guard(async () => {

@@ -25,10 +25,20 @@ export function createRedisCache(opts: RedisCacheOptions): Cache {
     retryStrategy: (times) => Math.min(100 * times, 1000),
     lazyConnect: false,
   });
-  const listeners: Array<() => void> = [];
+  const listeners: Array<(reconnect: boolean) => void> = [];
+  let readyBefore = false;
   redis.on('ready', () => {
-    for (const listener of listeners) listener();
+    const reconnect = readyBefore;
+    readyBefore = true;
+    for (const listener of listeners) listener(reconnect);
   });
+  redis.defineCommand('casSet', {
+    numberOfKeys: 1,
+    lua: "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return 1 end return 0",
+  });
+  const casSet = (
+    redis as unknown as { casSet(k: string, e: string, v: string, t: number): Promise<number> }
+  ).casSet.bind(redis);
   // Without a listener ioredis prints every connection error; callers see failures through rejections instead.
   redis.on('error', () => undefined);
 
@@ -52,6 +62,8 @@ export function createRedisCache(opts: RedisCacheOptions): Cache {
       run(async () => {
         if (keys.length > 0) await redis.del(...keys);
       }),
+    replace: (key, expected, value, ttlSeconds) =>
+      run(async () => (await casSet(key, expected, value, Math.max(1, Math.floor(ttlSeconds)))) === 1),
     ping: () =>
       run(async () => {
         await redis.ping();

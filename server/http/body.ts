@@ -8,14 +8,22 @@ import type { z } from 'zod';
 
 import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors.ts';
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+
 /** Largest accepted management API body, in bytes. */
 export const JSON_BODY_LIMIT = 16 * 1024;
 
 async function readText(ctx: Context): Promise<string> {
   if (!ctx.request.is('application/json')) throw new UnsupportedMediaType('application/json');
   try {
-    return await getRawBody(ctx.req, { limit: JSON_BODY_LIMIT, encoding: 'utf-8', length: ctx.request.length });
+    const bytes = await getRawBody(ctx.req, { limit: JSON_BODY_LIMIT, length: ctx.request.length });
+    try {
+      return strictUtf8.decode(bytes);
+    } catch {
+      throw new InvalidRequest('the request body is not valid UTF-8');
+    }
   } catch (error) {
+    if (error instanceof InvalidRequest) throw error;
     const type = (error as { type?: string }).type;
     if (type === 'entity.too.large') throw new PayloadTooLarge(JSON_BODY_LIMIT);
     throw new InvalidRequest('the request body could not be read');

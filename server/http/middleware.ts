@@ -48,11 +48,33 @@ export function authorizationServerMetadata(): Middleware {
     if (ctx.path !== DISCOVERY) return;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.status !== 200 || !body || typeof body !== 'object') return;
+    // No grant type here uses the authorization endpoint (RFC 8414 §2: then it is omitted), nor what goes with it.
+    for (const unused of [
+      'authorization_endpoint',
+      'response_modes_supported',
+      'authorization_response_iss_parameter_supported',
+      'code_challenge_methods_supported',
+      'claims_parameter_supported',
+      'request_uri_parameter_supported',
+    ]) {
+      delete body[unused];
+    }
     for (const endpoint of ['introspection', 'revocation']) {
       if (!(`${endpoint}_endpoint` in body)) continue;
       body[`${endpoint}_endpoint_auth_methods_supported`] ??= body.token_endpoint_auth_methods_supported;
       body[`${endpoint}_endpoint_auth_signing_alg_values_supported`] ??=
         body.token_endpoint_auth_signing_alg_values_supported;
+    }
+  };
+}
+
+/** Unknown paths and methods get a JSON 404 like every other error, not Koa's plain-text one. */
+export function notFoundAsJson(): Middleware {
+  return async function notFound(ctx, next) {
+    await next();
+    if (ctx.status === 404 && ctx.body == null) {
+      ctx.body = { error: 'not_found', error_description: `no endpoint for ${ctx.method} ${ctx.path}` };
+      ctx.status = 404; // assigning a body to an implicit 404 would otherwise make it a 200
     }
   };
 }

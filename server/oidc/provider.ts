@@ -45,15 +45,6 @@ export class ProviderStoreUnavailable extends Error {
   }
 }
 
-async function guard<T>(operation: () => Promise<T>): Promise<T> {
-  try {
-    return await operation();
-  } catch (error) {
-    if (error instanceof StoreUnavailableError) throw new ProviderStoreUnavailable(error);
-    throw error;
-  }
-}
-
 /** The AccessToken payload oidc-provider sees for a live PAT (its introspection then renders it). */
 export function patPayload(live: LivePat, patClientId: string): AdapterPayload {
   return {
@@ -89,8 +80,21 @@ export function createAdapterClass(deps: {
   pats: PatService;
   format: PatFormat;
   patClientId: string;
+  /** Told when storage is unreachable (oidc-provider does not report an exposed 503 as a server error). */
+  onUnavailable?: (error: StoreUnavailableError) => void;
 }): new (name: string) => Adapter {
-  const { store, pats, format, patClientId } = deps;
+  const { store, pats, format, patClientId, onUnavailable } = deps;
+  const guard = async <T>(operation: () => Promise<T>): Promise<T> => {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) {
+        onUnavailable?.(error);
+        throw new ProviderStoreUnavailable(error);
+      }
+      throw error;
+    }
+  };
   return class TokenwardenAdapter implements Adapter {
     private readonly tokenModel: boolean;
     constructor(readonly name: string) {
@@ -158,11 +162,30 @@ export function signingAlgOf(jwk: { kty: string; crv?: unknown; alg?: unknown })
   );
 }
 
+/**
+ * oidc-provider's opaque tokens are random base64url strings; one in 64^(prefix length + 1) would start with
+ * `<prefix>_` and then be taken for a PAT (and never found). Draw again in that case, so that a value carrying the
+ * PAT prefix is never an OAuth token and can be answered without I/O.
+ */
+function keepOpaqueTokensApartFromPats(provider: Provider, format: PatFormat): void {
+  for (const model of [provider.AccessToken, provider.ClientCredentials, provider.RefreshToken]) {
+    const proto = model.prototype as unknown as { generateTokenId(): string };
+    const draw = proto.generateTokenId;
+    proto.generateTokenId = function generateTokenId(this: unknown) {
+      let id: string;
+      do id = draw.call(this);
+      while (format.hasPrefix(id));
+      return id;
+    };
+  }
+}
+
 export interface ProviderDeps {
   readonly config: Config;
   readonly store: OidcStore;
   readonly pats: PatService;
   readonly format: PatFormat;
+  readonly onUnavailable?: (error: StoreUnavailableError) => void;
 }
 
 /** Creates the configured oidc-provider instance (a Koa application). */
@@ -194,7 +217,13 @@ export function createProvider(deps: ProviderDeps): Provider {
   ];
 
   const configuration: Configuration = {
-    adapter: createAdapterClass({ store: deps.store, pats: deps.pats, format: deps.format, patClientId }),
+    adapter: createAdapterClass({
+      store: deps.store,
+      pats: deps.pats,
+      format: deps.format,
+      patClientId,
+      ...(deps.onUnavailable ? { onUnavailable: deps.onUnavailable } : {}),
+    }),
     clients,
     jwks: { keys: config.jwks.keys },
     cookies: { keys: [...config.cookieKeys] },
@@ -218,8 +247,13 @@ export function createProvider(deps: ProviderDeps): Provider {
       ClientCredentials: config.accessTokenTtlSeconds,
       AccessToken: config.accessTokenTtlSeconds,
     },
+    // No end-user flows: PATs are minted through the management API, machines use client_credentials.
+    responseTypes: [],
     features: {
       devInteractions: { enabled: false },
+      userinfo: { enabled: false },
+      rpInitiatedLogout: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
       clientCredentials: { enabled: true },
       jwtIntrospection: { enabled: true },
       introspection: {
@@ -253,5 +287,6 @@ export function createProvider(deps: ProviderDeps): Provider {
 
   const provider = new Provider(config.issuer, configuration);
   provider.proxy = config.trustProxy;
+  keepOpaqueTokensApartFromPats(provider, deps.format);
   return provider;
 }

@@ -11,13 +11,18 @@
  *   expires). Because a populate never overwrites, a lookup that read MongoDB just before a change cannot put the
  *   old answer back after it;
  * - when Redis refuses an invalidation, the hash is remembered, the cache is not trusted for it on this instance,
- *   and the tombstone is written as soon as Redis is ready again.
+ *   and the tombstone is written as soon as Redis is ready again. Other instances may still reach Redis and hold
+ *   the old answer: so the instance also raises a shared barrier in MongoDB ("distrust cache entries written
+ *   before now"), which every instance polls each second. A distrusted entry is re-checked against MongoDB and
+ *   replaced by compare-and-set (a live answer with a new write time, or a tombstone). An instance whose Redis
+ *   connection comes back also distrusts what was written before (Redis may have restarted from a snapshot).
  */
 import { LRUCache } from 'lru-cache';
 
 import {
   DuplicateError,
   LimitError,
+  type BarrierStore,
   type Cache,
   type Cursor,
   type PatRecord,
@@ -132,12 +137,19 @@ export interface PatService {
   lookup(value: string, use?: { clientId: string | null; actor: Actor }): Promise<LivePat | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
+  /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */
+  uncacheUser(userId: string): Promise<void>;
+  /** Stops the background barrier poll. */
+  close(): void;
 }
 
 export interface PatServiceDeps {
   readonly pats: PatStore;
   readonly users: UserStore;
   readonly cache: Cache | null;
+  readonly barrier: BarrierStore;
+  /** How often the shared cache barrier is read. Default 1000 ms. */
+  readonly barrierPollMs?: number;
   readonly audit: AuditService;
   readonly format: PatFormat;
   readonly clock: Clock;
@@ -151,6 +163,8 @@ export interface PatServiceDeps {
 
 const REVOKED = 'revoked';
 const STALE = 'stale';
+/** Cache entries written up to this long after a barrier are distrusted too (clock skew between instances). */
+const SKEW_MARGIN_MS = 5000;
 const DAY_MS = 86_400_000;
 const cacheKey = (hash: string) => `pat:${hash}`;
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
@@ -164,12 +178,15 @@ interface CachedPat {
   r: string | null;
   c: number;
   e: number | null;
+  /** When the entry was written (epoch ms, wall clock): compared with the barrier. */
+  w: number;
 }
 
-function fromCache(raw: string): LivePat | null {
+function fromCache(raw: string): (LivePat & { writtenAt: number }) | null {
   try {
     const c = JSON.parse(raw) as CachedPat;
     return {
+      writtenAt: typeof c.w === 'number' ? c.w : 0,
       id: c.i,
       userId: c.u,
       username: c.n,
@@ -195,13 +212,42 @@ function toCache(p: LivePat): string {
     r: p.resource,
     c: p.issuedAt,
     e: p.expiresAt,
+    w: Date.now(),
   };
   return JSON.stringify(c);
 }
 
 /** Creates the PAT service. */
 export function createPatService(deps: PatServiceDeps): PatService {
-  const { pats, users, cache, audit, format, clock, policy, cacheTtlSeconds, onCacheError, onBackgroundError } = deps;
+  const {
+    pats,
+    users,
+    cache,
+    barrier,
+    audit,
+    format,
+    clock,
+    policy,
+    cacheTtlSeconds,
+    onCacheError,
+    onBackgroundError,
+  } = deps;
+  /** Cache entries written before this instant (epoch ms) are re-checked against MongoDB. */
+  let distrustBefore = 0;
+  const distrustFrom = (atMs: number) => {
+    distrustBefore = Math.max(distrustBefore, atMs + SKEW_MARGIN_MS);
+  };
+  const poll = cache
+    ? setInterval(() => {
+        barrier.read().then(
+          (at) => {
+            if (at > 0) distrustFrom(at);
+          },
+          (error: unknown) => onBackgroundError('barrier', error),
+        );
+      }, deps.barrierPollMs ?? 1000)
+    : undefined;
+  poll?.unref();
   /** Hashes whose tombstone Redis refused; value: the tombstone to write. */
   const pending = new Map<string, string>();
   const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
@@ -228,27 +274,50 @@ export function createPatService(deps: PatServiceDeps): PatService {
           if (pending.get(hash) === tombstone) pending.delete(hash);
         } catch (error) {
           onCacheError('invalidate', error);
+          raiseBarrier();
         }
       }),
     );
   }
-  cache?.onReady(() => {
+
+  function raiseBarrier(): void {
+    const now = Date.now();
+    distrustFrom(now);
+    barrier.raise(now).catch((error: unknown) => onBackgroundError('barrier', error));
+  }
+
+  cache?.onReady((reconnect) => {
+    if (reconnect) distrustFrom(Date.now());
     void flushPending();
   });
 
-  async function readCache(hash: string): Promise<string | null> {
-    if (!cache || pending.has(hash)) return null;
+  /** The cached value, null on a miss, undefined when the cache is not to be used (down, or pending here). */
+  async function readCache(hash: string): Promise<string | null | undefined> {
+    if (!cache || pending.has(hash)) return undefined;
     try {
       return await cache.get(cacheKey(hash));
     } catch (error) {
       onCacheError('get', error);
-      return null;
+      return undefined;
     }
   }
 
+  /** Replaces a distrusted entry with what MongoDB says now, unless someone changed it meanwhile. */
+  async function settle(hash: string, suspect: string, value: string, ttlSeconds: number): Promise<void> {
+    if (!cache || ttlSeconds < 1) return;
+    try {
+      await cache.replace(cacheKey(hash), suspect, value, ttlSeconds);
+    } catch (error) {
+      onCacheError('set', error);
+    }
+  }
+
+  const ttlFor = (live: LivePat) =>
+    Math.min(cacheTtlSeconds, live.expiresAt === null ? Infinity : live.expiresAt - seconds(clock.now()));
+
   async function populate(hash: string, live: LivePat): Promise<void> {
     if (!cache) return;
-    const ttl = Math.min(cacheTtlSeconds, live.expiresAt === null ? Infinity : live.expiresAt - seconds(clock.now()));
+    const ttl = ttlFor(live);
     if (ttl < 1) return;
     try {
       await cache.set(cacheKey(hash), toCache(live), ttl, true);
@@ -519,14 +588,21 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
       const cached = await readCache(hash);
       if (cached === REVOKED) return null;
-      if (cached !== null && cached !== STALE) {
-        const live = fromCache(cached);
-        if (live) {
-          if (isPast(live.expiresAt)) return null;
-          if (use) touch(live.id, use);
+      let suspect: string | null = null;
+      if (typeof cached === 'string' && cached !== STALE) {
+        const hit = fromCache(cached);
+        if (hit && hit.writtenAt >= distrustBefore) {
+          if (isPast(hit.expiresAt)) return null;
+          if (use) touch(hit.id, use);
+          const { writtenAt: _, ...live } = hit;
           return live;
         }
+        suspect = cached;
       }
+      const inactive = async (tombstone: string) => {
+        if (suspect !== null) await settle(hash, suspect, tombstone, cacheTtlSeconds);
+        return null;
+      };
 
       let pat = await pats.findByHash(hash);
       let graceEndsAt: number | null = null;
@@ -553,9 +629,10 @@ export function createPatService(deps: PatServiceDeps): PatService {
         pat = await pats.findById(rotated.tokenId);
         graceEndsAt = seconds(rotated.validUntil);
       }
-      if (!pat || pat.revokedAt !== null || isPast(pat.expiresAt)) return null;
+      if (!pat || pat.revokedAt !== null) return inactive(REVOKED);
+      if (isPast(pat.expiresAt)) return inactive(STALE);
       const user = await users.get(pat.userId);
-      if (!user || user.disabled) return null;
+      if (!user || user.disabled) return inactive(STALE);
 
       const live: LivePat = {
         id: pat.id,
@@ -570,13 +647,26 @@ export function createPatService(deps: PatServiceDeps): PatService {
       };
       // A rotated-out value in its grace period is never cached: each use re-reads the token, so revoking it
       // (which tombstones the current value only) also ends the grace at once.
-      if (cached === null && graceEndsAt === null) await populate(hash, live);
+      if (graceEndsAt === null) {
+        if (cached === null) await populate(hash, live);
+        else if (suspect !== null) await settle(hash, suspect, toCache(live), ttlFor(live));
+      }
       if (use) touch(live.id, use);
       return live;
     },
 
     async invalidateUser(userId) {
       await writeTombstones(await pats.unrevokedHashesOfUser(userId), STALE);
+    },
+
+    async uncacheUser(userId) {
+      if (!cache) return;
+      const hashes = await pats.unrevokedHashesOfUser(userId);
+      await cache.del(hashes.map(cacheKey)).catch((error: unknown) => onCacheError('del', error));
+    },
+
+    close() {
+      if (poll) clearInterval(poll);
     },
   };
 }

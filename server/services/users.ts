@@ -78,6 +78,7 @@ export function createUserService(deps: {
       const user = await users.setDisabled(id, disabled, clock.now());
       assertThat(user, () => new NotFound('user'));
       if (disabled) await pats.invalidateUser(id);
+      else if (before.disabled) await pats.uncacheUser(id);
       if (before.disabled !== disabled) {
         await audit.record(disabled ? 'user.disabled' : 'user.enabled', ctx.actor, { userId: id });
       }

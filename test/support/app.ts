@@ -80,6 +80,10 @@ export interface StartOptions {
   readonly noRedis?: boolean;
   /** Capture the logs (at debug level) into `logs`. */
   readonly captureLogs?: boolean;
+  /** Wraps the (real) storage, e.g. to pause an operation or inject a fault. */
+  readonly wrapStorage?: (storage: Storage) => Storage;
+  /** Wraps the (real) Redis cache, e.g. to make its writes fail. */
+  readonly wrapCache?: (cache: Cache) => Cache;
 }
 
 export interface JsonResponse {
@@ -160,19 +164,21 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     config.storage.kind === 'memory'
       ? createMemoryStorage()
       : await createMongoStorage({ uri: config.storage.uri, timeoutMs: config.storage.timeoutMs });
-  const storage: Storage = {
+  const counted: Storage = {
     users: counter.wrap('mongo.users', real.users),
     pats: counter.wrap('mongo.pats', real.pats),
     audit: counter.wrap('mongo.audit', real.audit),
+    barrier: counter.wrap('mongo.barrier', real.barrier),
     oidc: counter.wrap('mongo.oidc', real.oidc),
     ping: () => real.ping(),
     close: () => real.close(),
   };
-  const cache: Cache | null = config.redis
-    ? counter.wrap(
-        'redis',
-        createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs }),
-      )
+  const storage = options.wrapStorage ? options.wrapStorage(counted) : counted;
+  const realCache = config.redis
+    ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+    : null;
+  const cache: Cache | null = realCache
+    ? counter.wrap('redis', options.wrapCache ? options.wrapCache(realCache) : realCache)
     : null;
 
   const tw = await createTokenwarden(config, { clock, logger, storage, cache });

@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+
+import { StoreUnavailableError, type Cache, type Storage } from '../adapters/types.ts';
+import { startApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
+
+/** A cache whose writes fail while `broken` is set: the instance cannot reach Redis to invalidate, others can. */
+function partitionable(cache: Cache, state: { broken: boolean }): Cache {
+  const refuse = async () => {
+    throw new StoreUnavailableError('Redis is unreachable (injected)');
+  };
+  return {
+    ...cache,
+    get: (key) => (state.broken ? refuse() : cache.get(key)),
+    set: (...args) => (state.broken ? refuse() : cache.set(...args)),
+    replace: (...args) => (state.broken ? refuse() : cache.replace(...args)),
+    del: (keys) => (state.broken ? refuse() : cache.del(keys)),
+  };
+}
+
+describe('cache invalidation under races and partial failures', () => {
+  it('never lets a lookup that read MongoDB before a revocation put the live answer back after it', async () => {
+    const gate: { armed: boolean; reached?: () => void; release?: Promise<void> } = { armed: false };
+    const app = await startApp({
+      wrapStorage: (s: Storage) => ({
+        ...s,
+        users: {
+          ...s.users,
+          get: async (id) => {
+            if (gate.armed) {
+              gate.armed = false;
+              gate.reached?.();
+              await gate.release;
+            }
+            return s.users.get(id);
+          },
+        },
+      }),
+    });
+    try {
+      const user = await app.createUser();
+      const pat = await app.createPat(user);
+      let release!: () => void;
+      gate.release = new Promise<void>((r) => (release = r));
+      const reached = new Promise<void>((r) => (gate.reached = r));
+      gate.armed = true;
+      const inFlight = app.introspect(pat.token); // reads the live token, then waits before filling the cache
+      await reached;
+      assert.equal((await app.api('DELETE', `/api/users/${user}/tokens/${pat.id}`)).status, 204);
+      release();
+      await inFlight;
+      assert.deepEqual((await app.introspect(pat.token)).body, { active: false });
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('makes a revocation reach another instance within seconds when the revoking one cannot write to Redis', async () => {
+    const state = { broken: false };
+    const a = await startApp({ wrapCache: (c) => partitionable(c, state) });
+    const uri = a.config.storage.kind === 'mongodb' ? a.config.storage.uri : '';
+    const b = await startApp({ env: { MONGODB_URI: uri } });
+    try {
+      const user = await a.createUser();
+      const pat = await a.createPat(user);
+      assert.equal((await b.introspect(pat.token, a.rs)).body.active, true); // B's answer is now in Redis
+      state.broken = true;
+      assert.equal((await a.revoke(pat.token)).status, 200, 'the revocation is durable in MongoDB');
+      assert.deepEqual((await a.introspect(pat.token)).body, { active: false }, 'at once on the revoking instance');
+      const started = Date.now();
+      await eventually(async () => (await b.introspect(pat.token, a.rs)).body.active === false, 5000);
+      assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
+      state.broken = false;
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('answers an expired PAT inactive from MongoDB too, not only from the cache', async () => {
+    const app = await startApp();
+    try {
+      const pat = await app.createPat(await app.createUser(), {
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+      });
+      app.clock.advance(7_200_000);
+      assert.deepEqual((await app.introspect(pat.token)).body, { active: false });
+    } finally {
+      await app.close();
+    }
+  });
+});
