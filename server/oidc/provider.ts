@@ -169,7 +169,7 @@ export function signingAlgOf(jwk: { kty: string; crv?: unknown; alg?: unknown })
  */
 function keepOpaqueTokensApartFromPats(provider: Provider, format: PatFormat): void {
   for (const model of [provider.AccessToken, provider.ClientCredentials, provider.RefreshToken]) {
-    const proto = model.prototype as unknown as { generateTokenId(): string };
+    const proto = model.prototype as unknown as { generateTokenId: (this: unknown) => string };
     const draw = proto.generateTokenId;
     proto.generateTokenId = function generateTokenId(this: unknown) {
       let id: string;

@@ -594,8 +594,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
         if (hit && hit.writtenAt >= distrustBefore) {
           if (isPast(hit.expiresAt)) return null;
           if (use) touch(hit.id, use);
-          const { writtenAt: _, ...live } = hit;
-          return live;
+          return hit;
         }
         suspect = cached;
       }
