@@ -34,6 +34,11 @@ export interface Config {
   };
   /** `CACHE_TTL_SECONDS` (default 300): the longest a PAT introspection answer is kept in Redis. */
   readonly cacheTtlSeconds: number;
+  /**
+   * `INTROSPECTION_FAST_PATH` (default `true`): answer PAT introspections with client_secret_basic/post without
+   * oidc-provider's middleware chain (same answers; `false` sends everything through oidc-provider).
+   */
+  readonly introspectionFastPath: boolean;
   /** `CLIENT_CACHE_TTL_SECONDS` (default 30): how long an instance keeps a registered client in memory. */
   readonly clientCacheTtlSeconds: number;
   /** `ACCESS_TOKEN_TTL_SECONDS` (default 3600): lifetime of OAuth access tokens issued by `/token`. */
@@ -135,6 +140,7 @@ const schemas = {
     .default('personal-access-token'),
   CACHE_TTL_SECONDS: integer(1, 86_400).default(300),
   CLIENT_CACHE_TTL_SECONDS: integer(0, 3600).default(30),
+  INTROSPECTION_FAST_PATH: bool.default(true),
   ACCESS_TOKEN_TTL_SECONDS: integer(60, 86_400).default(3600),
   ADMIN_CLIENT_ID: z
     .string()
@@ -328,6 +334,7 @@ export function loadConfig(env: Env): Config {
     pat: { prefix: p.TOKEN_PREFIX, clientId: p.PAT_CLIENT_ID },
     cacheTtlSeconds: p.CACHE_TTL_SECONDS,
     clientCacheTtlSeconds: p.CLIENT_CACHE_TTL_SECONDS,
+    introspectionFastPath: p.INTROSPECTION_FAST_PATH,
     accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
     adminClient: {
       clientId: p.ADMIN_CLIENT_ID,

@@ -14,8 +14,10 @@ import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { describeError } from './http/errors.ts';
+import { fastIntrospection } from './http/fast-introspection.ts';
 import { authorizationServerMetadata, notFoundAsJson, requestLog, retryAfterOn503 } from './http/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics } from './metrics.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
@@ -24,6 +26,7 @@ import { meRoutes } from './routes/me.ts';
 import { openApiDocument, openApiRoute } from './routes/openapi.ts';
 import { createAuditService, type AuditService } from './services/audit.ts';
 import { createCallerResolver } from './services/callers.ts';
+import { createSecretAuthenticator } from './services/client-secrets.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { createPatFormat, type PatFormat } from './services/pat-format.ts';
@@ -76,6 +79,7 @@ function throttledWarn(logger: Logger, intervalMs: number) {
 /** Builds every store, service and the application from `config`. Connects to MongoDB (when configured). */
 export async function createTokenwarden(config: Config, options: TokenwardenOptions = {}): Promise<Tokenwarden> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
   const clock = options.clock ?? systemClock;
   const warn = throttledWarn(logger, 10_000);
 
@@ -120,10 +124,14 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     clock,
     policy: config.policy,
     cacheTtlSeconds: config.cacheTtlSeconds,
-    onCacheError: (operation, error) =>
-      warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB'),
+    onCacheError: (operation, error) => {
+      metrics.storeError('redis');
+      warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB');
+    },
     onBackgroundError: (operation, error) =>
       warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed'),
+    onLookup: (layer) => metrics.lookup(layer),
+    onLastUsedWrite: () => metrics.lastUsedWrite(),
   });
   const users = createUserService({ users: storage.users, pats, audit, clock });
   const provider = createProvider({
@@ -131,8 +139,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     store: oidcStore,
     pats,
     format,
-    onUnavailable: (error) =>
-      warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot'),
+    onUnavailable: (error) => {
+      metrics.storeError('mongodb');
+      warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
+    },
   });
   const clients = createClientService({
     store: oidcStore,
@@ -146,6 +156,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     logger.error({ err: describeError(error), path: ctx.path }, 'oidc-provider server error');
   });
 
+  provider.use(metrics.middleware());
   provider.use(requestLog(logger));
   provider.use(notFoundAsJson());
   provider.use(
@@ -157,6 +168,30 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       },
     }),
   );
+  provider.use(metrics.route());
+  if (config.introspectionFastPath) {
+    provider.use(
+      fastIntrospection({
+        pats,
+        format,
+        authenticate: createSecretAuthenticator({
+          staticClients: [
+            {
+              client_id: config.adminClient.clientId,
+              client_secret: config.adminClient.clientSecret,
+              token_endpoint_auth_method: 'client_secret_basic',
+            },
+          ],
+          store: oidcStore,
+          clock,
+        }),
+        issuer: config.issuer,
+        patClientId: config.pat.clientId,
+        retryAfterSeconds: config.retryAfterSeconds,
+        onAnswer: (outcome) => metrics.fastPath(outcome),
+      }),
+    );
+  }
   provider.use(authorizationServerMetadata());
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };

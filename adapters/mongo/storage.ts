@@ -587,8 +587,9 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const connection: Connection = mongoose.createConnection(opts.uri, {
     serverSelectionTimeoutMS: opts.timeoutMs,
     connectTimeoutMS: opts.timeoutMs,
-    // Client-side operation timeout: a hung server answers 503 after timeoutMs, not after a socket timeout.
-    timeoutMS: opts.timeoutMs,
+    // A hung server (connected, not answering) fails an operation after this, not after a long socket default.
+    // (The driver's timeoutMS would be the tool, but this driver version ignores it.)
+    socketTimeoutMS: Math.max(opts.timeoutMs, 1000),
     bufferCommands: false,
     autoIndex: false,
     autoCreate: false,

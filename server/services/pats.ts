@@ -159,6 +159,10 @@ export interface PatServiceDeps {
   readonly onCacheError: (operation: string, error: unknown) => void;
   /** Told about failed background writes (last-used, audit of a rotated-out value). */
   readonly onBackgroundError: (operation: string, error: unknown) => void;
+  /** Told which layer answered each lookup (metrics). */
+  readonly onLookup?: (layer: 'memory' | 'redis' | 'database' | 'malformed') => void;
+  /** Told about each last-used write that happened (metrics). */
+  readonly onLastUsedWrite?: () => void;
 }
 
 const REVOKED = 'revoked';
@@ -336,10 +340,15 @@ export function createPatService(deps: PatServiceDeps): PatService {
     const now = clock.now();
     if (touched.has(id)) return;
     touched.set(id, now.getTime());
-    pats.touchLastUsed(id, now, use.clientId, lastUsedIntervalMs).catch((error: unknown) => {
-      touched.delete(id);
-      onBackgroundError('last_used', error);
-    });
+    pats.touchLastUsed(id, now, use.clientId, lastUsedIntervalMs).then(
+      (wrote) => {
+        if (wrote) deps.onLastUsedWrite?.();
+      },
+      (error: unknown) => {
+        touched.delete(id);
+        onBackgroundError('last_used', error);
+      },
+    );
   }
 
   async function requireUser(userId: string): Promise<UserRecord> {
@@ -583,15 +592,23 @@ export function createPatService(deps: PatServiceDeps): PatService {
     },
 
     async lookup(value, use) {
-      if (!format.isWellFormed(value)) return null;
+      const layer = deps.onLookup ?? (() => undefined);
+      if (!format.isWellFormed(value)) {
+        layer('malformed');
+        return null;
+      }
       const hash = format.hash(value);
 
       const cached = await readCache(hash);
-      if (cached === REVOKED) return null;
+      if (cached === REVOKED) {
+        layer('redis');
+        return null;
+      }
       let suspect: string | null = null;
       if (typeof cached === 'string' && cached !== STALE) {
         const hit = fromCache(cached);
         if (hit && hit.writtenAt >= distrustBefore) {
+          layer('redis');
           if (isPast(hit.expiresAt)) return null;
           if (use) touch(hit.id, use);
           return hit;
@@ -603,6 +620,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
         return null;
       };
 
+      layer('database');
       let pat = await pats.findByHash(hash);
       let graceEndsAt: number | null = null;
       if (!pat) {

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+
+import { basic, startApp, type TestApp } from './support/app.ts';
+
+/**
+ * Parity: the same requests through the PAT fast path (instance `fast`) and through oidc-provider only
+ * (instance `slow`, INTROSPECTION_FAST_PATH=false), both on the same database and cache. Status, the headers that
+ * matter and the JSON text (member order included) must be identical.
+ */
+describe('introspection fast path', () => {
+  let fast: TestApp;
+  let slow: TestApp;
+  let userId: string;
+
+  before(async () => {
+    fast = await startApp();
+    const uri = fast.config.storage.kind === 'mongodb' ? fast.config.storage.uri : '';
+    slow = await startApp({ env: { MONGODB_URI: uri, ISSUER: fast.config.issuer, INTROSPECTION_FAST_PATH: 'false' } });
+    userId = await fast.createUser('parity-user');
+  });
+  after(async () => {
+    await slow.close();
+    await fast.close();
+  });
+
+  async function fastPathCount(): Promise<number> {
+    const text = await (await fetch(`${fast.url}/metrics`)).text();
+    return [...text.matchAll(/^tokenwarden_introspection_fast_path_total\{[^}]*\} (\d+)/gm)].reduce(
+      (n, m) => n + Number(m[1]),
+      0,
+    );
+  }
+
+  async function both(body: string, headers: Record<string, string>) {
+    const send = (app: TestApp) =>
+      fetch(`${app.url}/introspect`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', ...headers },
+        body,
+      });
+    const [a, b] = [await send(fast), await send(slow)];
+    const [ta, tb] = [await a.text(), await b.text()];
+    assert.equal(a.status, b.status, `status for ${body}`);
+    assert.equal(ta, tb, `body for ${body}`);
+    for (const h of ['content-type', 'cache-control', 'www-authenticate', 'retry-after']) {
+      assert.equal(a.headers.get(h), b.headers.get(h), `${h} for ${body}`);
+    }
+    return { status: a.status, text: ta };
+  }
+
+  const auth = () => ({ Authorization: basic(fast.rs) });
+  const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+  it('answers live PATs exactly like oidc-provider, through the fast path', async () => {
+    const full = await fast.createPat(userId, {
+      name: 'full',
+      scopes: ['repo:read', 'repo:write'],
+      expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+      resource: 'https://api.example.com',
+    });
+    const bare = await fast.createPat(userId, { name: 'bare', scopes: [] });
+    const before = await fastPathCount();
+    for (const token of [full.token, bare.token]) {
+      const res = await both(form({ token }), auth());
+      assert.equal((JSON.parse(res.text) as { active: unknown }).active, true);
+      await both(form({ token, token_type_hint: 'access_token' }), auth());
+      await both(form({ token, client_id: fast.rs.clientId, client_secret: fast.rs.clientSecret }), {});
+    }
+    assert.equal((await fastPathCount()) - before, 6, 'the fast path answered each of them');
+  });
+
+  it('answers inactive PATs exactly like oidc-provider', async () => {
+    const revoked = await fast.createPat(userId);
+    await fast.revoke(revoked.token);
+    const bob = await fast.createUser('parity-disabled');
+    const disabled = await fast.createPat(bob);
+    await fast.api('PATCH', `/api/users/${bob}`, { disabled: true });
+    const tampered = revoked.token.slice(0, -1) + (revoked.token.endsWith('A') ? 'B' : 'A');
+    for (const token of [revoked.token, disabled.token, tampered, fast.tw.services.format.generate(), 'pat_short']) {
+      const res = await both(form({ token }), auth());
+      assert.equal(res.text, '{"active":false}');
+    }
+  });
+
+  it('leaves every other request to oidc-provider, with the same answers', async () => {
+    const pat = await fast.createPat(userId);
+    const before = await fastPathCount();
+    const cases: Array<[string, Record<string, string>]> = [
+      [form({ token: pat.token }), { Authorization: basic({ clientId: fast.rs.clientId, clientSecret: 'wrong' }) }],
+      [form({ token: pat.token, client_id: fast.rs.clientId, client_secret: 'wrong' }), {}],
+      [form({ token: pat.token }), { Authorization: basic({ clientId: 'nobody', clientSecret: 'x' }) }],
+      [form({ token: pat.token }), {}],
+      [`token=${pat.token}&token=${pat.token}`, auth()],
+      [form({ token: pat.token, extra: '1' }), auth()],
+      [form({ token: '' }), auth()],
+      [form({}), auth()],
+      [form({ token: pat.token, client_id: 'someone-else' }), auth()],
+      [form({ token: pat.token, client_secret: fast.rs.clientSecret }), auth()],
+      [form({ token: pat.token }), { Authorization: 'Basic !!!' }],
+      [form({ token: 'an-opaque-oauth-token' }), auth()],
+    ];
+    for (const [body, headers] of cases) await both(body, headers);
+    assert.equal(await fastPathCount(), before, 'none of these went through the fast path');
+  });
+
+  it('leaves JWT responses to oidc-provider', async () => {
+    const pat = await fast.createPat(userId);
+    const before = await fastPathCount();
+    const res = await fetch(`${fast.url}/introspect`, {
+      method: 'POST',
+      headers: {
+        ...auth(),
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Accept: 'application/token-introspection+jwt',
+      },
+      body: form({ token: pat.token }),
+    });
+    assert.match(String(res.headers.get('content-type')), /token-introspection\+jwt/);
+    assert.equal(await fastPathCount(), before);
+  });
+
+  it('records last use and exposes lookups by layer in /metrics', async () => {
+    const pat = await fast.createPat(userId);
+    await fast.introspect(pat.token);
+    await fast.introspect(pat.token);
+    const text = await (await fetch(`${fast.url}/metrics`)).text();
+    assert.match(text, /tokenwarden_pat_lookups_total\{layer="database"\} \d+/);
+    assert.match(text, /tokenwarden_pat_lookups_total\{layer="redis"\} \d+/);
+    assert.match(text, /tokenwarden_http_requests_total\{endpoint="\/introspect",outcome="active"\} \d+/);
+    assert.match(
+      text,
+      /tokenwarden_http_request_duration_seconds_bucket\{le="0.005",endpoint="\/introspect",outcome="active"\} \d+/,
+    );
+    assert.match(text, /tokenwarden_last_used_writes_total \d+/);
+  });
+});
