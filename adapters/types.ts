@@ -196,6 +196,13 @@ export interface Cache {
   ping(): Promise<void>;
   /** Registers a callback run each time the connection becomes ready (`reconnect`: not the first time). */
   onReady(listener: (reconnect: boolean) => void): void;
+  /** Publishes a message to every subscriber of `channel` (Redis pub/sub). */
+  publish(channel: string, message: string): Promise<void>;
+  /**
+   * Subscribes (on a separate connection) to `channel`. `onState(true)` is called once the subscription is live,
+   * again after every reconnection; `onState(false)` whenever the connection is lost (messages may be missed).
+   */
+  subscribe(channel: string, onMessage: (message: string) => void, onState: (live: boolean) => void): void;
   close(): Promise<void>;
 }
 

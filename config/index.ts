@@ -35,6 +35,13 @@ export interface Config {
   /** `CACHE_TTL_SECONDS` (default 300): the longest a PAT introspection answer is kept in Redis. */
   readonly cacheTtlSeconds: number;
   /**
+   * `LOCAL_CACHE_TTL_SECONDS` (default 10; `0` disables) and `LOCAL_CACHE_MAX` (default 100000): the in-process
+   * LRU in front of Redis, invalidated on every instance through Redis pub/sub. Used only with `REDIS_URL`.
+   */
+  readonly localCache: { readonly ttlSeconds: number; readonly max: number };
+  /** `NEGATIVE_CACHE_TTL_SECONDS` (default 60): how long an unknown well-formed PAT is remembered as unknown. */
+  readonly negativeCacheTtlSeconds: number;
+  /**
    * `INTROSPECTION_FAST_PATH` (default `true`): answer PAT introspections with client_secret_basic/post without
    * oidc-provider's middleware chain (same answers; `false` sends everything through oidc-provider).
    */
@@ -140,6 +147,9 @@ const schemas = {
     .default('personal-access-token'),
   CACHE_TTL_SECONDS: integer(1, 86_400).default(300),
   CLIENT_CACHE_TTL_SECONDS: integer(0, 3600).default(30),
+  LOCAL_CACHE_TTL_SECONDS: integer(0, 3600).default(10),
+  LOCAL_CACHE_MAX: integer(1, 10_000_000).default(100_000),
+  NEGATIVE_CACHE_TTL_SECONDS: integer(1, 86_400).default(60),
   INTROSPECTION_FAST_PATH: bool.default(true),
   ACCESS_TOKEN_TTL_SECONDS: integer(60, 86_400).default(3600),
   ADMIN_CLIENT_ID: z
@@ -334,6 +344,8 @@ export function loadConfig(env: Env): Config {
     pat: { prefix: p.TOKEN_PREFIX, clientId: p.PAT_CLIENT_ID },
     cacheTtlSeconds: p.CACHE_TTL_SECONDS,
     clientCacheTtlSeconds: p.CLIENT_CACHE_TTL_SECONDS,
+    localCache: { ttlSeconds: p.LOCAL_CACHE_TTL_SECONDS, max: p.LOCAL_CACHE_MAX },
+    negativeCacheTtlSeconds: p.NEGATIVE_CACHE_TTL_SECONDS,
     introspectionFastPath: p.INTROSPECTION_FAST_PATH,
     accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
     adminClient: {

@@ -124,6 +124,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     clock,
     policy: config.policy,
     cacheTtlSeconds: config.cacheTtlSeconds,
+    localCache: { ttlMs: config.localCache.ttlSeconds * 1000, max: config.localCache.max },
+    negativeTtlSeconds: config.negativeCacheTtlSeconds,
     onCacheError: (operation, error) => {
       metrics.storeError('redis');
       warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB');

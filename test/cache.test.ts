@@ -12,7 +12,11 @@ describe('the Redis cache in front of MongoDB', () => {
   let redis: Redis;
 
   before(async () => {
-    app = await startApp({ env: { MONGODB_TIMEOUT_MS: '500', CACHE_TTL_SECONDS: '300' }, captureLogs: true });
+    // The in-process layer is off here: these tests are about the Redis layer (test/local-cache.test.ts covers it).
+    app = await startApp({
+      env: { MONGODB_TIMEOUT_MS: '500', CACHE_TTL_SECONDS: '300', LOCAL_CACHE_TTL_SECONDS: '0' },
+      captureLogs: true,
+    });
     userId = await app.createUser();
     redis = new Redis(services().redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     redis.on('error', () => undefined);

@@ -50,8 +50,36 @@ export function createRedisCache(opts: RedisCacheOptions): Cache {
     }
   };
 
+  let subscriber: Redis | undefined;
+
   return {
     get: (key) => run(() => redis.get(key)),
+    publish: (channel, message) =>
+      run(async () => {
+        await redis.publish(`${opts.keyPrefix ?? 'tw:'}${channel}`, message);
+      }),
+    subscribe(channel, onMessage, onState) {
+      const fullChannel = `${opts.keyPrefix ?? 'tw:'}${channel}`;
+      subscriber ??= redis.duplicate({
+        enableOfflineQueue: true,
+        maxRetriesPerRequest: null,
+        commandTimeout: undefined,
+      });
+      const sub = subscriber;
+      sub.on('error', () => undefined);
+      sub.on('message', (ch: string, message: string) => {
+        if (ch === fullChannel) onMessage(message);
+      });
+      const live = () => {
+        sub.subscribe(fullChannel).then(
+          () => onState(true),
+          () => onState(false),
+        );
+      };
+      sub.on('ready', live);
+      sub.on('close', () => onState(false));
+      if (sub.status === 'ready') live();
+    },
     set: (key, value, ttlSeconds, onlyIfAbsent = false) =>
       run(async () => {
         const ttl = Math.max(1, Math.floor(ttlSeconds));
@@ -72,6 +100,7 @@ export function createRedisCache(opts: RedisCacheOptions): Cache {
       listeners.push(listener);
     },
     async close() {
+      subscriber?.disconnect();
       redis.disconnect();
     },
   };

@@ -16,6 +16,13 @@
  *   before now"), which every instance polls each second. A distrusted entry is re-checked against MongoDB and
  *   replaced by compare-and-set (a live answer with a new write time, or a tombstone). An instance whose Redis
  *   connection comes back also distrusts what was written before (Redis may have restarted from a snapshot).
+ * - an unknown well-formed value is remembered as `unknown` for a minute (negative caching): a flood of guessed
+ *   values costs Redis reads, not MongoDB queries.
+ *
+ * In front of Redis, an in-process LRU (short TTL) answers hot tokens without any I/O. Every invalidation is
+ * published on Redis pub/sub after its tombstone is written, and every instance drops the entries; while an
+ * instance's subscription is down it bypasses its LRU (and clears it when the subscription is back), so a
+ * revocation is never delayed by it. A fill that overlaps an invalidation message is not kept.
  */
 import { LRUCache } from 'lru-cache';
 
@@ -159,6 +166,10 @@ export interface PatServiceDeps {
   readonly onCacheError: (operation: string, error: unknown) => void;
   /** Told about failed background writes (last-used, audit of a rotated-out value). */
   readonly onBackgroundError: (operation: string, error: unknown) => void;
+  /** The in-process LRU in front of Redis: TTL (0 disables it) and size. Used only with Redis. */
+  readonly localCache?: { readonly ttlMs: number; readonly max: number };
+  /** How long an unknown well-formed value is remembered as unknown. Default 60 s. */
+  readonly negativeTtlSeconds?: number;
   /** Told which layer answered each lookup (metrics). */
   readonly onLookup?: (layer: 'memory' | 'redis' | 'database' | 'malformed') => void;
   /** Told about each last-used write that happened (metrics). */
@@ -167,6 +178,8 @@ export interface PatServiceDeps {
 
 const REVOKED = 'revoked';
 const STALE = 'stale';
+const UNKNOWN = 'unknown';
+const INVALIDATIONS = 'pat-invalidations';
 /** Cache entries written up to this long after a barrier are distrusted too (clock skew between instances). */
 const SKEW_MARGIN_MS = 5000;
 const DAY_MS = 86_400_000;
@@ -258,6 +271,45 @@ export function createPatService(deps: PatServiceDeps): PatService {
   /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
   const clockPerf = { now: () => clock.now().getTime() };
   const touched = new LRUCache<string, number>({ max: 100_000, ttl: lastUsedIntervalMs, perf: clockPerf });
+  /** The in-process layer: hash → live answer (or null for a permanent "inactive"), with its write time. */
+  const localTtl = cache ? (deps.localCache?.ttlMs ?? 0) : 0;
+  const local =
+    localTtl > 0
+      ? new LRUCache<string, { live: LivePat | null; at: number }>({
+          max: deps.localCache?.max ?? 100_000,
+          ttl: localTtl,
+        })
+      : null;
+  let subscribed = false;
+  /** Bumped on every invalidation seen: a fill that started before a bump is not kept. */
+  let invalidationEpoch = 0;
+  if (local && cache) {
+    cache.subscribe(
+      INVALIDATIONS,
+      (message) => {
+        invalidationEpoch++;
+        try {
+          for (const hash of JSON.parse(message) as string[]) local.delete(hash);
+        } catch {
+          local.clear();
+        }
+      },
+      (live) => {
+        invalidationEpoch++;
+        local.clear();
+        subscribed = live;
+      },
+    );
+  }
+  const localGet = (hash: string) => {
+    if (!local || !subscribed) return undefined;
+    const entry = local.get(hash);
+    return entry && entry.at >= distrustBefore ? entry : undefined;
+  };
+  const localSet = (hash: string, live: LivePat | null, epoch: number) => {
+    if (local && subscribed && epoch === invalidationEpoch) local.set(hash, { live, at: Date.now() });
+  };
+  const negativeTtl = deps.negativeTtlSeconds ?? 60;
   /** Rotated-out values presented recently: one audit event per value per minute, however often it is replayed. */
   const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000, perf: clockPerf });
 
@@ -265,8 +317,22 @@ export function createPatService(deps: PatServiceDeps): PatService {
     if (!cache || hashes.length === 0) return;
     for (const hash of hashes) {
       if (pending.get(hash) !== REVOKED) pending.set(hash, tombstone);
+      local?.delete(hash);
     }
     await flushPending();
+    await broadcast(hashes);
+  }
+
+  /** Tells every instance to drop its in-process entries (after the tombstones are in Redis). */
+  async function broadcast(hashes: readonly string[]): Promise<void> {
+    if (!cache || !local) return;
+    invalidationEpoch++;
+    try {
+      await cache.publish(INVALIDATIONS, JSON.stringify(hashes));
+    } catch (error) {
+      onCacheError('publish', error);
+      raiseBarrier();
+    }
   }
 
   async function flushPending(): Promise<void> {
@@ -599,9 +665,19 @@ export function createPatService(deps: PatServiceDeps): PatService {
       }
       const hash = format.hash(value);
 
+      const hot = localGet(hash);
+      if (hot) {
+        layer('memory');
+        if (!hot.live || isPast(hot.live.expiresAt)) return null;
+        if (use) touch(hot.live.id, use);
+        return hot.live;
+      }
+      const epoch = invalidationEpoch;
+
       const cached = await readCache(hash);
-      if (cached === REVOKED) {
+      if (cached === REVOKED || cached === UNKNOWN) {
         layer('redis');
+        localSet(hash, null, epoch);
         return null;
       }
       let suspect: string | null = null;
@@ -610,6 +686,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
         if (hit && hit.writtenAt >= distrustBefore) {
           layer('redis');
           if (isPast(hit.expiresAt)) return null;
+          localSet(hash, hit, epoch);
           if (use) touch(hit.id, use);
           return hit;
         }
@@ -625,7 +702,16 @@ export function createPatService(deps: PatServiceDeps): PatService {
       let graceEndsAt: number | null = null;
       if (!pat) {
         const rotated = await pats.findRotated(hash);
-        if (!rotated) return null;
+        if (!rotated) {
+          // Unknown: remember it briefly, so repeated guesses do not reach MongoDB.
+          if (cache && cached === null) {
+            await cache
+              .set(cacheKey(hash), UNKNOWN, negativeTtl, true)
+              .catch((error: unknown) => onCacheError('set', error));
+          }
+          localSet(hash, null, epoch);
+          return null;
+        }
         if (isPast(rotated.validUntil)) {
           if (use && !presented.has(hash)) {
             presented.set(hash, true);
@@ -646,7 +732,10 @@ export function createPatService(deps: PatServiceDeps): PatService {
         pat = await pats.findById(rotated.tokenId);
         graceEndsAt = seconds(rotated.validUntil);
       }
-      if (!pat || pat.revokedAt !== null) return inactive(REVOKED);
+      if (!pat || pat.revokedAt !== null) {
+        localSet(hash, null, epoch);
+        return inactive(REVOKED);
+      }
       if (isPast(pat.expiresAt)) return inactive(STALE);
       const user = await users.get(pat.userId);
       if (!user || user.disabled) return inactive(STALE);
@@ -667,6 +756,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (graceEndsAt === null) {
         if (cached === null) await populate(hash, live);
         else if (suspect !== null) await settle(hash, suspect, toCache(live), ttlFor(live));
+        localSet(hash, live, epoch);
       }
       if (use) touch(live.id, use);
       return live;
@@ -680,6 +770,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (!cache) return;
       const hashes = await pats.unrevokedHashesOfUser(userId);
       await cache.del(hashes.map(cacheKey)).catch((error: unknown) => onCacheError('del', error));
+      await broadcast(hashes);
     },
 
     close() {
