@@ -1,0 +1,302 @@
+/**
+ * `npm run bench`: introspection throughput and latency, measured in one run against a baseline.
+ *
+ * Starts real Redis and the MongoDB-compatible server (as the test harness does), Tokenwarden twice from the build
+ * (`cached`: Redis + in-process cache; `nocache`: MongoDB only, for cache-miss lookups), and a bare Koa baseline,
+ * each in its own process; autocannon runs in yet another process. Cases, 10 s each at 10 and 50 connections:
+ * (a) bare Koa, (b) warm PAT, (c) OAuth access token (oidc-provider's own path), (d) malformed PAT,
+ * (e) cold PAT (cache miss). Then the store grows to 1,000,000 PATs (BENCH_LARGE) and warm and cold run again.
+ * Prints req/s, p50, p99 and ratios, server RSS, last-used writes, and exits 1 when a target is missed.
+ *
+ * Environment: BENCH_DURATION (s, default 10), BENCH_LARGE (default 1000000), MONGODB_URI / REDIS_URL as the tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import mongoose from 'mongoose';
+
+import { createPatFormat, newPatId } from '../server/services/pat-format.ts';
+import { freePort, startMongo, startRedis } from '../test/support/services.ts';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000);
+const SEED_BUDGET_MS = 10 * 60_000;
+const work = mkdtempSync(join(tmpdir(), 'tokenwarden-bench-'));
+const children: ChildProcess[] = [];
+const format = createPatFormat('pat');
+
+interface LoadResult {
+  rps: number;
+  total: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+}
+
+function startProcess(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+  child.stderr!.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+  child.on('exit', (code) => {
+    if (code !== 0 && code !== null && !stopping) process.stderr.write(`process ${args.join(' ')} exited ${code}:\n${out}\n`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function waitForHttp(url: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      const res = await fetch(url, { method: 'POST', body: 'x' });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${url} did not come up`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function load(url: string, connections: number, bodies: string[], headers: Record<string, string>): Promise<LoadResult> {
+  const bodiesFile = join(work, `bodies-${randomBytes(4).toString('hex')}.txt`);
+  writeFileSync(bodiesFile, bodies.join('\n'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'bench/load.ts', JSON.stringify({ url, connections, duration: DURATION, headers, bodiesFile })],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load exited ${code}`))));
+  });
+}
+
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+async function json(url: string, init: RequestInit): Promise<Record<string, unknown>> {
+  const res = await fetch(url, init);
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new Error(`${url}: ${res.status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+/** Inserts `count` PATs straight into MongoDB (1,000 per user), returning some of their values. */
+async function seed(uri: string, from: number, count: number, keep: number): Promise<string[]> {
+  const conn = await mongoose.createConnection(uri).asPromise();
+  const kept: string[] = [];
+  try {
+    const users = conn.db!.collection('users');
+    const pats = conn.db!.collection('personal_access_tokens');
+    const now = new Date();
+    const batch = 5000;
+    for (let start = from; start < from + count; start += batch) {
+      const docs = [];
+      const userDocs = [];
+      for (let i = start; i < Math.min(start + batch, from + count); i++) {
+        const userId = `bench-${Math.floor(i / 1000)}`;
+        if (i % 1000 === 0) {
+          userDocs.push({ _id: userId, username: userId, email: null, disabled: false, created_at: now, updated_at: now });
+        }
+        const value = format.generate();
+        if (kept.length < keep && i % Math.max(1, Math.floor(count / keep)) === 0) kept.push(value);
+        docs.push({
+          _id: newPatId(),
+          token_hash: format.hash(value),
+          user_id: userId,
+          name: `bench ${i}`,
+          live_name: `${userId}\n bench ${i}`,
+          live_slot: `${userId}#${i % 1000}`,
+          description: null,
+          scopes: ['read'],
+          resource: null,
+          created_at: now,
+          expires_at: null,
+          last_used_at: null,
+          last_used_client: null,
+          rotated_at: null,
+          revoked_at: null,
+        });
+      }
+      if (userDocs.length) await users.insertMany(userDocs as never[], { ordered: false });
+      await pats.insertMany(docs as never[], { ordered: false });
+    }
+  } finally {
+    await conn.close();
+  }
+  return kept;
+}
+
+let stopping = false;
+const services: Array<{ controllable: boolean; stop(): Promise<void> }> = [];
+async function main(): Promise<number> {
+  const [redis, mongo] = await Promise.all([startRedis(), startMongo()]);
+  services.push(redis, mongo);
+  const uri = `${mongo.url.replace(/\/$/, '')}/tw_bench_${randomBytes(4).toString('hex')}`;
+  const adminSecret = randomBytes(24).toString('base64url');
+  const [cachedPort, nocachePort, basePort] = [await freePort(), await freePort(), await freePort()];
+  const common = {
+    MONGODB_URI: uri,
+    NODE_ENV: 'development',
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    ADMIN_CLIENT_SECRET: adminSecret,
+    ISSUER: `http://127.0.0.1:${cachedPort}`,
+    TOKEN_MAX_LIFETIME_DAYS: '0',
+    SCOPES: JSON.stringify({ read: 'read' }),
+  };
+  const cached = startProcess(['dist/server/index.js'], { ...common, PORT: String(cachedPort), REDIS_URL: redis.url });
+  const cachedUrl = `http://127.0.0.1:${cachedPort}`;
+  await waitForHttp(`${cachedUrl}/healthz`);
+  startProcess(['dist/server/index.js'], { ...common, PORT: String(nocachePort), REDIS_URL: '' });
+  const nocacheUrl = `http://127.0.0.1:${nocachePort}`;
+  startProcess(['--import', 'tsx', 'bench/baseline.ts', String(basePort)], {});
+  const baseUrl = `http://127.0.0.1:${basePort}`;
+  await Promise.all([waitForHttp(`${nocacheUrl}/healthz`), waitForHttp(baseUrl)]);
+
+  const adminAuth = basic('tokenwarden-admin', adminSecret);
+  const admin = await json(`${cachedUrl}/token`, {
+    method: 'POST',
+    headers: { Authorization: adminAuth, 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=client_credentials&scope=admin',
+  });
+  const api = (path: string, body: unknown) =>
+    json(`${cachedUrl}${path}`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${String(admin.access_token)}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+  const client = await api('/api/clients', { client_name: 'bench resource server' });
+  const rsAuth = basic(String(client.client_id), String(client.client_secret));
+  await api('/api/users', { id: 'bench-warm', username: 'bench-warm' });
+  const warm = String((await api('/api/users/bench-warm/tokens', { name: 'warm', scopes: ['read'], expires_at: null })).token);
+  const oauth = String(
+    (
+      await json(`${cachedUrl}/token`, {
+        method: 'POST',
+        headers: { Authorization: rsAuth, 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      })
+    ).access_token,
+  );
+  const malformed = warm.slice(0, -1) + (warm.endsWith('A') ? 'B' : 'A');
+  const small = await seed(uri, 0, 1000, 1000);
+  const h = { authorization: rsAuth };
+  const body = (t: string) => `token=${t}`;
+
+  const rows: Array<{ name: string; conns: number; r: LoadResult }> = [];
+  const run = async (name: string, url: string, conns: number, tokens: string[], headers: Record<string, string> = h) => {
+    const r = await load(`${url}/introspect`, conns, tokens.map(body), headers);
+    rows.push({ name, conns, r });
+    process.stdout.write(
+      `${name.padEnd(28)} ${String(conns).padStart(3)} conns  ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms` +
+        `${r.non2xx || r.errors || r.timeouts ? `  (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})` : ''}\n`,
+    );
+    return r;
+  };
+
+  const writesBefore = await metric(cachedUrl, 'tokenwarden_last_used_writes_total');
+  let rss = 0;
+  for (const conns of [10, 50]) {
+    await run('(a) bare Koa baseline', baseUrl, conns, ['x'], {});
+    const sampler = setInterval(() => (rss = Math.max(rss, rssMb(cached.pid!))), 250);
+    await run('(b) warm PAT', cachedUrl, conns, [warm]);
+    clearInterval(sampler);
+    await run('(c) OAuth access token', cachedUrl, conns, [oauth]);
+    await run('(d) malformed PAT', cachedUrl, conns, [malformed]);
+    await run('(e) cold PAT, 1,000 stored', nocacheUrl, conns, small);
+  }
+  const warmWrites = (await metric(cachedUrl, 'tokenwarden_last_used_writes_total')) - writesBefore;
+
+  const seedStarted = Date.now();
+  let stored = 1000;
+  const sampleOfLarge: string[] = [];
+  while (stored < LARGE) {
+    const step = Math.min(100_000, LARGE - stored);
+    sampleOfLarge.push(...(await seed(uri, stored, step, 100)));
+    stored += step;
+    const elapsed = Date.now() - seedStarted;
+    process.stdout.write(`seeded ${stored} PATs in ${(elapsed / 1000).toFixed(0)} s\n`);
+    if (stored < LARGE && (elapsed / (stored - 1000)) * (LARGE - 1000) > SEED_BUDGET_MS && stored >= 200_000) {
+      process.stdout.write(`seeding ${LARGE} would take over 10 minutes here: stopping at ${stored}\n`);
+      break;
+    }
+  }
+  const largeLabel = stored.toLocaleString('en-US');
+  const warmLarge = await run(`(b) warm PAT, ${largeLabel} stored`, cachedUrl, 50, [warm]);
+  const coldLarge = await run(`(e) cold PAT, ${largeLabel} stored`, nocacheUrl, 50, sampleOfLarge.slice(0, 1000));
+
+  const get = (name: string, conns: number) => rows.find((x) => x.name === name && x.conns === conns)!.r;
+  const base50 = get('(a) bare Koa baseline', 50);
+  const warm50 = get('(b) warm PAT', 50);
+  const oauth50 = get('(c) OAuth access token', 50);
+  const malformed50 = get('(d) malformed PAT', 50);
+  const cold50 = get('(e) cold PAT, 1,000 stored', 50);
+
+  process.stdout.write('\n| case | conns | req/s | p50 ms | p99 ms | × bare Koa | × OAuth token |\n|---|---|---|---|---|---|---|\n');
+  for (const { name, conns, r } of rows) {
+    const base = get('(a) bare Koa baseline', conns === 10 ? 10 : 50);
+    const peer = get('(c) OAuth access token', conns === 10 ? 10 : 50);
+    process.stdout.write(
+      `| ${name} | ${conns} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${(r.rps / base.rps).toFixed(2)} | ${(r.rps / peer.rps).toFixed(2)} |\n`,
+    );
+  }
+
+  const targets: Array<[string, boolean, string]> = [
+    ['warm PAT ≥ 0.6× bare Koa (50 conns)', warm50.rps >= 0.6 * base50.rps, (warm50.rps / base50.rps).toFixed(2)],
+    ['warm PAT ≥ 2.5× OAuth access token (50 conns)', warm50.rps >= 2.5 * oauth50.rps, (warm50.rps / oauth50.rps).toFixed(2)],
+    ['malformed ≥ 0.7× bare Koa (50 conns)', malformed50.rps >= 0.7 * base50.rps, (malformed50.rps / base50.rps).toFixed(2)],
+    ['warm p99 ≤ 2× bare Koa p99 (50 conns)', warm50.p99 <= 2 * Math.max(base50.p99, 1), `${warm50.p99} vs ${base50.p99} ms`],
+    [
+      `warm with ${largeLabel} stored within 1.2× of 1,000`,
+      warmLarge.rps * 1.2 >= warm50.rps,
+      (warm50.rps / warmLarge.rps).toFixed(2),
+    ],
+    [
+      `cold with ${largeLabel} stored within 1.2× of 1,000`,
+      coldLarge.rps * 1.2 >= cold50.rps,
+      (cold50.rps / coldLarge.rps).toFixed(2),
+    ],
+    ['server RSS under warm load ≤ 250 MB', rss <= 250, `${rss.toFixed(0)} MB`],
+    [
+      'last-used writes ≤ 1 per token per minute',
+      warmWrites <= Math.ceil((2 * DURATION) / 60),
+      `${warmWrites} write(s) for 1 token over ${2 * DURATION} s of warm load`,
+    ],
+  ];
+  process.stdout.write('\nTargets:\n');
+  for (const [label, ok, value] of targets) process.stdout.write(`  ${ok ? 'PASS' : 'FAIL'}  ${label}: ${value}\n`);
+  return targets.every(([, ok]) => ok) ? 0 : 1;
+}
+
+main()
+  .then((code) => {
+    process.exitCode = code;
+  })
+  .catch((error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    stopping = true;
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.allSettled(services.filter((s) => s.controllable).map((s) => s.stop()));
+    setTimeout(() => process.exit(), 2000).unref();
+  });
