@@ -19,6 +19,14 @@ export interface CachedOidcStoreOptions {
   readonly now?: () => number;
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 /** Wraps `store` with the cache. */
 export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOptions): OidcStore {
   const models = new Set(opts.models);
@@ -30,17 +38,22 @@ export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOpt
     async find(model, id) {
       if (!models.has(model)) return store.find(model, id);
       const hit = cache.get(key(model, id));
-      if (hit && now() - hit.fetchedAt < opts.ttlMs) return structuredClone(hit.payload);
+      if (hit && now() - hit.fetchedAt < opts.ttlMs) return hit.payload;
       let found: OidcPayload | undefined;
       try {
         found = await store.find(model, id);
       } catch (error) {
-        if (hit && error instanceof StoreUnavailableError) return structuredClone(hit.payload);
+        if (hit && error instanceof StoreUnavailableError) return hit.payload;
         throw error;
       }
-      if (found) cache.set(key(model, id), { payload: structuredClone(found), fetchedAt: now() });
-      else cache.delete(key(model, id));
-      return found;
+      if (!found) {
+        cache.delete(key(model, id));
+        return undefined;
+      }
+      // Shared by every reader without copying (read on every request): frozen, so no reader can alter it.
+      const payload = deepFreeze(structuredClone(found));
+      cache.set(key(model, id), { payload, fetchedAt: now() });
+      return payload;
     },
     async upsert(model, id, payload, expiresIn) {
       cache.delete(key(model, id));

@@ -6,6 +6,8 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+import { LRUCache } from 'lru-cache';
+
 import type { OidcStore } from '../../adapters/types.ts';
 import type { Clock } from './clock.ts';
 
@@ -36,6 +38,8 @@ export function createSecretAuthenticator(deps: {
   clock: Clock;
 }): SecretAuthenticator {
   const statics = new Map(deps.staticClients.map((c) => [String(c.client_id), c]));
+  /** Digests of registered secrets, so a request hashes only what it presents. */
+  const expected = new LRUCache<string, Buffer>({ max: 10_000 });
   return async ({ clientId, clientSecret }) => {
     const metadata = statics.get(clientId) ?? (await deps.store.find('Client', clientId));
     if (!metadata) return { outcome: 'undecided' };
@@ -48,7 +52,12 @@ export function createSecretAuthenticator(deps: {
     if (typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime()) {
       return { outcome: 'undecided' };
     }
-    return secretsEqual(metadata.client_secret, clientSecret)
+    let digestOfSecret = expected.get(metadata.client_secret);
+    if (!digestOfSecret) {
+      digestOfSecret = digest(metadata.client_secret);
+      expected.set(metadata.client_secret, digestOfSecret);
+    }
+    return timingSafeEqual(digestOfSecret, digest(clientSecret))
       ? { outcome: 'authenticated', clientId }
       : { outcome: 'rejected' };
   };
