@@ -37,7 +37,7 @@ const instance = autocannon(
   },
   (error, result) => {
     if (error) {
-      process.stderr.write(`${error.message}\n`);
+      process.stderr.write(`${(error as Error).message}\n`);
       process.exit(1);
     }
     process.stdout.write(

@@ -41,10 +41,11 @@ interface LoadResult {
 function startProcess(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
-  child.stderr!.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+  child.stdout.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
+  child.stderr.on('data', (c: Buffer) => (out = (out + c.toString()).slice(-4000)));
   child.on('exit', (code) => {
-    if (code !== 0 && code !== null && !stopping) process.stderr.write(`process ${args.join(' ')} exited ${code}:\n${out}\n`);
+    if (code !== 0 && code !== null && !stopping)
+      process.stderr.write(`process ${args.join(' ')} exited ${code}:\n${out}\n`);
   });
   children.push(child);
   return child;
@@ -64,18 +65,30 @@ async function waitForHttp(url: string): Promise<void> {
   }
 }
 
-function load(url: string, connections: number, bodies: string[], headers: Record<string, string>): Promise<LoadResult> {
+function load(
+  url: string,
+  connections: number,
+  bodies: string[],
+  headers: Record<string, string>,
+): Promise<LoadResult> {
   const bodiesFile = join(work, `bodies-${randomBytes(4).toString('hex')}.txt`);
   writeFileSync(bodiesFile, bodies.join('\n'));
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'bench/load.ts', JSON.stringify({ url, connections, duration: DURATION, headers, bodiesFile })],
+      [
+        '--import',
+        'tsx',
+        'bench/load.ts',
+        JSON.stringify({ url, connections, duration: DURATION, headers, bodiesFile }),
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load exited ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out) as LoadResult) : reject(new Error(`load exited ${code}`)),
+    );
   });
 }
 
@@ -113,7 +126,14 @@ async function seed(uri: string, from: number, count: number, keep: number): Pro
       for (let i = start; i < Math.min(start + batch, from + count); i++) {
         const userId = `bench-${Math.floor(i / 1000)}`;
         if (i % 1000 === 0) {
-          userDocs.push({ _id: userId, username: userId, email: null, disabled: false, created_at: now, updated_at: now });
+          userDocs.push({
+            _id: userId,
+            username: userId,
+            email: null,
+            disabled: false,
+            created_at: now,
+            updated_at: now,
+          });
         }
         const value = format.generate();
         if (kept.length < keep && i % Math.max(1, Math.floor(count / keep)) === 0) kept.push(value);
@@ -186,7 +206,9 @@ async function main(): Promise<number> {
   const client = await api('/api/clients', { client_name: 'bench resource server' });
   const rsAuth = basic(String(client.client_id), String(client.client_secret));
   await api('/api/users', { id: 'bench-warm', username: 'bench-warm' });
-  const warm = String((await api('/api/users/bench-warm/tokens', { name: 'warm', scopes: ['read'], expires_at: null })).token);
+  const warm = String(
+    (await api('/api/users/bench-warm/tokens', { name: 'warm', scopes: ['read'], expires_at: null })).token,
+  );
   const oauth = String(
     (
       await json(`${cachedUrl}/token`, {
@@ -202,7 +224,13 @@ async function main(): Promise<number> {
   const body = (t: string) => `token=${t}`;
 
   const rows: Array<{ name: string; conns: number; r: LoadResult }> = [];
-  const run = async (name: string, url: string, conns: number, tokens: string[], headers: Record<string, string> = h) => {
+  const run = async (
+    name: string,
+    url: string,
+    conns: number,
+    tokens: string[],
+    headers: Record<string, string> = h,
+  ) => {
     const r = await load(`${url}/introspect`, conns, tokens.map(body), headers);
     rows.push({ name, conns, r });
     process.stdout.write(
@@ -250,7 +278,9 @@ async function main(): Promise<number> {
   const malformed50 = get('(d) malformed PAT', 50);
   const cold50 = get('(e) cold PAT, 1,000 stored', 50);
 
-  process.stdout.write('\n| case | conns | req/s | p50 ms | p99 ms | × bare Koa | × OAuth token |\n|---|---|---|---|---|---|---|\n');
+  process.stdout.write(
+    '\n| case | conns | req/s | p50 ms | p99 ms | × bare Koa | × OAuth token |\n|---|---|---|---|---|---|---|\n',
+  );
   for (const { name, conns, r } of rows) {
     const base = get('(a) bare Koa baseline', conns === 10 ? 10 : 50);
     const peer = get('(c) OAuth access token', conns === 10 ? 10 : 50);
@@ -261,9 +291,21 @@ async function main(): Promise<number> {
 
   const targets: Array<[string, boolean, string]> = [
     ['warm PAT ≥ 0.6× bare Koa (50 conns)', warm50.rps >= 0.6 * base50.rps, (warm50.rps / base50.rps).toFixed(2)],
-    ['warm PAT ≥ 2.5× OAuth access token (50 conns)', warm50.rps >= 2.5 * oauth50.rps, (warm50.rps / oauth50.rps).toFixed(2)],
-    ['malformed ≥ 0.7× bare Koa (50 conns)', malformed50.rps >= 0.7 * base50.rps, (malformed50.rps / base50.rps).toFixed(2)],
-    ['warm p99 ≤ 2× bare Koa p99 (50 conns)', warm50.p99 <= 2 * Math.max(base50.p99, 1), `${warm50.p99} vs ${base50.p99} ms`],
+    [
+      'warm PAT ≥ 2.5× OAuth access token (50 conns)',
+      warm50.rps >= 2.5 * oauth50.rps,
+      (warm50.rps / oauth50.rps).toFixed(2),
+    ],
+    [
+      'malformed ≥ 0.7× bare Koa (50 conns)',
+      malformed50.rps >= 0.7 * base50.rps,
+      (malformed50.rps / base50.rps).toFixed(2),
+    ],
+    [
+      'warm p99 ≤ 2× bare Koa p99 (50 conns)',
+      warm50.p99 <= 2 * Math.max(base50.p99, 1),
+      `${warm50.p99} vs ${base50.p99} ms`,
+    ],
     [
       `warm with ${largeLabel} stored within 1.2× of 1,000`,
       warmLarge.rps * 1.2 >= warm50.rps,
