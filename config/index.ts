@@ -83,6 +83,16 @@ export interface Config {
    * `[{"issuer": "...", "jwks_uri": "...", "audience": "...", "user_claim": "sub"}]`.
    */
   readonly trustedIssuers: readonly TrustedIssuer[];
+  /**
+   * Abuse limits, per instance, per minute: `AUTH_FAILURES_PER_CLIENT` (default 20) and
+   * `AUTH_FAILURES_PER_ADDRESS` (default 100) failed client authentications; `CREDENTIAL_REVOCATIONS_PER_ADDRESS`
+   * (default 60) calls to the leaked-credential revocation endpoint.
+   */
+  readonly limits: {
+    readonly authFailuresPerClient: number;
+    readonly authFailuresPerAddress: number;
+    readonly credentialRevocationsPerAddress: number;
+  };
   /** `LOG_LEVEL` (default `info`): one of fatal, error, warn, info, debug, trace, silent. */
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** `SHUTDOWN_TIMEOUT_MS` (default 10000): how long SIGTERM waits for in-flight requests. */
@@ -165,6 +175,9 @@ const schemas = {
   SCOPES: z.string().optional(),
   LAST_USED_INTERVAL_SECONDS: integer(1, 86_400).default(60),
   TRUSTED_ISSUERS: z.string().optional(),
+  AUTH_FAILURES_PER_CLIENT: integer(1, 1_000_000).default(20),
+  AUTH_FAILURES_PER_ADDRESS: integer(1, 1_000_000).default(100),
+  CREDENTIAL_REVOCATIONS_PER_ADDRESS: integer(1, 1_000_000).default(60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
   RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
@@ -363,6 +376,11 @@ export function loadConfig(env: Env): Config {
       lastUsedIntervalSeconds: p.LAST_USED_INTERVAL_SECONDS,
     },
     trustedIssuers: parseTrustedIssuers(p.TRUSTED_ISSUERS),
+    limits: {
+      authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,
+      authFailuresPerAddress: p.AUTH_FAILURES_PER_ADDRESS,
+      credentialRevocationsPerAddress: p.CREDENTIAL_REVOCATIONS_PER_ADDRESS,
+    },
     logLevel: p.LOG_LEVEL,
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS,
     retryAfterSeconds: p.RETRY_AFTER_SECONDS,

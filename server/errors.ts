@@ -127,6 +127,15 @@ export class MethodNotAllowed extends TokenwardenError {
   }
 }
 
+/** 429 `too_many_requests` with `Retry-After`. */
+export class TooManyRequests extends TokenwardenError {
+  constructor(retryAfterSeconds: number, what: string) {
+    super(429, 'too_many_requests', `too many ${what}; retry after ${retryAfterSeconds} s`, {
+      headers: { 'Retry-After': String(retryAfterSeconds) },
+    });
+  }
+}
+
 /** 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork. */
 export class ServiceUnavailable extends TokenwardenError {
   constructor(retryAfterSeconds: number, detail?: string) {

@@ -14,6 +14,7 @@ import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { describeError } from './http/errors.ts';
+import { authFailureThrottle } from './http/auth-throttle.ts';
 import { fastIntrospection } from './http/fast-introspection.ts';
 import { authorizationServerMetadata, notFoundAsJson, requestLog, retryAfterOn503 } from './http/middleware.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -22,11 +23,13 @@ import { createProvider } from './oidc/provider.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { credentialRoutes } from './routes/credentials.ts';
 import { meRoutes } from './routes/me.ts';
 import { openApiDocument, openApiRoute } from './routes/openapi.ts';
 import { createAuditService, type AuditService } from './services/audit.ts';
 import { createCallerResolver } from './services/callers.ts';
 import { createSecretAuthenticator } from './services/client-secrets.ts';
+import { createRateLimiter } from './services/rate-limit.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { createPatFormat, type PatFormat } from './services/pat-format.ts';
@@ -79,6 +82,7 @@ function throttledWarn(logger: Logger, intervalMs: number) {
 /** Builds every store, service and the application from `config`. Connects to MongoDB (when configured). */
 export async function createTokenwarden(config: Config, options: TokenwardenOptions = {}): Promise<Tokenwarden> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  const minute = 60_000;
   const metrics = createMetrics();
   const clock = options.clock ?? systemClock;
   const warn = throttledWarn(logger, 10_000);
@@ -171,6 +175,12 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     }),
   );
   provider.use(metrics.route());
+  provider.use(
+    authFailureThrottle({
+      perClient: createRateLimiter({ limit: config.limits.authFailuresPerClient, windowMs: minute, clock }),
+      perAddress: createRateLimiter({ limit: config.limits.authFailuresPerAddress, windowMs: minute, clock }),
+    }),
+  );
   if (config.introspectionFastPath) {
     provider.use(
       fastIntrospection({
@@ -197,7 +207,14 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   provider.use(authorizationServerMetadata());
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };
-  const routes = [...adminRoutes(routeDeps), ...meRoutes(routeDeps)];
+  const routes = [
+    ...adminRoutes(routeDeps),
+    ...meRoutes(routeDeps),
+    ...credentialRoutes({
+      pats,
+      limiter: createRateLimiter({ limit: config.limits.credentialRevocationsPerAddress, windowMs: minute, clock }),
+    }),
+  ];
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
   provider.use(
     createApiRoutes({

@@ -13,10 +13,10 @@ const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 /** Largest accepted management API body, in bytes. */
 export const JSON_BODY_LIMIT = 16 * 1024;
 
-async function readText(ctx: Context): Promise<string> {
+async function readText(ctx: Context, limit: number): Promise<string> {
   if (!ctx.request.is('application/json')) throw new UnsupportedMediaType('application/json');
   try {
-    const bytes = await getRawBody(ctx.req, { limit: JSON_BODY_LIMIT, length: ctx.request.length });
+    const bytes = await getRawBody(ctx.req, { limit, length: ctx.request.length });
     try {
       return strictUtf8.decode(bytes);
     } catch {
@@ -25,7 +25,7 @@ async function readText(ctx: Context): Promise<string> {
   } catch (error) {
     if (error instanceof InvalidRequest) throw error;
     const type = (error as { type?: string }).type;
-    if (type === 'entity.too.large') throw new PayloadTooLarge(JSON_BODY_LIMIT);
+    if (type === 'entity.too.large') throw new PayloadTooLarge(limit);
     throw new InvalidRequest('the request body could not be read');
   }
 }
@@ -45,8 +45,12 @@ export function describeIssue(error: z.ZodError): InvalidRequest {
 }
 
 /** Reads, parses and validates the JSON body of `ctx` against `schema`. */
-export async function readJson<S extends z.ZodType>(ctx: Context, schema: S): Promise<z.output<S>> {
-  const text = await readText(ctx);
+export async function readJson<S extends z.ZodType>(
+  ctx: Context,
+  schema: S,
+  limit = JSON_BODY_LIMIT,
+): Promise<z.output<S>> {
+  const text = await readText(ctx, limit);
   let json: unknown;
   try {
     json = JSON.parse(text);

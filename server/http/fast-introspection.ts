@@ -9,20 +9,15 @@
  * (`Accept: application/token-introspection+jwt`), repeated or unknown parameters, malformed or failed client
  * authentication (so its RFC-shaped errors stay the only ones). The body this step read is replayed to it.
  */
-import type { IncomingMessage } from 'node:http';
-
 import type { Context, Middleware } from 'koa';
 
 import { StoreUnavailableError } from '../../adapters/types.ts';
 import type { SecretAuthenticator } from '../services/client-secrets.ts';
+import { FORM_BODY_LIMIT, basicCredentials, readFormBody } from './form-body.ts';
 import type { PatFormat } from '../services/pat-format.ts';
 import type { LivePat, PatService } from '../services/pats.ts';
 
-/** oidc-provider's own limit for form bodies. */
-const BODY_LIMIT = 56 * 1024;
 const PARAMS = new Set(['token', 'token_type_hint', 'client_id', 'client_secret']);
-/** RFC 6749 Appendix A VSCHAR: what a decoded client_id or client_secret may contain. */
-const VSCHAR = /^[\x20-\x7E]*$/;
 
 export interface FastIntrospectionDeps {
   readonly pats: PatService;
@@ -35,39 +30,6 @@ export interface FastIntrospectionDeps {
   readonly onAnswer?: (outcome: 'active' | 'inactive' | 'error') => void;
 }
 
-/** Reads the body like oidc-provider does (limit, exact length), or returns null when it cannot. */
-async function readBody(req: IncomingMessage, length: number | undefined): Promise<Buffer | null> {
-  if (length !== undefined && length > BODY_LIMIT) return null;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    if (received > BODY_LIMIT) return Buffer.concat([...chunks, chunk]);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, received);
-}
-
-/** Lets oidc-provider read a body this step has already consumed (it reads `req.iterator()`). */
-function replay(req: IncomingMessage, body: Buffer): void {
-  Object.defineProperty(req, 'readable', { value: true, configurable: true });
-  Object.defineProperty(req, 'iterator', {
-    configurable: true,
-    value: async function* replayed() {
-      yield body;
-    },
-  });
-}
-
-function decodeCredential(value: string): string | null {
-  try {
-    const decoded = decodeURIComponent(value.replace(/\+/g, '%20'));
-    return VSCHAR.test(decoded) ? decoded : null;
-  } catch {
-    return null;
-  }
-}
-
 /** The credentials of exactly one secret mechanism, or null (none, several, malformed: not for the fast path). */
 function presentedSecret(ctx: Context, params: URLSearchParams): { clientId: string; clientSecret: string } | null {
   const header = ctx.get('Authorization');
@@ -75,14 +37,9 @@ function presentedSecret(ctx: Context, params: URLSearchParams): { clientId: str
   const bodySecret = params.get('client_secret');
   if (header) {
     if (bodySecret !== null) return null;
-    const [scheme, encoded, extra] = header.split(' ');
-    if (extra !== undefined || scheme?.toLowerCase() !== 'basic' || !encoded) return null;
-    const basic = Buffer.from(encoded, 'base64').toString('utf8');
-    const colon = basic.indexOf(':');
-    if (colon === -1) return null;
-    const clientId = decodeCredential(basic.slice(0, colon));
-    const clientSecret = decodeCredential(basic.slice(colon + 1));
-    if (!clientId || !clientSecret) return null;
+    const basic = basicCredentials(header);
+    if (!basic) return null;
+    const { clientId, clientSecret } = basic;
     if (bodyId !== null && bodyId !== clientId) return null;
     return { clientId, clientSecret };
   }
@@ -123,10 +80,9 @@ export function fastIntrospection(deps: FastIntrospectionDeps): Middleware {
     ) {
       return false;
     }
-    const raw = await readBody(ctx.req, ctx.request.length);
+    const raw = await readFormBody(ctx.req, ctx.request.length);
     if (raw === null) return false;
-    replay(ctx.req, raw);
-    if (raw.length > BODY_LIMIT || (ctx.request.length !== undefined && raw.length !== ctx.request.length))
+    if (raw.length > FORM_BODY_LIMIT || (ctx.request.length !== undefined && raw.length !== ctx.request.length))
       return false;
 
     const params = new URLSearchParams(raw.toString('utf8'));

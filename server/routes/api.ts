@@ -56,11 +56,12 @@ function handlerFor(spec: RouteSpec, resolve: CallerResolver): Middleware {
       if (!parsed.success) throw describeIssue(parsed.error);
       query = parsed.data;
     }
-    const body = spec.body ? await readJson(ctx, spec.body) : undefined;
+    const body = spec.body ? await readJson(ctx, spec.body, spec.bodyLimit) : undefined;
     const params = (ctx as Context & { params?: Record<string, string> }).params ?? {};
-    const reply = await spec.handle({ body, query, params, caller });
+    const reply = await spec.handle({ body, query, params, caller, address: ctx.ip });
     ctx.status = reply.status;
-    if (reply.body !== undefined) ctx.body = reply.body;
+    // No body means an empty one (not Koa's status text), with the status kept as set.
+    ctx.body = reply.body ?? '';
   };
 }
 

@@ -20,6 +20,8 @@ export interface RouteInput<B, Q> {
   readonly params: Readonly<Record<string, string>>;
   /** Null only on `auth: 'none'` routes. */
   readonly caller: Caller | null;
+  /** The client's address (X-Forwarded-For only with TRUST_PROXY). */
+  readonly address: string;
 }
 
 export interface RouteSpec {
@@ -30,6 +32,8 @@ export interface RouteSpec {
   readonly tag: string;
   readonly auth: RouteAuth;
   readonly body?: z.ZodType;
+  /** Largest body, in bytes (default 16 KiB). */
+  readonly bodyLimit?: number;
   readonly query?: z.ZodType;
   readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
   handle(input: RouteInput<unknown, unknown>): Promise<Reply>;
@@ -43,6 +47,7 @@ export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType 
   tag: string;
   auth: RouteAuth;
   body?: B;
+  bodyLimit?: number;
   query?: Q;
   responses: RouteSpec['responses'];
   handle(input: RouteInput<z.output<B>, z.output<Q>>): Promise<Reply>;

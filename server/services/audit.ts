@@ -26,8 +26,8 @@ export type AuditType = (typeof AUDIT_TYPES)[number];
 export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
-  /** `admin_api`, `self_service`, `revocation_endpoint`, `introspection`. */
-  readonly via: 'admin_api' | 'self_service' | 'revocation_endpoint' | 'introspection';
+  /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`. */
+  readonly via: 'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection';
 }
 
 export interface AuditService {

@@ -138,6 +138,12 @@ export interface PatService {
   /** Revokes by public id (the revocation endpoint's path). Returns false when unknown. */
   revokeById(id: string, ctx: ActionContext): Promise<boolean>;
   /**
+   * Revokes every live PAT among presented values (a secret scanner reporting leaks). Values that are not PATs,
+   * unknown or already dead are ignored; a rotated-out value still in its grace period revokes its token.
+   * Returns how many tokens it revoked (for logs and tests; never told to the caller).
+   */
+  revokeLeaked(values: readonly string[], ctx: ActionContext): Promise<number>;
+  /**
    * The live PAT for a presented value, or null. Malformed values cost no I/O. Rejects only on storage outage.
    * With `use`, records the use (`last_used_at`, at most once per interval per token).
    */
@@ -482,12 +488,18 @@ export function createPatService(deps: PatServiceDeps): PatService {
     );
   }
 
-  async function recordRevocations(revoked: readonly PatRecord[], ctx: ActionContext): Promise<void> {
+  async function recordRevocations(
+    revoked: readonly PatRecord[],
+    ctx: ActionContext,
+    details: Record<string, string> = {},
+  ): Promise<void> {
     await writeTombstones(
       revoked.map((p) => p.tokenHash),
       REVOKED,
     );
-    for (const p of revoked) await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id });
+    for (const p of revoked) {
+      await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id }, details);
+    }
   }
 
   return {
@@ -655,6 +667,30 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (!revoked) return false;
       if (before.revokedAt === null) await recordRevocations([revoked], ctx);
       return true;
+    },
+
+    async revokeLeaked(values, ctx) {
+      const ids = new Set<string>();
+      for (const value of new Set(values)) {
+        if (!format.isWellFormed(value)) continue;
+        const hash = format.hash(value);
+        const current = await pats.findByHash(hash);
+        if (current) {
+          ids.add(current.id);
+          continue;
+        }
+        const rotated = await pats.findRotated(hash);
+        if (rotated && !isPast(rotated.validUntil)) ids.add(rotated.tokenId);
+      }
+      const revoked: PatRecord[] = [];
+      for (const id of ids) {
+        const before = await pats.findById(id);
+        if (!before || before.revokedAt !== null) continue;
+        const after = await pats.revoke(id, clock.now());
+        if (after) revoked.push(after);
+      }
+      await recordRevocations(revoked, ctx, { reason: 'leaked' });
+      return revoked.length;
     },
 
     async lookup(value, use) {
