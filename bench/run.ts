@@ -241,6 +241,7 @@ async function main(): Promise<number> {
   };
 
   const writesBefore = await metric(cachedUrl, 'tokenwarden_last_used_writes_total');
+  const warmFrom = Date.now();
   let rss = 0;
   for (const conns of [10, 50]) {
     await run('(a) bare Koa baseline', baseUrl, conns, ['x'], {});
@@ -252,6 +253,7 @@ async function main(): Promise<number> {
     await run('(e) cold PAT, 1,000 stored', nocacheUrl, conns, small);
   }
   const warmWrites = (await metric(cachedUrl, 'tokenwarden_last_used_writes_total')) - writesBefore;
+  const warmWindowS = (Date.now() - warmFrom) / 1000;
 
   const seedStarted = Date.now();
   let stored = 1000;
@@ -319,8 +321,8 @@ async function main(): Promise<number> {
     ['server RSS under warm load ≤ 250 MB', rss <= 250, `${rss.toFixed(0)} MB`],
     [
       'last-used writes ≤ 1 per token per minute',
-      warmWrites <= Math.ceil((2 * DURATION) / 60),
-      `${warmWrites} write(s) for 1 token over ${2 * DURATION} s of warm load`,
+      warmWrites <= Math.floor(warmWindowS / 60) + 1,
+      `${warmWrites} write(s) for the warm token over ${warmWindowS.toFixed(0)} s (its two runs and the cases between)`,
     ],
   ];
   process.stdout.write('\nTargets:\n');

@@ -8,11 +8,24 @@ import { NotFound, assertThat } from '../errors.ts';
 import type { AuditService } from '../services/audit.ts';
 import { actorOf, type Caller } from '../services/callers.ts';
 import type { ClientService } from '../services/clients.ts';
+import type { TokenQuery } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
 import type { ActionContext, PatService } from '../services/pats.ts';
 import type { UserService } from '../services/users.ts';
-import { USER_ID, bodies, cursors, page, queries, responses, views, withSecret, withValue } from './schemas.ts';
-import { route, type RouteSpec } from './spec.ts';
+import {
+  USER_ID,
+  bodies,
+  cursors,
+  inputs,
+  page,
+  pageOf,
+  queries,
+  responses,
+  views,
+  withSecret,
+  withValue,
+} from './schemas.ts';
+import { route, type Reply, type RouteSpec } from './spec.ts';
 
 export interface RouteDeps {
   readonly users: UserService;
@@ -24,6 +37,22 @@ export interface RouteDeps {
 }
 
 const ok = (description: string, schema?: z.ZodType) => ({ description, ...(schema ? { schema } : {}) });
+
+/** A page of tokens as the API renders it (admin and self-service lists alike). */
+export async function tokenPage(
+  deps: Pick<RouteDeps, 'pats' | 'clock'>,
+  filter: Omit<TokenQuery, 'now' | 'limit' | 'after'>,
+  page: { limit: number; cursor?: string | undefined },
+): Promise<Reply> {
+  const now = deps.clock.now();
+  const { items, next } = await deps.pats.list({
+    ...filter,
+    now,
+    limit: page.limit,
+    after: cursors.decode(page.cursor),
+  });
+  return { status: 200, body: pageOf(items, next, (p) => views.token(p, now)) };
+}
 
 /** The acting admin, for the audit log. */
 function admin(caller: Caller | null): ActionContext {
@@ -64,7 +93,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       responses: { 200: ok('a page of users', page(responses.user)) },
       async handle({ query }) {
         const { items, next } = await users.list(query.limit, cursors.decode(query.cursor));
-        return { status: 200, body: { data: items.map(views.user), next_cursor: cursors.encode(next) } };
+        return { status: 200, body: pageOf(items, next, views.user) };
       },
     }),
     route({
@@ -126,18 +155,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
         409: ok('name taken or limit reached'),
       },
       async handle({ params, body, caller }) {
-        const { record, token } = await pats.create(
-          userId(params),
-          {
-            name: body.name,
-            description: body.description,
-            scopes: body.scopes,
-            expiresAt:
-              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
-            resource: body.resource,
-          },
-          admin(caller),
-        );
+        const { record, token } = await pats.create(userId(params), inputs.createToken(body), admin(caller));
         return { status: 201, body: { ...views.token(record, clock.now()), token } };
       },
     }),
@@ -152,18 +170,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       async handle({ params, query }) {
         const id = userId(params);
         await users.get(id);
-        const now = clock.now();
-        const { items, next } = await pats.list({
-          userId: id,
-          status: query.status,
-          now,
-          limit: query.limit,
-          after: cursors.decode(query.cursor),
-        });
-        return {
-          status: 200,
-          body: { data: items.map((p) => views.token(p, now)), next_cursor: cursors.encode(next) },
-        };
+        return tokenPage(deps, { userId: id, status: query.status }, query);
       },
     }),
     route({
@@ -186,16 +193,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       body: bodies.patchToken,
       responses: { 200: ok('the token', responses.token), 400: ok('invalid change'), 409: ok('name taken or revoked') },
       async handle({ params, body, caller }) {
-        const updated = await pats.update(
-          userId(params),
-          params.id ?? '',
-          {
-            name: body.name,
-            description: body.description,
-            expiresAt: body.expires_at === undefined ? undefined : new Date(body.expires_at),
-          },
-          admin(caller),
-        );
+        const updated = await pats.update(userId(params), params.id ?? '', inputs.patchToken(body), admin(caller));
         return { status: 200, body: views.token(updated, clock.now()) };
       },
     }),
@@ -226,11 +224,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
         const { record, token } = await pats.rotate(
           userId(params),
           params.id ?? '',
-          {
-            expiresAt:
-              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
-            graceSeconds: body.grace_seconds ?? 0,
-          },
+          inputs.rotateToken(body),
           admin(caller),
         );
         return { status: 200, body: { ...views.token(record, clock.now()), token } };
@@ -245,20 +239,16 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       query: queries.allTokens,
       responses: { 200: ok('a page of tokens', page(responses.token)) },
       async handle({ query }) {
-        const now = clock.now();
-        const { items, next } = await pats.list({
-          userId: query.user_id,
-          status: query.status,
-          expiresBefore: query.expires_before ? new Date(query.expires_before) : undefined,
-          lastUsedBefore: query.last_used_before ? new Date(query.last_used_before) : undefined,
-          now,
-          limit: query.limit,
-          after: cursors.decode(query.cursor),
-        });
-        return {
-          status: 200,
-          body: { data: items.map((p) => views.token(p, now)), next_cursor: cursors.encode(next) },
-        };
+        return tokenPage(
+          deps,
+          {
+            userId: query.user_id,
+            status: query.status,
+            expiresBefore: query.expires_before ? new Date(query.expires_before) : undefined,
+            lastUsedBefore: query.last_used_before ? new Date(query.last_used_before) : undefined,
+          },
+          query,
+        );
       },
     }),
     route({
@@ -279,7 +269,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
           limit: query.limit,
           after: cursors.decode(query.cursor),
         });
-        return { status: 200, body: { data: items.map(views.audit), next_cursor: cursors.encode(next) } };
+        return { status: 200, body: pageOf(items, next, views.audit) };
       },
     }),
     route({

@@ -8,8 +8,8 @@ import type { ZodType } from 'zod';
 import { InvalidRequest, assertThat } from '../errors.ts';
 import { actorOf, type Caller } from '../services/callers.ts';
 import type { ActionContext } from '../services/pats.ts';
-import type { RouteDeps } from './admin.ts';
-import { bodies, cursors, page, queries, responses, views, withValue } from './schemas.ts';
+import { tokenPage, type RouteDeps } from './admin.ts';
+import { bodies, cursors, inputs, page, pageOf, queries, responses, views, withValue } from './schemas.ts';
 import { route, type RouteSpec } from './spec.ts';
 
 type UserCaller = Extract<Caller, { kind: 'user' }>;
@@ -58,11 +58,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
         const { record, token } = await pats.rotate(
           me(caller).userId,
           idOf(params, caller),
-          {
-            expiresAt:
-              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
-            graceSeconds: body.grace_seconds ?? 0,
-          },
+          inputs.rotateToken(body),
           self(caller),
         );
         return { status: 200, body: { ...views.token(record, clock.now()), token } };
@@ -90,18 +86,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
       query: queries.userTokens,
       responses: { 200: ok('a page of tokens', page(responses.token)) },
       async handle({ query, caller }) {
-        const now = clock.now();
-        const { items, next } = await pats.list({
-          userId: me(caller).userId,
-          status: query.status,
-          now,
-          limit: query.limit,
-          after: cursors.decode(query.cursor),
-        });
-        return {
-          status: 200,
-          body: { data: items.map((p) => views.token(p, now)), next_cursor: cursors.encode(next) },
-        };
+        return tokenPage(deps, { userId: me(caller).userId, status: query.status }, query);
       },
     }),
     route({
@@ -113,18 +98,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
       body: bodies.createToken,
       responses: { 201: ok('the token, with its value', withValue), 403: ok('beyond what the calling token may do') },
       async handle({ body, caller }) {
-        const { record, token } = await pats.create(
-          me(caller).userId,
-          {
-            name: body.name,
-            description: body.description,
-            scopes: body.scopes,
-            expiresAt:
-              body.expires_at === undefined ? undefined : body.expires_at === null ? null : new Date(body.expires_at),
-            resource: body.resource,
-          },
-          self(caller),
-        );
+        const { record, token } = await pats.create(me(caller).userId, inputs.createToken(body), self(caller));
         return { status: 201, body: { ...views.token(record, clock.now()), token } };
       },
     }),
@@ -163,16 +137,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
       body: bodies.patchToken,
       responses: { 200: ok('the token', responses.token) },
       async handle({ params, body, caller }) {
-        const updated = await pats.update(
-          me(caller).userId,
-          params.id ?? '',
-          {
-            name: body.name,
-            description: body.description,
-            expiresAt: body.expires_at === undefined ? undefined : new Date(body.expires_at),
-          },
-          self(caller),
-        );
+        const updated = await pats.update(me(caller).userId, params.id ?? '', inputs.patchToken(body), self(caller));
         return { status: 200, body: views.token(updated, clock.now()) };
       },
     }),
@@ -205,7 +170,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
           limit: query.limit,
           after: cursors.decode(query.cursor),
         });
-        return { status: 200, body: { data: items.map(views.audit), next_cursor: cursors.encode(next) } };
+        return { status: 200, body: pageOf(items, next, views.audit) };
       },
     }),
   ];

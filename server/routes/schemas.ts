@@ -8,7 +8,7 @@ import type { AuditEvent, Cursor, PatRecord, UserRecord } from '../../adapters/t
 import { InvalidRequest } from '../errors.ts';
 import { AUDIT_TYPES } from '../services/audit.ts';
 import { CLIENT_AUTH_METHODS, type ClientView } from '../services/clients.ts';
-import { MAX_GRACE_SECONDS } from '../services/pats.ts';
+import { MAX_GRACE_SECONDS, type CreatePatInput, type RotatePatInput, type UpdatePatInput } from '../services/pats.ts';
 
 /** User ids: 1-128 characters that are safe in a URL path segment. */
 export const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
@@ -171,6 +171,33 @@ export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
+/** `undefined` stays "not given", `null` stays "none", a string becomes a Date. */
+const dateOrNull = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : new Date(v));
+
+/** Request bodies as service inputs (the same for the admin and the self-service routes). */
+export const inputs = {
+  createToken: (b: z.output<typeof bodies.createToken>): CreatePatInput => ({
+    name: b.name,
+    description: b.description,
+    scopes: b.scopes,
+    expiresAt: dateOrNull(b.expires_at),
+    resource: b.resource,
+  }),
+  patchToken: (b: z.output<typeof bodies.patchToken>): UpdatePatInput => ({
+    name: b.name,
+    description: b.description,
+    expiresAt: b.expires_at === undefined ? undefined : new Date(b.expires_at),
+  }),
+  rotateToken: (b: z.output<typeof bodies.rotateToken>): RotatePatInput => ({
+    expiresAt: dateOrNull(b.expires_at),
+    graceSeconds: b.grace_seconds ?? 0,
+  }),
+};
+
+/** A response page: rows rendered, and the cursor of the next page. */
+export function pageOf<T>(items: readonly T[], next: Cursor | null, render: (row: T) => unknown) {
+  return { data: items.map(render), next_cursor: cursors.encode(next) };
+}
 
 /** Renders records as the API shows them (snake_case; never a value or hash). */
 export const views = {
