@@ -34,18 +34,43 @@ describe(`hostile input (${RUNS} cases per endpoint)`, function () {
   const text = fc.oneof(
     fc.string({ maxLength: 64 }),
     fc.string({ unit: 'binary', maxLength: 64 }),
-    fc.constantFrom('', '\u0000', 'pat_', '%', '%zz', '+', '&', '=', '\uD800', '{"a":', 'null', '[]', 'A'.repeat(70_000)),
+    fc.constantFrom(
+      '',
+      '\u0000',
+      'pat_',
+      '%',
+      '%zz',
+      '+',
+      '&',
+      '=',
+      '\uD800',
+      '{"a":',
+      'null',
+      '[]',
+      'A'.repeat(70_000),
+    ),
   );
   const form = fc
-    .array(fc.tuple(fc.constantFrom('token', 'token_type_hint', 'client_id', 'client_secret', 'grant_type', 'scope', 'x'), text), {
-      maxLength: 6,
-    })
+    .array(
+      fc.tuple(
+        fc.constantFrom('token', 'token_type_hint', 'client_id', 'client_secret', 'grant_type', 'scope', 'x'),
+        text,
+      ),
+      {
+        maxLength: 6,
+      },
+    )
     .map((pairs) => new URLSearchParams(pairs).toString());
   const nested = fc.integer({ min: 1, max: 20_000 }).map((depth) => `${'['.repeat(depth)}${']'.repeat(depth)}`);
   const body = fc.oneof(
     form,
     fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
-    fc.dictionary(fc.constantFrom('name', 'scopes', 'expires_at', 'username', 'credentials', '__proto__', 'constructor', 'x'), fc.jsonValue({ maxDepth: 3 })).map((o) => JSON.stringify(o)),
+    fc
+      .dictionary(
+        fc.constantFrom('name', 'scopes', 'expires_at', 'username', 'credentials', '__proto__', 'constructor', 'x'),
+        fc.jsonValue({ maxDepth: 3 }),
+      )
+      .map((o) => JSON.stringify(o)),
     nested,
     fc.uint8Array({ maxLength: 512 }).map((bytes) => Buffer.from(bytes)),
     text,
