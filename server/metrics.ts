@@ -16,6 +16,8 @@ export interface Metrics {
   fastPath(outcome: 'active' | 'inactive' | 'error'): void;
   /** Request counting and timing, by endpoint and outcome. */
   middleware(): Middleware;
+  /** Counts a request answered outside Koa (the fast path): introspection outcome from the status. */
+  observe(endpoint: string, status: number, seconds: number, outcome?: string): void;
   /** `GET /metrics`. */
   route(): Middleware;
 }
@@ -85,6 +87,11 @@ export function createMetrics(): Metrics {
     storeError: (store) => storeErrors.inc({ store }),
     lastUsedWrite: () => lastUsed.inc(),
     fastPath: (outcome) => fast.inc({ outcome }),
+    observe(endpoint, status, seconds, outcome) {
+      const labels = { endpoint, outcome: outcome ?? `${Math.floor(status / 100)}xx` };
+      requests.inc(labels);
+      duration.observe(labels, seconds);
+    },
     middleware() {
       return async function measure(ctx, next) {
         const stop = process.hrtime.bigint();

@@ -1,6 +1,6 @@
 /**
  * The introspection fast path: `POST /introspect` with a PAT-shaped token and client_secret_basic or
- * client_secret_post is answered here, without oidc-provider's middleware chain (JOSE header decoding of every
+ * client_secret_post is answered here, in front of Koa and without oidc-provider's middleware chain (JOSE header decoding of every
  * token, AsyncLocalStorage, generic client authentication, parameter assembly). The answer is the one
  * oidc-provider would give — same status, headers that matter and JSON, member order included — which the parity
  * test checks request by request.
@@ -9,7 +9,7 @@
  * (`Accept: application/token-introspection+jwt`), repeated or unknown parameters, malformed or failed client
  * authentication (so its RFC-shaped errors stay the only ones). The body this step read is replayed to it.
  */
-import type { Context, Middleware } from 'koa';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { StoreUnavailableError } from '../../adapters/types.ts';
 import type { SecretAuthenticator } from '../services/client-secrets.ts';
@@ -26,22 +26,25 @@ export interface FastIntrospectionDeps {
   readonly issuer: string;
   readonly patClientId: string;
   readonly retryAfterSeconds: number;
-  /** Told the outcome of each request answered here (metrics). */
+  /** Told the outcome of each request answered here (metrics, logs). */
   readonly onAnswer?: (outcome: 'active' | 'inactive' | 'error') => void;
+  /** Whether failed authentications have blocked this client id or address (then the application answers 429). */
+  readonly isBlocked?: (clientId: string, address: string) => boolean;
 }
 
 /** The credentials of exactly one secret mechanism, or null (none, several, malformed: not for the fast path). */
-function presentedSecret(ctx: Context, params: URLSearchParams): { clientId: string; clientSecret: string } | null {
-  const header = ctx.get('Authorization');
+function presentedSecret(
+  header: string | undefined,
+  params: URLSearchParams,
+): { clientId: string; clientSecret: string } | null {
   const bodyId = params.get('client_id');
   const bodySecret = params.get('client_secret');
   if (header) {
     if (bodySecret !== null) return null;
     const basic = basicCredentials(header);
     if (!basic) return null;
-    const { clientId, clientSecret } = basic;
-    if (bodyId !== null && bodyId !== clientId) return null;
-    return { clientId, clientSecret };
+    if (bodyId !== null && bodyId !== basic.clientId) return null;
+    return basic;
   }
   if (!bodyId || !bodySecret) return null;
   return { clientId: bodyId, clientSecret: bodySecret };
@@ -66,23 +69,41 @@ export function renderLivePat(live: LivePat, issuer: string, patClientId: string
   };
 }
 
-/** The fast-path middleware. */
-export function fastIntrospection(deps: FastIntrospectionDeps): Middleware {
+const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
+
+/** Whether the Accept header lets a JSON answer through (oidc-provider answers JWT only when it is preferred). */
+function acceptsJson(accept: string | undefined): boolean {
+  return accept === undefined || !/application\/token-introspection\+jwt/i.test(accept);
+}
+
+/**
+ * The fast path as a plain `node:http` step, ahead of Koa: the outcome when it answered the request, false when it
+ * left it (its body replayed) to the application.
+ */
+export type FastOutcome = 'active' | 'inactive' | 'error';
+
+export function fastIntrospectionHandler(
+  deps: FastIntrospectionDeps,
+): (req: IncomingMessage, res: ServerResponse) => Promise<false | FastOutcome> {
   const { pats, format, authenticate, issuer, patClientId } = deps;
-  /** Answers the request when it qualifies; false leaves it (body replayed) to oidc-provider. */
-  async function answer(ctx: Context): Promise<boolean> {
-    if (
-      ctx.method !== 'POST' ||
-      ctx.path !== '/introspect' ||
-      !ctx.is('application/x-www-form-urlencoded') ||
-      ctx.accepts('json', 'application/token-introspection+jwt') !== 'json' ||
-      ctx.req.readableEncoding
-    ) {
-      return false;
-    }
-    const raw = await readFormBody(ctx.req, ctx.request.length);
-    if (raw === null) return false;
-    if (raw.length > FORM_BODY_LIMIT || (ctx.request.length !== undefined && raw.length !== ctx.request.length))
+  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      'Content-Type': 'application/json; charset=utf-8',
+      'Content-Length': Buffer.byteLength(text),
+      'Cache-Control': 'no-store',
+      ...headers,
+    });
+    res.end(text);
+  };
+  return async (req, res) => {
+    if (req.method !== 'POST' || req.url !== '/introspect') return false;
+    const type = req.headers['content-type'];
+    if (!type || !FORM.test(type) || !acceptsJson(req.headers.accept) || req.readableEncoding) return false;
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    if (declared !== undefined && !Number.isSafeInteger(declared)) return false;
+    const raw = await readFormBody(req, declared);
+    if (raw === null || raw.length > FORM_BODY_LIMIT || (declared !== undefined && raw.length !== declared))
       return false;
 
     const params = new URLSearchParams(raw.toString('utf8'));
@@ -93,33 +114,33 @@ export function fastIntrospection(deps: FastIntrospectionDeps): Middleware {
     }
     const token = params.get('token');
     if (!token || !format.hasPrefix(token)) return false;
-    const presented = presentedSecret(ctx, params);
-    if (!presented) return false;
+    const presented = presentedSecret(req.headers.authorization, params);
+    if (!presented || deps.isBlocked?.(presented.clientId, req.socket.remoteAddress ?? '')) return false;
 
+    const check = await authenticate(presented);
+    if (check.outcome !== 'authenticated') return false;
     try {
-      const check = await authenticate(presented);
-      if (check.outcome !== 'authenticated') return false;
       const live = await pats.lookup(token, {
         clientId: check.clientId,
         actor: { id: `client:${check.clientId}`, via: 'introspection' },
       });
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = live ? renderLivePat(live, issuer, patClientId) : { active: false };
-      deps.onAnswer?.(live ? 'active' : 'inactive');
+      send(res, 200, live ? renderLivePat(live, issuer, patClientId) : { active: false });
+      const outcome = live ? 'active' : 'inactive';
+      deps.onAnswer?.(outcome);
+      return outcome;
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      ctx.status = 503;
-      ctx.set('Retry-After', String(deps.retryAfterSeconds));
-      ctx.body = {
-        error: 'temporarily_unavailable',
-        error_description: 'the token store is temporarily unavailable; retry later',
-      };
+      send(
+        res,
+        503,
+        {
+          error: 'temporarily_unavailable',
+          error_description: 'the token store is temporarily unavailable; retry later',
+        },
+        { 'Retry-After': String(deps.retryAfterSeconds) },
+      );
       deps.onAnswer?.('error');
+      return 'error';
     }
-    return true;
-  }
-
-  return async function introspectPat(ctx, next) {
-    if (!(await answer(ctx))) await next();
   };
 }
