@@ -136,10 +136,13 @@ export class TooManyRequests extends TokenwardenError {
   }
 }
 
+/** What every 503 for an unreachable store says (the OAuth endpoints, the fast path, the management API). */
+export const STORE_UNAVAILABLE = 'the token store is temporarily unavailable; retry later';
+
 /** 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork. */
 export class ServiceUnavailable extends TokenwardenError {
   constructor(retryAfterSeconds: number, detail?: string) {
-    super(503, 'temporarily_unavailable', 'the token store is temporarily unavailable; retry later', {
+    super(503, 'temporarily_unavailable', STORE_UNAVAILABLE, {
       headers: { 'Retry-After': String(retryAfterSeconds) },
       ...(detail === undefined ? {} : { detail }),
     });

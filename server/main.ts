@@ -199,7 +199,6 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         issuer: config.issuer,
         patClientId: config.pat.clientId,
         retryAfterSeconds: config.retryAfterSeconds,
-        onAnswer: (outcome) => metrics.fastPath(outcome),
         isBlocked: (clientId, address) =>
           failedAuth.perClient.blocked(clientId) > 0 || failedAuth.perAddress.blocked(address) > 0,
       })
@@ -235,7 +234,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   let server: Server | undefined;
   let draining = false;
   /** Metrics and the request log line for a request the fast path answered (Koa's middleware never saw it). */
-  const observeFastPath = (status: number, outcome: string, ms: number) => {
+  const observeFastPath = (status: number, outcome: 'active' | 'inactive' | 'error', ms: number) => {
+    metrics.fastPath(outcome);
     metrics.observe('/introspect', status, ms / 1000, outcome === 'error' ? '5xx' : outcome);
     if (logger.isLevelEnabled('info')) {
       logger.info({ req_id: randomUUID(), method: 'POST', path: '/introspect', status, ms }, 'request');

@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { StoreUnavailableError } from '../../adapters/types.ts';
+import { ServiceUnavailable, errorBody } from '../errors.ts';
 import type { SecretAuthenticator } from '../services/client-secrets.ts';
 import { FORM_BODY_LIMIT, basicCredentials, readFormBody } from './form-body.ts';
 import type { PatFormat } from '../services/pat-format.ts';
@@ -26,8 +27,6 @@ export interface FastIntrospectionDeps {
   readonly issuer: string;
   readonly patClientId: string;
   readonly retryAfterSeconds: number;
-  /** Told the outcome of each request answered here (metrics, logs). */
-  readonly onAnswer?: (outcome: 'active' | 'inactive' | 'error') => void;
   /** Whether failed authentications have blocked this client id or address (then the application answers 429). */
   readonly isBlocked?: (clientId: string, address: string) => boolean;
 }
@@ -125,21 +124,11 @@ export function fastIntrospectionHandler(
         actor: { id: `client:${check.clientId}`, via: 'introspection' },
       });
       send(res, 200, live ? renderLivePat(live, issuer, patClientId) : { active: false });
-      const outcome = live ? 'active' : 'inactive';
-      deps.onAnswer?.(outcome);
-      return outcome;
+      return live ? 'active' : 'inactive';
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      send(
-        res,
-        503,
-        {
-          error: 'temporarily_unavailable',
-          error_description: 'the token store is temporarily unavailable; retry later',
-        },
-        { 'Retry-After': String(deps.retryAfterSeconds) },
-      );
-      deps.onAnswer?.('error');
+      const unavailable = new ServiceUnavailable(deps.retryAfterSeconds);
+      send(res, unavailable.status, errorBody(unavailable), { ...unavailable.headers });
       return 'error';
     }
   };

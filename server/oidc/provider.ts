@@ -19,6 +19,7 @@ import Provider, {
 
 import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
 import type { Config } from '../../config/index.ts';
+import { STORE_UNAVAILABLE } from '../errors.ts';
 import { CLIENT_AUTH_METHODS, CLIENT_SCOPE } from '../services/clients.ts';
 import { PAT_ID, type PatFormat } from '../services/pat-format.ts';
 import type { LivePat, PatService } from '../services/pats.ts';
@@ -38,7 +39,7 @@ export class ProviderStoreUnavailable extends Error {
   readonly status = 503;
   readonly statusCode = 503;
   readonly error = 'temporarily_unavailable';
-  readonly error_description = 'the token store is temporarily unavailable; retry later';
+  readonly error_description = STORE_UNAVAILABLE;
   constructor(cause: unknown) {
     super('temporarily_unavailable', { cause });
     this.name = 'ProviderStoreUnavailable';

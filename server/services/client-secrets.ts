@@ -26,11 +26,6 @@ export type SecretAuthenticator = (presented: PresentedSecret) => Promise<Secret
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-/** Constant-time string comparison (digests first, so lengths do not leak either). */
-export function secretsEqual(expected: string, actual: string): boolean {
-  return timingSafeEqual(digest(expected), digest(actual));
-}
-
 /** Creates the authenticator over the static clients and the (cached) client store. */
 export function createSecretAuthenticator(deps: {
   staticClients: readonly Record<string, unknown>[];

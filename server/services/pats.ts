@@ -62,8 +62,6 @@ export interface LivePat {
   /** Seconds since the epoch. */
   readonly issuedAt: number;
   readonly expiresAt: number | null;
-  /** For a rotated-out value still in its grace period: when the grace ends (seconds). */
-  readonly graceEndsAt: number | null;
 }
 
 /**
@@ -218,7 +216,6 @@ function fromCache(raw: string): (LivePat & { writtenAt: number }) | null {
       resource: c.r,
       issuedAt: c.c,
       expiresAt: c.e,
-      graceEndsAt: null,
     };
   } catch {
     return null;
@@ -735,7 +732,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
       layer('database');
       let pat = await pats.findByHash(hash);
-      let graceEndsAt: number | null = null;
+      let inGrace = false;
       if (!pat) {
         const rotated = await pats.findRotated(hash);
         if (!rotated) {
@@ -766,7 +763,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
           return null;
         }
         pat = await pats.findById(rotated.tokenId);
-        graceEndsAt = seconds(rotated.validUntil);
+        inGrace = true;
       }
       if (!pat || pat.revokedAt !== null) {
         localSet(hash, null, epoch);
@@ -785,11 +782,10 @@ export function createPatService(deps: PatServiceDeps): PatService {
         resource: pat.resource,
         issuedAt: seconds(pat.rotatedAt ?? pat.createdAt),
         expiresAt: pat.expiresAt === null ? null : seconds(pat.expiresAt),
-        graceEndsAt,
       };
       // A rotated-out value in its grace period is never cached: each use re-reads the token, so revoking it
       // (which tombstones the current value only) also ends the grace at once.
-      if (graceEndsAt === null) {
+      if (!inGrace) {
         if (cached === null) await populate(hash, live);
         else if (suspect !== null) await settle(hash, suspect, toCache(live), ttlFor(live));
         localSet(hash, live, epoch);
