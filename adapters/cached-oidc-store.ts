@@ -27,14 +27,24 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** The wrapped store, plus a synchronous read of what it holds in memory. */
+export interface CachedOidcStore extends OidcStore {
+  /** The payload when it is cached and fresh; undefined otherwise (then `find` decides). No I/O. */
+  peek(model: string, id: string): OidcPayload | undefined;
+}
+
 /** Wraps `store` with the cache. */
-export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOptions): OidcStore {
+export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOptions): CachedOidcStore {
   const models = new Set(opts.models);
   const cache = new LRUCache<string, { payload: OidcPayload; fetchedAt: number }>({ max: opts.max });
   const key = (model: string, id: string) => `${model}\u0000${id}`;
   const now = opts.now ?? Date.now;
   return {
     ...store,
+    peek(model, id) {
+      const hit = models.has(model) ? cache.get(key(model, id)) : undefined;
+      return hit && now() - hit.fetchedAt < opts.ttlMs ? hit.payload : undefined;
+    },
     async find(model, id) {
       if (!models.has(model)) return store.find(model, id);
       const hit = cache.get(key(model, id));

@@ -1,7 +1,8 @@
 /**
  * The load generator, in its own process: autocannon against one URL for a fixed duration, cycling through the
  * request bodies given (one per line in a file, so a "cold" case never repeats a token). Prints autocannon's
- * result as JSON. `node --import tsx bench/load.ts '<json options>'`.
+ * result as JSON, after an unreported warm-up of `warmup` seconds (JIT, connection set-up: the same for every
+ * case). `node --import tsx bench/load.ts '<json options>'`.
  */
 import { readFileSync } from 'node:fs';
 
@@ -11,6 +12,7 @@ interface Options {
   url: string;
   connections: number;
   duration: number;
+  warmup: number;
   headers: Record<string, string>;
   bodiesFile: string;
 }
@@ -19,39 +21,41 @@ const opts = JSON.parse(process.argv[2] ?? '{}') as Options;
 const bodies = readFileSync(opts.bodiesFile, 'utf8').split('\n').filter(Boolean);
 let next = 0;
 
-const instance = autocannon(
-  {
-    url: opts.url,
-    connections: opts.connections,
-    duration: opts.duration,
-    requests: [
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers },
-        setupRequest(req) {
-          const body = bodies[next++ % bodies.length]!;
-          return { ...req, body };
-        },
-      },
-    ],
+const request = {
+  method: 'POST' as const,
+  headers: { 'content-type': 'application/x-www-form-urlencoded', ...opts.headers },
+  setupRequest(req: autocannon.Request) {
+    const body = bodies[next++ % bodies.length]!;
+    return { ...req, body };
   },
-  (error, result) => {
-    if (error) {
-      process.stderr.write(`${(error as Error).message}\n`);
-      process.exit(1);
-    }
-    process.stdout.write(
-      JSON.stringify({
-        rps: result.requests.average,
-        total: result.requests.total,
-        p50: result.latency.p50,
-        p99: result.latency.p99,
-        non2xx: result.non2xx,
-        errors: result.errors,
-        timeouts: result.timeouts,
-        distinct: Math.min(next, bodies.length),
-      }),
+};
+
+function run(duration: number): Promise<autocannon.Result> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      { url: opts.url, connections: opts.connections, duration, requests: [request] },
+      (error, result) => (error ? reject(error as Error) : resolve(result)),
     );
-  },
-);
-instance.on('error', () => undefined);
+    instance.on('error', () => undefined);
+  });
+}
+
+try {
+  if (opts.warmup > 0) await run(opts.warmup);
+  const result = await run(opts.duration);
+  process.stdout.write(
+    JSON.stringify({
+      rps: result.requests.average,
+      total: result.requests.total,
+      p50: result.latency.p50,
+      p99: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      distinct: Math.min(next, bodies.length),
+    }),
+  );
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exit(1);
+}

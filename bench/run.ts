@@ -8,7 +8,7 @@
  * (e) cold PAT (cache miss). Then the store grows to 1,000,000 PATs (BENCH_LARGE) and warm and cold run again.
  * Prints req/s, p50, p99 and ratios, server RSS, last-used writes, and exits 1 when a target is missed.
  *
- * Environment: BENCH_DURATION (s, default 10), BENCH_LARGE (default 1000000), MONGODB_URI / REDIS_URL as the tests.
+ * Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s before each case, unreported, default 2), BENCH_LARGE (default 1000000), MONGODB_URI / REDIS_URL as the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +22,7 @@ import { createPatFormat, newPatId } from '../server/services/pat-format.ts';
 import { freePort, startMongo, startRedis } from '../test/support/services.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000);
 const SEED_BUDGET_MS = 10 * 60_000;
 const work = mkdtempSync(join(tmpdir(), 'tokenwarden-bench-'));
@@ -80,7 +81,7 @@ function load(
         '--import',
         'tsx',
         'bench/load.ts',
-        JSON.stringify({ url, connections, duration: DURATION, headers, bodiesFile }),
+        JSON.stringify({ url, connections, duration: DURATION, warmup: WARMUP, headers, bodiesFile }),
       ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );

@@ -108,7 +108,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
         : null;
 
-  const oidcStore =
+  const clientCache =
     config.clientCacheTtlSeconds > 0
       ? createCachedOidcStore(storage.oidc, {
           models: ['Client'],
@@ -116,7 +116,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
           max: 10_000,
           now: () => clock.now().getTime(),
         })
-      : storage.oidc;
+      : null;
+  const oidcStore = clientCache ?? storage.oidc;
   const format = createPatFormat(config.pat.prefix);
   const audit = createAuditService({ store: storage.audit, clock });
   const pats = createPatService({
@@ -185,7 +186,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     ? fastIntrospectionHandler({
         pats,
         format,
-        authenticate: createSecretAuthenticator({
+        authenticator: createSecretAuthenticator({
           staticClients: [
             {
               client_id: config.adminClient.clientId,
@@ -194,6 +195,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
             },
           ],
           store: oidcStore,
+          ...(clientCache ? { peek: (model: string, id: string) => clientCache.peek(model, id) } : {}),
           clock,
         }),
         issuer: config.issuer,
@@ -250,28 +252,21 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
 
     async listen() {
       const handle = provider.callback();
-      // While draining, a connection whose response has just finished is idle: close it rather than keep it alive.
       server = createServer((req, res) => {
-        res.once('finish', () => {
-          if (draining) setImmediate(() => server?.closeIdleConnections());
-        });
         if (draining) res.shouldKeepAlive = false;
         if (fastPath && req.method === 'POST' && req.url === '/introspect') {
           // The PAT fast path answers ahead of Koa; whatever it leaves goes to the application unchanged.
           const started = process.hrtime.bigint();
-          fastPath(req, res).then(
-            (outcome) => {
-              if (outcome === false) void handle(req, res);
-              else observeFastPath(res.statusCode, outcome, Number(process.hrtime.bigint() - started) / 1e6);
-            },
-            (error: unknown) => {
+          fastPath(req, res, (error, outcome) => {
+            if (error !== null) {
               logger.error({ err: describeError(error), path: '/introspect' }, 'request failed');
               if (!res.headersSent) {
                 res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
               }
               res.end(JSON.stringify({ error: 'server_error', error_description: 'internal server error' }));
-            },
-          );
+            } else if (outcome === false) void handle(req, res);
+            else observeFastPath(res.statusCode, outcome, Number(process.hrtime.bigint() - started) / 1e6);
+          });
           return;
         }
         void handle(req, res);
@@ -296,8 +291,12 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         await new Promise<void>((resolve) => {
           const timer = setTimeout(() => closing.closeAllConnections(), config.shutdownTimeoutMs);
           timer.unref();
+          // A keep-alive connection whose in-flight response has finished is idle from then on: close those as
+          // they appear (per request, a 'finish' listener would cost every request, draining or not).
+          const sweep = setInterval(() => closing.closeIdleConnections(), 25);
           closing.close(() => {
             clearTimeout(timer);
+            clearInterval(sweep);
             resolve();
           });
           closing.closeIdleConnections();

@@ -81,16 +81,30 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  // Label sets bound once: the fast path counts every introspection, and prom-client hashes a labels object per call.
+  const bound = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void } }>();
+  const boundLookups = new Map<string, { inc(): void }>();
+  const boundFast = new Map<string, { inc(): void }>();
+  const once = <T>(map: Map<string, T>, key: string, make: () => T): T => {
+    let child = map.get(key);
+    if (!child) map.set(key, (child = make()));
+    return child;
+  };
+
   return {
     registry,
-    lookup: (layer) => lookups.inc({ layer }),
+    lookup: (layer) => once(boundLookups, layer, () => lookups.labels({ layer })).inc(),
     storeError: (store) => storeErrors.inc({ store }),
     lastUsedWrite: () => lastUsed.inc(),
-    fastPath: (outcome) => fast.inc({ outcome }),
+    fastPath: (outcome) => once(boundFast, outcome, () => fast.labels({ outcome })).inc(),
     observe(endpoint, status, seconds, outcome) {
       const labels = { endpoint, outcome: outcome ?? `${Math.floor(status / 100)}xx` };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      const child = once(bound, `${labels.endpoint} ${labels.outcome}`, () => ({
+        requests: requests.labels(labels),
+        duration: duration.labels(labels),
+      }));
+      child.requests.inc();
+      child.duration.observe(seconds);
     },
     middleware() {
       return async function measure(ctx, next) {

@@ -69,6 +69,27 @@ describe('introspection fast path', () => {
     assert.equal((await fastPathCount()) - before, 6, 'the fast path answered each of them');
   });
 
+  it('reads encoded and oddly split bodies as oidc-provider does, through the fast path', async () => {
+    const { token } = await fast.createPat(userId, { name: 'encoded' });
+    const enc = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
+    const { clientId, clientSecret } = fast.rs;
+    const bodies = [
+      `&token=${token}&&`,
+      `%74oken=${token}`,
+      `token=${enc(token)}`,
+      `token=${token}&token_type_hint=access%5Ftoken`,
+      `token=${token}&client_id=${enc(clientId)}&client_secret=${enc(clientSecret)}`,
+    ];
+    const before = await fastPathCount();
+    for (const body of bodies) {
+      const res = await both(body, body.includes('client_secret') ? {} : auth());
+      assert.equal((JSON.parse(res.text) as { active: unknown }).active, true, body);
+    }
+    assert.equal((await fastPathCount()) - before, bodies.length, 'the fast path answered each of them');
+    const inactive = await both(`token=${token.slice(0, 5)}+${token.slice(6)}`, auth());
+    assert.equal(inactive.text, '{"active":false}');
+  });
+
   it('answers inactive PATs exactly like oidc-provider', async () => {
     const revoked = await fast.createPat(userId);
     await fast.revoke(revoked.token);

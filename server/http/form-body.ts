@@ -8,29 +8,72 @@ import type { IncomingMessage } from 'node:http';
 /** oidc-provider's own limit for form bodies. */
 export const FORM_BODY_LIMIT = 56 * 1024;
 
-/**
- * Reads the body like oidc-provider does and replays it for the next reader. Returns the bytes, or null when the
- * declared length is already over the limit (nothing is read then). A body over the limit is returned partially
- * read (longer than the limit): callers leave it to oidc-provider, which rejects it.
- */
-export async function readFormBody(req: IncomingMessage, length: number | undefined): Promise<Buffer | null> {
-  if (length !== undefined && length > FORM_BODY_LIMIT) return null;
-  const chunks: Buffer[] = [];
-  let received = 0;
-  for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
-    received += chunk.length;
-    chunks.push(chunk);
-    if (received > FORM_BODY_LIMIT) break;
-  }
-  const body = Buffer.concat(chunks, received);
+/** Bodies already read from a request, for later readers of the same request. */
+const replayed = new WeakMap<IncomingMessage, Buffer>();
+
+/** Makes `body` what the next reader of `req` (oidc-provider reads `req.iterator()`) receives. */
+export function replayFormBody(req: IncomingMessage, body: Buffer): void {
+  replayed.set(req, body);
   Object.defineProperty(req, 'readable', { value: true, configurable: true });
   Object.defineProperty(req, 'iterator', {
     configurable: true,
-    value: async function* replayed() {
+    value: async function* replayBody() {
       yield body;
     },
   });
-  return body;
+}
+
+/**
+ * Reads the body, calling `done` with the bytes, or with null when the declared length is already over the limit
+ * (nothing is read then) or the request ended early (aborted). A body over the limit is passed on partially read
+ * (longer than the limit): callers leave it to oidc-provider, which rejects it. A caller that hands the request on
+ * calls {@link replayFormBody} first. Plain stream events rather than an async iterator: this runs on every
+ * introspection.
+ */
+export function readFormBodyThen(
+  req: IncomingMessage,
+  length: number | undefined,
+  done: (body: Buffer | null) => void,
+): void {
+  const already = replayed.get(req);
+  if (already || (length !== undefined && length > FORM_BODY_LIMIT)) {
+    done(already ?? null);
+    return;
+  }
+  let first: Buffer | undefined;
+  let chunks: Buffer[] | undefined;
+  let received = 0;
+  const finish = (complete: boolean) => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('close', onClose);
+    const body = chunks ? Buffer.concat(chunks, received) : (first ?? Buffer.alloc(0));
+    done(!complete && received <= FORM_BODY_LIMIT ? null : body);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (first === undefined) first = chunk;
+    else (chunks ??= [first]).push(chunk);
+    if (received > FORM_BODY_LIMIT) {
+      req.pause();
+      finish(true);
+    }
+  };
+  const onEnd = () => finish(true);
+  const onClose = () => finish(false);
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('close', onClose);
+}
+
+/** {@link readFormBodyThen} as a promise, the body replayed for the next reader. */
+export function readFormBody(req: IncomingMessage, length: number | undefined): Promise<Buffer | null> {
+  return new Promise((resolve) =>
+    readFormBodyThen(req, length, (body) => {
+      if (body) replayFormBody(req, body);
+      resolve(body);
+    }),
+  );
 }
 
 /** Basic credentials from an Authorization header, form-decoded (RFC 6749 §2.3.1); null when absent or malformed. */
@@ -41,6 +84,7 @@ export function basicCredentials(header: string): { clientId: string; clientSecr
   const colon = basic.indexOf(':');
   if (colon === -1) return null;
   const decode = (value: string) => {
+    if (!/[%+]/.test(value)) return /^[\x20-\x7E]*$/.test(value) ? value : null;
     try {
       const decoded = decodeURIComponent(value.replace(/\+/g, '%20'));
       return /^[\x20-\x7E]*$/.test(decoded) ? decoded : null;

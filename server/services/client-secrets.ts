@@ -4,11 +4,11 @@
  * either method, secrets compared in constant time, expired secrets refused. Anything it cannot decide (another
  * method, a malformed header) is left to oidc-provider, which renders the RFC-shaped error.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 import { LRUCache } from 'lru-cache';
 
-import type { OidcStore } from '../../adapters/types.ts';
+import type { OidcPayload, OidcStore } from '../../adapters/types.ts';
 import type { Clock } from './clock.ts';
 
 /** The client credentials as presented: from the Authorization header or the body. */
@@ -21,22 +21,27 @@ export interface PresentedSecret {
 export type SecretCheck =
   { readonly outcome: 'authenticated'; readonly clientId: string } | { readonly outcome: 'rejected' | 'undecided' };
 
-export type SecretAuthenticator = (presented: PresentedSecret) => Promise<SecretCheck>;
+export interface SecretAuthenticator {
+  authenticate(presented: PresentedSecret): Promise<SecretCheck>;
+  /** The same decision without I/O when the client's metadata is in memory; undefined when it is not. */
+  authenticateCached(presented: PresentedSecret): SecretCheck | undefined;
+}
 
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
-const digest = (value: string) => createHash('sha256').update(value).digest();
+const digest = (value: string) => hash('sha256', value, 'buffer');
 
 /** Creates the authenticator over the static clients and the (cached) client store. */
 export function createSecretAuthenticator(deps: {
   staticClients: readonly Record<string, unknown>[];
   store: OidcStore;
+  /** A synchronous read of the store's in-memory clients, when it has one. */
+  peek?: (model: string, id: string) => OidcPayload | undefined;
   clock: Clock;
 }): SecretAuthenticator {
   const statics = new Map(deps.staticClients.map((c) => [String(c.client_id), c]));
   /** Digests of registered secrets, so a request hashes only what it presents. */
   const expected = new LRUCache<string, Buffer>({ max: 10_000 });
-  return async ({ clientId, clientSecret }) => {
-    const metadata = statics.get(clientId) ?? (await deps.store.find('Client', clientId));
+  const decide = (metadata: OidcPayload | undefined, { clientId, clientSecret }: PresentedSecret): SecretCheck => {
     if (!metadata) return { outcome: 'undecided' };
     const method =
       typeof metadata.token_endpoint_auth_method === 'string'
@@ -55,5 +60,17 @@ export function createSecretAuthenticator(deps: {
     return timingSafeEqual(digestOfSecret, digest(clientSecret))
       ? { outcome: 'authenticated', clientId }
       : { outcome: 'rejected' };
+  };
+  return {
+    async authenticate(presented) {
+      return decide(
+        statics.get(presented.clientId) ?? (await deps.store.find('Client', presented.clientId)),
+        presented,
+      );
+    },
+    authenticateCached(presented) {
+      const metadata = statics.get(presented.clientId) ?? deps.peek?.('Client', presented.clientId);
+      return metadata ? decide(metadata, presented) : undefined;
+    },
   };
 }

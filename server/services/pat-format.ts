@@ -5,7 +5,7 @@
  * zlib) of the 36 random characters, written in base62 and left-padded with `0` to 6 characters. It lets a
  * secret scanner, and our own introspection, reject a mistyped or invented value offline, before any I/O.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
@@ -73,7 +73,7 @@ export function createPatFormat(prefix: string): PatFormat {
       const random = body.slice(0, PAT_RANDOM_LENGTH);
       return patChecksum(random) === body.slice(PAT_RANDOM_LENGTH);
     },
-    hash: (value) => createHash('sha256').update(value).digest('hex'),
+    hash: (value) => hash('sha256', value, 'hex'),
   };
 }
 

@@ -146,6 +146,11 @@ export interface PatService {
    * With `use`, records the use (`last_used_at`, at most once per interval per token).
    */
   lookup(value: string, use?: { clientId: string | null; actor: Actor }): Promise<LivePat | null>;
+  /**
+   * {@link lookup}'s answer when it needs no I/O (a malformed value, or the in-process layer holds the answer);
+   * undefined when it does. For the introspection fast path, which then stays synchronous.
+   */
+  lookupCached(value: string, use?: { clientId: string | null; actor: Actor }): LivePat | null | undefined;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */
@@ -312,6 +317,16 @@ export function createPatService(deps: PatServiceDeps): PatService {
   const localSet = (hash: string, live: LivePat | null, epoch: number) => {
     if (local && subscribed && epoch === invalidationEpoch) local.set(hash, { live, at: Date.now() });
   };
+  const layer = deps.onLookup ?? (() => undefined);
+  /** The in-process layer's answer (recording the use), or undefined when it has none. */
+  const fromMemory = (hash: string, use: { clientId: string | null } | undefined): LivePat | null | undefined => {
+    const hot = localGet(hash);
+    if (!hot) return undefined;
+    layer('memory');
+    if (!hot.live || isPast(hot.live.expiresAt)) return null;
+    if (use) touch(hot.live.id, use);
+    return hot.live;
+  };
   const negativeTtl = deps.negativeTtlSeconds ?? 60;
   /** Rotated-out values presented recently: one audit event per value per minute, however often it is replayed. */
   const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000, perf: clockPerf });
@@ -406,8 +421,8 @@ export function createPatService(deps: PatServiceDeps): PatService {
   }
 
   function touch(id: string, use: { clientId: string | null }): void {
-    const now = clock.now();
     if (touched.has(id)) return;
+    const now = clock.now();
     touched.set(id, now.getTime());
     pats.touchLastUsed(id, now, use.clientId, lastUsedIntervalMs).then(
       (wrote) => {
@@ -690,21 +705,23 @@ export function createPatService(deps: PatServiceDeps): PatService {
       return revoked.length;
     },
 
+    lookupCached(value, use) {
+      if (!format.isWellFormed(value)) {
+        layer('malformed');
+        return null;
+      }
+      return fromMemory(format.hash(value), use);
+    },
+
     async lookup(value, use) {
-      const layer = deps.onLookup ?? (() => undefined);
       if (!format.isWellFormed(value)) {
         layer('malformed');
         return null;
       }
       const hash = format.hash(value);
 
-      const hot = localGet(hash);
-      if (hot) {
-        layer('memory');
-        if (!hot.live || isPast(hot.live.expiresAt)) return null;
-        if (use) touch(hot.live.id, use);
-        return hot.live;
-      }
+      const hot = fromMemory(hash, use);
+      if (hot !== undefined) return hot;
       const epoch = invalidationEpoch;
 
       const cached = await readCache(hash);
