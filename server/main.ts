@@ -119,7 +119,16 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       : null;
   const oidcStore = clientCache ?? storage.oidc;
   const format = createPatFormat(config.pat.prefix);
-  const audit = createAuditService({ store: storage.audit, clock });
+  const audit = createAuditService({
+    store: storage.audit,
+    clock,
+    onDeferred: (error, waiting) => {
+      metrics.storeError('mongodb');
+      warn('audit', { err: describeError(error), waiting }, 'audit event kept in memory until MongoDB is back');
+    },
+    onDropped: (dropped) =>
+      logger.error({ dropped }, 'audit events dropped: the store refused them or too many waited'),
+  });
   const pats = createPatService({
     pats: storage.pats,
     users: storage.users,
@@ -303,6 +312,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         });
       }
       pats.close();
+      const unwritten = await audit.close();
+      if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');
       await Promise.allSettled([storage.close(), cache?.close()]);
     },
   };

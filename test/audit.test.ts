@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 
+import { StoreUnavailableError, type Storage } from '../adapters/types.ts';
 import { startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 type Row = Record<string, unknown>;
 
@@ -87,5 +89,36 @@ describe('audit log', () => {
   it('is for admins only', async () => {
     const pat = await app.createPat(userId, { scopes: ['tokens:manage'] });
     assert.equal((await app.api('GET', '/api/audit', undefined, pat.token)).status, 403);
+  });
+
+  it('keeps an event whose write failed after its change was committed, and writes it when MongoDB answers again', async () => {
+    const audit = { down: false };
+    const flaky = await startApp({
+      wrapStorage: (s: Storage) => ({
+        ...s,
+        audit: {
+          ...s.audit,
+          insert: (event) =>
+            audit.down
+              ? Promise.reject(new StoreUnavailableError('audit store down (injected)'))
+              : s.audit.insert(event),
+        },
+      }),
+    });
+    try {
+      const user = await flaky.createUser();
+      audit.down = true;
+      const res = await flaky.api('POST', `/api/users/${user}/tokens`, { name: 'audit-deferred', scopes: [] });
+      // The token exists: the caller gets it, rather than an error for a change that happened.
+      assert.equal(res.status, 201, res.text);
+      assert.equal((await flaky.introspect(String(res.body.token))).body.active, true);
+      assert.equal(flaky.tw.services.audit.pending(), 1);
+      audit.down = false;
+      await eventually(async () => flaky.tw.services.audit.pending() === 0, 5000);
+      const stored = await flaky.api('GET', `/api/audit?type=token.created&token_id=${String(res.body.id)}`);
+      assert.equal((stored.body.data as Row[]).length, 1, stored.text);
+    } finally {
+      await flaky.close();
+    }
   });
 });

@@ -1,8 +1,18 @@
 /**
  * The audit log: who did what to which token or user, and how. Never a token value or hash. Stored in MongoDB
  * (or memory, embedded) and listed newest first.
+ *
+ * Every event records a change already committed (a token inserted, a revocation written). If its own write then
+ * fails, failing the request would tell the caller the change did not happen when it did (a created token whose
+ * value is never shown), so the event is kept in memory, in order, and written when the store is back.
  */
-import type { AuditEvent, AuditQuery, AuditStore, Cursor } from '../../adapters/types.ts';
+import {
+  StoreUnavailableError,
+  type AuditEvent,
+  type AuditQuery,
+  type AuditStore,
+  type Cursor,
+} from '../../adapters/types.ts';
 import type { Clock } from './clock.ts';
 import { randomBase62 } from './pat-format.ts';
 
@@ -39,13 +49,73 @@ export interface AuditService {
   ): Promise<void>;
   /** Newest first; `next` is the cursor of the following page, if any. */
   list(query: AuditQuery): Promise<{ items: AuditEvent[]; next: Cursor | null }>;
+  /** Events waiting for the store (written in the background). */
+  pending(): number;
+  /** Tries once more to write what is waiting and stops retrying; resolves with how many could not be written. */
+  close(): Promise<number>;
+}
+
+export interface AuditServiceDeps {
+  readonly store: AuditStore;
+  readonly clock: Clock;
+  /** Told when an event's write failed and it waits in memory, or when one had to be dropped (the queue is full). */
+  readonly onDeferred?: (error: unknown, waiting: number) => void;
+  readonly onDropped?: (dropped: number) => void;
+  /** Retry period while events wait. Default 1000 ms. */
+  readonly retryMs?: number;
+  /** Most events kept waiting; beyond it the oldest are dropped (and reported). Default 10,000. */
+  readonly maxPending?: number;
 }
 
 /** Creates the audit service. */
-export function createAuditService(deps: { store: AuditStore; clock: Clock }): AuditService {
+export function createAuditService(deps: AuditServiceDeps): AuditService {
+  const waiting: AuditEvent[] = [];
+  const max = deps.maxPending ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  let flushing: Promise<void> | undefined;
+
+  /** Writes waiting events oldest first, stopping at the first failure. */
+  const flush = () =>
+    (flushing ??= (async () => {
+      try {
+        while (waiting.length > 0) {
+          try {
+            await deps.store.insert(waiting[0]!);
+          } catch (error) {
+            // Still unreachable: the timer tries again. Refused for another reason: it never will be written.
+            if (error instanceof StoreUnavailableError) return;
+            deps.onDropped?.(1);
+          }
+          waiting.shift();
+        }
+      } finally {
+        flushing = undefined;
+      }
+    })());
+
+  const schedule = () => {
+    if (timer) return;
+    timer = setInterval(() => {
+      void flush().then(() => {
+        if (waiting.length === 0 && timer) {
+          clearInterval(timer);
+          timer = undefined;
+        }
+      });
+    }, deps.retryMs ?? 1000);
+    timer.unref();
+  };
+
+  const defer = (event: AuditEvent, error: unknown) => {
+    waiting.push(event);
+    if (waiting.length > max) deps.onDropped?.(waiting.splice(0, waiting.length - max).length);
+    deps.onDeferred?.(error, waiting.length);
+    schedule();
+  };
+
   return {
     async record(type, actor, subject, details = {}) {
-      await deps.store.insert({
+      const event: AuditEvent = {
         id: `evt_${randomBase62(20)}`,
         type,
         at: deps.clock.now(),
@@ -54,13 +124,31 @@ export function createAuditService(deps: { store: AuditStore; clock: Clock }): A
         actor: actor.id,
         via: actor.via,
         details,
-      });
+      };
+      // Behind events already waiting: the log keeps its order.
+      if (waiting.length > 0) {
+        defer(event, new Error('earlier audit events are still waiting for the store'));
+        return;
+      }
+      try {
+        await deps.store.insert(event);
+      } catch (error) {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        defer(event, error);
+      }
     },
     async list(query) {
       const rows = await deps.store.query({ ...query, limit: query.limit + 1 });
       const items = rows.slice(0, query.limit);
       const last = items.at(-1);
       return { items, next: rows.length > query.limit && last ? { at: last.at, id: last.id } : null };
+    },
+    pending: () => waiting.length,
+    async close() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await flush();
+      return waiting.length;
     },
   };
 }
