@@ -116,6 +116,22 @@ for (const [label, make] of backends) {
       assert.deepEqual((await storage.pats.findByHash(p.tokenHash))?.revokedAt, t1);
     });
 
+    it('never lets a last-used write undo a revocation it overlaps (FerretDB rewrites whole documents)', async () => {
+      const now = new Date();
+      const tokens = Array.from({ length: 30 }, (_, i) => pat('u1', `overlap-${i}`));
+      for (const t of tokens) await storage.pats.insert(t, now, 1000);
+      await Promise.all(
+        tokens.flatMap((t, i) => [
+          storage.pats.touchLastUsed(t.id, new Date(now.getTime() + i), 'client', 0),
+          storage.pats.revoke(t.id, now),
+          storage.pats.touchLastUsed(t.id, new Date(now.getTime() + i + 1), 'client', 0),
+        ]),
+      );
+      for (const t of tokens) {
+        assert.notEqual((await storage.pats.findById(t.id))?.revokedAt, null, `revocation of ${t.name} kept`);
+      }
+    });
+
     it('lists a user’s tokens newest first and the hashes still unrevoked', async () => {
       await storage.users.insert(user('u9'));
       const a = pat('u9', 'a');

@@ -303,7 +303,31 @@ function tokenFilter(q: TokenQuery): Record<string, unknown> {
   return and.length === 0 ? {} : { $and: and };
 }
 
+/**
+ * Runs writes to the same key one after another (within this process). MongoDB applies each single-document
+ * update atomically, but FerretDB 1.x does not: it reads the document, applies the update in its own process and
+ * writes the whole document back, so two overlapping updates of one token lose one of them (a last-used write
+ * landing after a revocation would undo it). Serialising this process's writes per token closes that window for a
+ * single instance; on MongoDB it only orders what the server would have ordered anyway.
+ */
+function keyedSerial() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(key: string, write: () => Promise<T>): Promise<T> => {
+    const before = tails.get(key) ?? Promise.resolve();
+    const mine = before.then(write, write);
+    const tail = mine.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
 function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatStore {
+  /** One write at a time per token id. */
+  const serial = keyedSerial();
   /** Expired tokens of a user give back their name and slot (one indexed query; usually nothing to do). */
   async function releaseExpired(userId: string, now: Date): Promise<void> {
     const expired = await Pats.find(
@@ -311,7 +335,9 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
       { _id: 1 },
     ).lean<Pick<PatDoc, '_id'>[]>();
     for (const { _id } of expired) {
-      await Pats.updateOne({ _id }, { $set: { live_name: released(_id), live_slot: released(_id) } });
+      await serial(_id, () =>
+        Pats.updateOne({ _id }, { $set: { live_name: released(_id), live_slot: released(_id) } }),
+      );
     }
   }
 
@@ -383,66 +409,74 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
         return docs.map(toPat);
       }),
     update: (id, changes) =>
-      guard(async () => {
-        const current = await Pats.findOne({ _id: id, revoked_at: null }).lean<PatDoc>();
-        if (!current) return null;
-        const set: Record<string, unknown> = {};
-        if (changes.name !== undefined && changes.name !== current.name) {
-          set.name = changes.name;
-          if (!current.live_name.startsWith('released:')) set.live_name = liveNameKey(current.user_id, changes.name);
-        }
-        if (changes.description !== undefined) set.description = changes.description;
-        const filter: Record<string, unknown> = { _id: id, revoked_at: null };
-        if (changes.expiresAt !== undefined) {
-          set.expires_at = changes.expiresAt;
-          // Only ever earlier: the condition is part of the atomic update.
-          filter.$or = [{ expires_at: null }, { expires_at: { $gt: changes.expiresAt } }];
-        }
-        if (Object.keys(set).length > 0) {
-          try {
-            const result = await Pats.updateOne(filter, { $set: set });
-            if (result.matchedCount === 0 && changes.expiresAt !== undefined) {
-              // The expiry was not earlier: apply the other changes alone.
-              delete set.expires_at;
-              delete filter.$or;
-              if (Object.keys(set).length > 0) await Pats.updateOne(filter, { $set: set });
-            }
-          } catch (error) {
-            const translated = translate(error);
-            throw translated instanceof DuplicateError ? new DuplicateError('name') : translated;
+      guard(() =>
+        serial(id, async () => {
+          const current = await Pats.findOne({ _id: id, revoked_at: null }).lean<PatDoc>();
+          if (!current) return null;
+          const set: Record<string, unknown> = {};
+          if (changes.name !== undefined && changes.name !== current.name) {
+            set.name = changes.name;
+            if (!current.live_name.startsWith('released:')) set.live_name = liveNameKey(current.user_id, changes.name);
           }
-        }
-        const doc = await Pats.findById(id).lean<PatDoc>();
-        return doc && doc.revoked_at === null ? toPat(doc) : null;
-      }),
+          if (changes.description !== undefined) set.description = changes.description;
+          const filter: Record<string, unknown> = { _id: id, revoked_at: null };
+          if (changes.expiresAt !== undefined) {
+            set.expires_at = changes.expiresAt;
+            // Only ever earlier: the condition is part of the atomic update.
+            filter.$or = [{ expires_at: null }, { expires_at: { $gt: changes.expiresAt } }];
+          }
+          if (Object.keys(set).length > 0) {
+            try {
+              const result = await Pats.updateOne(filter, { $set: set });
+              if (result.matchedCount === 0 && changes.expiresAt !== undefined) {
+                // The expiry was not earlier: apply the other changes alone.
+                delete set.expires_at;
+                delete filter.$or;
+                if (Object.keys(set).length > 0) await Pats.updateOne(filter, { $set: set });
+              }
+            } catch (error) {
+              const translated = translate(error);
+              throw translated instanceof DuplicateError ? new DuplicateError('name') : translated;
+            }
+          }
+          const doc = await Pats.findById(id).lean<PatDoc>();
+          return doc && doc.revoked_at === null ? toPat(doc) : null;
+        }),
+      ),
     rotate: (id, fromHash, toHash, { expiresAt, at }) =>
-      guard(async () => {
-        const doc = await Pats.findOneAndUpdate(
-          { _id: id, token_hash: fromHash, revoked_at: null },
-          { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at } },
-          { returnDocument: 'after' },
-        ).lean<PatDoc>();
-        return doc ? toPat(doc) : null;
-      }),
+      guard(() =>
+        serial(id, async () => {
+          const doc = await Pats.findOneAndUpdate(
+            { _id: id, token_hash: fromHash, revoked_at: null },
+            { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at } },
+            { returnDocument: 'after' },
+          ).lean<PatDoc>();
+          return doc ? toPat(doc) : null;
+        }),
+      ),
     revoke: (id, at) =>
-      guard(async () => {
-        await Pats.updateOne(
-          { _id: id, revoked_at: null },
-          { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) } },
-        );
-        const doc = await Pats.findById(id).lean<PatDoc>();
-        return doc ? toPat(doc) : null;
-      }),
+      guard(() =>
+        serial(id, async () => {
+          await Pats.updateOne(
+            { _id: id, revoked_at: null },
+            { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) } },
+          );
+          const doc = await Pats.findById(id).lean<PatDoc>();
+          return doc ? toPat(doc) : null;
+        }),
+      ),
     revokeAllOfUser: (userId, at) =>
       guard(async () => {
         const live = await Pats.find({ user_id: userId, revoked_at: null }, { _id: 1 }).lean<Pick<PatDoc, '_id'>[]>();
         const out: PatRecord[] = [];
         for (const { _id } of live) {
-          const doc = await Pats.findOneAndUpdate(
-            { _id, revoked_at: null },
-            { $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) } },
-            { returnDocument: 'after' },
-          ).lean<PatDoc>();
+          const doc = await serial(_id, () =>
+            Pats.findOneAndUpdate(
+              { _id, revoked_at: null },
+              { $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) } },
+              { returnDocument: 'after' },
+            ).lean<PatDoc>(),
+          );
           if (doc) out.push(toPat(doc));
         }
         return out;
@@ -453,16 +487,18 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
         return docs.map((d) => d.token_hash);
       }),
     touchLastUsed: (id, at, clientId, minIntervalMs) =>
-      guard(async () => {
-        const result = await Pats.updateOne(
-          {
-            _id: id,
-            $or: [{ last_used_at: null }, { last_used_at: { $lte: new Date(at.getTime() - minIntervalMs) } }],
-          },
-          { $set: { last_used_at: at, last_used_client: clientId } },
-        );
-        return result.modifiedCount === 1;
-      }),
+      guard(() =>
+        serial(id, async () => {
+          const result = await Pats.updateOne(
+            {
+              _id: id,
+              $or: [{ last_used_at: null }, { last_used_at: { $lte: new Date(at.getTime() - minIntervalMs) } }],
+            },
+            { $set: { last_used_at: at, last_used_client: clientId } },
+          );
+          return result.modifiedCount === 1;
+        }),
+      ),
     insertRotated: (value) =>
       guard(async () => {
         try {
