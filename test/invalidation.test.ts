@@ -89,4 +89,37 @@ describe('cache invalidation under races and partial failures', () => {
       await app.close();
     }
   });
+
+  it('leaves no cache answering the old state when a process dies between the database write and the tombstone', async () => {
+    const crash = { armed: false };
+    const dying = await startApp({
+      wrapStorage: (s: Storage) => ({
+        ...s,
+        pats: {
+          ...s.pats,
+          // The revocation reaches MongoDB, then the process "dies": nothing after the write runs.
+          revoke: async (id, at) => {
+            const done = await s.pats.revoke(id, at);
+            if (crash.armed) throw new Error('process died here (injected)');
+            return done;
+          },
+        },
+      }),
+    });
+    const uri = dying.config.storage.kind === 'mongodb' ? dying.config.storage.uri : '';
+    const other = await startApp({ env: { MONGODB_URI: uri, LOCAL_CACHE_TTL_SECONDS: '0' } });
+    try {
+      const user = await dying.createUser();
+      const pat = await dying.createPat(user);
+      assert.equal((await other.introspect(pat.token)).body.active, true, 'cached in Redis as live');
+      crash.armed = true;
+      const res = await dying.api('DELETE', `/api/users/${user}/tokens/${pat.id}`);
+      assert.equal(res.status, 500);
+      assert.equal((await other.api('GET', `/api/users/${user}/tokens/${pat.id}`)).body.status, 'revoked');
+      assert.equal((await other.introspect(pat.token)).body.active, false, 'the shared cache does not say live');
+    } finally {
+      await other.close();
+      await dying.close();
+    }
+  });
 });

@@ -331,6 +331,15 @@ export function createPatService(deps: PatServiceDeps): PatService {
   /** Rotated-out values presented recently: one audit event per value per minute, however often it is replayed. */
   const presented = new LRUCache<string, true>({ max: 10_000, ttl: 60_000, perf: clockPerf });
 
+  /**
+   * Before a change to these tokens is written to MongoDB: their cache entries become "read MongoDB" markers (on
+   * every instance), so that if this process dies between the database write and the tombstone that follows it,
+   * no cache still answers with the old state. A lookup meanwhile reads MongoDB and does not cache what it read.
+   */
+  async function pointCacheAtDatabase(hashes: readonly string[]): Promise<void> {
+    await writeTombstones(hashes, STALE);
+  }
+
   async function writeTombstones(hashes: readonly string[], tombstone: string): Promise<void> {
     if (!cache || hashes.length === 0) return;
     for (const hash of hashes) {
@@ -586,6 +595,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
           () => new InvalidRequest('expires_at may only be brought earlier, never later', 'expires_at'),
         );
       }
+      if (input.name !== undefined || input.expiresAt !== undefined) await pointCacheAtDatabase([pat.tokenHash]);
       let updated: PatRecord | null;
       try {
         updated = await pats.update(id, {
@@ -641,6 +651,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
       // the winner of the swap then sets its own grace period.
       const validUntil = new Date(now.getTime() + input.graceSeconds * 1000);
       await pats.insertRotated({ tokenHash: pat.tokenHash, tokenId: id, rotatedAt: now, validUntil });
+      await pointCacheAtDatabase([pat.tokenHash]);
       const rotated = await pats.rotate(id, pat.tokenHash, toHash, { expiresAt, at: now });
       assertThat(rotated, () => new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id'));
       await pats.setRotatedValidUntil(pat.tokenHash, validUntil);
@@ -659,6 +670,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
     async revoke(userId, id, ctx) {
       const before = await requireToken(userId, id);
+      if (before.revokedAt === null) await pointCacheAtDatabase([before.tokenHash]);
       const revoked = await pats.revoke(id, clock.now());
       assertThat(revoked, () => new NotFound('token'));
       if (before.revokedAt === null) await recordRevocations([revoked], ctx);
@@ -667,6 +679,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
     async revokeAll(userId, ctx) {
       await requireUser(userId);
+      await pointCacheAtDatabase(await pats.unrevokedHashesOfUser(userId));
       const revoked = await pats.revokeAllOfUser(userId, clock.now());
       await recordRevocations(revoked, ctx);
       return revoked.length;
@@ -675,6 +688,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     async revokeById(id, ctx) {
       const before = await pats.findById(id);
       if (!before) return false;
+      if (before.revokedAt === null) await pointCacheAtDatabase([before.tokenHash]);
       const revoked = await pats.revoke(id, clock.now());
       if (!revoked) return false;
       if (before.revokedAt === null) await recordRevocations([revoked], ctx);
@@ -698,6 +712,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
       for (const id of ids) {
         const before = await pats.findById(id);
         if (!before || before.revokedAt !== null) continue;
+        await pointCacheAtDatabase([before.tokenHash]);
         const after = await pats.revoke(id, clock.now());
         if (after) revoked.push(after);
       }
@@ -805,7 +820,8 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (!inGrace) {
         if (cached === null) await populate(hash, live);
         else if (suspect !== null) await settle(hash, suspect, toCache(live), ttlFor(live));
-        localSet(hash, live, epoch);
+        // Under a "read MongoDB" marker the token is being changed: keep nothing in memory either.
+        if (cached !== STALE) localSet(hash, live, epoch);
       }
       if (use) touch(live.id, use);
       return live;

@@ -75,6 +75,8 @@ export function createUserService(deps: {
 
     async setDisabled(id, disabled, ctx) {
       const before = await requireUser(id);
+      // Before and after: a crash in between must not leave a disabled user's tokens answered from a cache.
+      if (disabled) await pats.invalidateUser(id);
       const user = await users.setDisabled(id, disabled, clock.now());
       assertThat(user, () => new NotFound('user'));
       if (disabled) await pats.invalidateUser(id);
