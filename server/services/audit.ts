@@ -7,6 +7,7 @@
  * value is never shown), so the event is kept in memory, in order, and written when the store is back.
  */
 import {
+  DuplicateError,
   StoreUnavailableError,
   type AuditEvent,
   type AuditQuery,
@@ -82,9 +83,10 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
           try {
             await deps.store.insert(waiting[0]!);
           } catch (error) {
-            // Still unreachable: the timer tries again. Refused for another reason: it never will be written.
+            // Still unreachable: the timer tries again. Already there (the failed write had landed after all):
+            // done. Refused for another reason: it never will be written.
             if (error instanceof StoreUnavailableError) return;
-            deps.onDropped?.(1);
+            if (!(error instanceof DuplicateError)) deps.onDropped?.(1);
           }
           waiting.shift();
         }
