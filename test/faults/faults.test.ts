@@ -1,0 +1,352 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+import { connect } from 'node:net';
+
+import { Redis } from 'ioredis';
+
+import { createPatFormat } from '../../server/services/pat-format.ts';
+import { basic } from '../support/app.ts';
+import { eventually } from '../support/eventually.ts';
+import { services } from '../support/hooks.ts';
+import { freePort } from '../support/services.ts';
+import {
+  bootstrap,
+  startLoad,
+  summaryTable,
+  tokenwardenProcess,
+  verifyLedger,
+  type Api,
+  type LoadSummary,
+  type TokenwardenProcess,
+  type Verification,
+} from './harness.ts';
+
+/**
+ * `npm run test:faults`: Tokenwarden as its own process under a steady load of introspections, creations and
+ * revocations, while the harness stops and restarts Redis and the MongoDB-compatible server, sends SIGTERM, and
+ * SIGKILLs it right after it answers a creation. Every answer is judged (see harness.ts); at the end every
+ * acknowledged write is read back. Prints a summary table: requests, failures by kind, wrong answers, lost writes.
+ */
+describe('faults under load', function () {
+  this.timeout(240_000);
+  const rows: Array<{ scenario: string; load: LoadSummary; check: Verification }> = [];
+  const format = createPatFormat('pat');
+
+  before(function () {
+    const { redis, mongo } = services();
+    if (!redis.controllable || !mongo.controllable) this.skip();
+  });
+  after(() => {
+    if (rows.length > 0) process.stdout.write(`${summaryTable(rows)}\n`);
+  });
+
+  async function launch(): Promise<TokenwardenProcess> {
+    const { redis, mongo } = services();
+    const tw = tokenwardenProcess({
+      PORT: String(await freePort()),
+      MONGODB_URI: `${mongo.url}/tw_faults_${randomBytes(4).toString('hex')}`,
+      REDIS_URL: redis.url,
+      TOKEN_MAX_LIFETIME_DAYS: '0',
+      MAX_TOKENS_PER_USER: '10000',
+      RETRY_AFTER_SECONDS: '2',
+    });
+    await tw.start();
+    return tw;
+  }
+
+  function assertClean(scenario: string, load: LoadSummary, check: Verification): void {
+    rows.push({ scenario, load, check });
+    const problems = [...load.wrong, ...check.disagreements, ...check.lost, ...check.halfWritten];
+    if (problems.length > 0) {
+      const ids = new Set(problems.flatMap((p) => p.match(/tok_\w+/g) ?? []));
+      const entries = [...load.ledger.values()].filter((e) => ids.has(e.id));
+      process.stderr.write(`${scenario}:\n${problems.join('\n')}\n${JSON.stringify(entries, null, 1)}\n`);
+    }
+    assert.deepEqual(load.wrong, [], 'wrong answers');
+    assert.deepEqual(check.disagreements, [], 'introspection disagrees with what is stored');
+    assert.deepEqual(check.lost, [], 'lost writes');
+    assert.deepEqual(check.halfWritten, [], 'half-written creations');
+    assert.ok(load.ledger.size > 0 && check.checked === load.ledger.size);
+  }
+
+  const only = (failures: Record<string, number>, allowed: (key: string) => boolean) =>
+    Object.keys(failures).filter((key) => !allowed(key));
+
+  it('Redis stopped, then restarted: no error, no wrong answer, and the cache resumes by itself', async () => {
+    const { redis } = services();
+    const tw = await launch();
+    const api = await bootstrap(tw, 6);
+    const load = startLoad(api);
+    const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
+    try {
+      load.phase('redis up');
+      await load.after(400);
+      load.phase('redis down');
+      await redis.stop();
+      await load.after(500);
+      load.phase('redis restarting');
+      await redis.start();
+      // Resumed: a PAT first introspected now has its answer written to Redis again.
+      await probe.connect();
+      await eventually(async () => {
+        const user = api.users[0]!;
+        const created = await api.admin('POST', `/api/users/${user}/tokens`, {
+          name: `probe-${Date.now()}`,
+          scopes: [],
+        });
+        if (created.status !== 201) return false;
+        assert.equal((await api.introspect(String(created.body.token))).body.active, true);
+        return (await probe.exists(`tw:pat:${format.hash(String(created.body.token))}`)) === 1;
+      }, 20_000);
+      load.phase('redis back');
+      await load.after(400);
+    } finally {
+      probe.disconnect();
+    }
+    const summary = await load.stop();
+    const check = await verifyLedger(api, summary);
+    await tw.signal('SIGTERM');
+    assertClean('Redis stopped, restarted', summary, check);
+    assert.deepEqual(summary.failures, {}, 'no failed request of any kind while Redis was away');
+  });
+
+  it('MongoDB stopped, then restarted: cached PATs answer, others get 503 + Retry-After, nothing is lost', async () => {
+    const { mongo } = services();
+    const tw = await launch();
+    const api = await bootstrap(tw, 6);
+    const user = api.users[0]!;
+    const make = async (name: string) => {
+      const res = await api.admin('POST', `/api/users/${user}/tokens`, { name, scopes: [] });
+      assert.equal(res.status, 201, JSON.stringify(res.body));
+      return { id: String(res.body.id), token: String(res.body.token) };
+    };
+    // Outside the load's ledger: warm (introspected, so cached), cold (never introspected), revoked.
+    const warm = await Promise.all([1, 2, 3, 4, 5].map((i) => make(`warm-${i}`)));
+    const cold = await Promise.all([1, 2, 3].map((i) => make(`cold-${i}`)));
+    const revoked = await Promise.all([1, 2, 3].map((i) => make(`revoked-${i}`)));
+    for (const p of warm) assert.equal((await api.introspect(p.token)).body.active, true);
+    for (const p of revoked) {
+      assert.equal((await api.admin('DELETE', `/api/users/${user}/tokens/${p.id}`)).status, 204);
+      assert.equal((await api.introspect(p.token)).body.active, false);
+    }
+
+    const load = startLoad(api);
+    load.phase('mongo up');
+    await load.after(400);
+    load.phase('mongo down');
+    await mongo.stop();
+    await load.after(400);
+
+    for (const p of warm) {
+      const res = await api.introspect(p.token);
+      assert.equal(res.status, 200, 'a cached live PAT answers from the cache');
+      assert.equal(res.body.active, true);
+    }
+    for (const p of cold) {
+      const res = await api.introspect(p.token);
+      assert.equal(res.status, 503, 'an uncached PAT cannot be answered');
+      assert.equal(res.headers.get('retry-after'), '2');
+      assert.equal(res.body.error, 'temporarily_unavailable');
+    }
+    for (const p of revoked) {
+      const res = await api.introspect(p.token);
+      assert.notEqual(res.body.active, true, 'a revoked PAT is never active');
+    }
+    const refused = await api.admin('POST', `/api/users/${user}/tokens`, { name: 'during-outage', scopes: [] });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.body.error, 'temporarily_unavailable');
+
+    load.phase('mongo restarting');
+    await mongo.start();
+    // Recovered without restarting Tokenwarden: creations succeed again.
+    await eventually(
+      async () =>
+        (await api.admin('POST', `/api/users/${user}/tokens`, { name: `after-${Date.now()}`, scopes: [] })).status ===
+        201,
+      30_000,
+    );
+    load.phase('mongo back');
+    await load.after(400);
+    const summary = await load.stop();
+    const check = await verifyLedger(api, summary);
+    const list = await api.admin('GET', `/api/users/${user}/tokens?limit=200`);
+    const names = (list.body.data as Array<{ name: string }>).map((t) => t.name);
+    assert.equal(names.includes('during-outage'), false, 'the refused creation left nothing behind');
+    await tw.signal('SIGTERM');
+
+    assertClean('MongoDB stopped, restarted', summary, check);
+    assert.deepEqual(
+      only(summary.failures, (key) => key === 'mongo down: 503' || key === 'mongo restarting: 503'),
+      [],
+      `only 503 + Retry-After while MongoDB was away, nothing before or after: ${JSON.stringify(summary.failures)}`,
+    );
+    assert.ok((summary.failures['mongo down: 503'] ?? 0) > 0, 'the outage was felt');
+  });
+
+  it('SIGTERM under load: in-flight requests finish, new connections are refused, exit 0', async () => {
+    const tw = await launch();
+    const api = await bootstrap(tw, 6);
+    const user = api.users[0]!;
+    const pat = await api.admin('POST', `/api/users/${user}/tokens`, { name: 'in-flight', scopes: [] });
+    const load = startLoad(api);
+    load.phase('serving');
+    await load.after(400);
+
+    // Requests the server has started (their headers are in, it answered 100 Continue) but not finished.
+    const port = Number(new URL(tw.url).port);
+    const inFlight = [1, 2, 3].map(() => slowIntrospection(port, api, String(pat.body.token)));
+    await Promise.all(inFlight.map((r) => r.continued));
+    load.phase('draining');
+    const exit = tw.signal('SIGTERM');
+    const answers = await Promise.all(inFlight.map((r) => r.finish()));
+    for (const a of answers) {
+      assert.equal(a.status, 200);
+      assert.equal((JSON.parse(a.body) as { active?: unknown }).active, true);
+    }
+    assert.equal(await exit, 0, tw.output());
+    load.phase('stopped');
+    await load.after(50);
+    assert.equal(await canConnect(port), false, 'new connections are refused');
+    const summary = await load.stop();
+
+    await tw.start();
+    const check = await verifyLedger(api, summary);
+    await tw.signal('SIGTERM');
+    assertClean('SIGTERM under load', summary, check);
+    assert.deepEqual(
+      only(summary.failures, (key) => key === 'draining: refused' || key === 'stopped: refused'),
+      [],
+      `only refused connections once the server stopped listening: ${JSON.stringify(summary.failures)}`,
+    );
+  });
+
+  it('SIGKILL right after answering a creation: after restart the PAT exists and works', async () => {
+    const tw = await launch();
+    const api = await bootstrap(tw, 6);
+    const user = api.users[0]!;
+    const load = startLoad(api);
+    const port = Number(new URL(tw.url).port);
+    const killedAfter: Array<{ id: string; token: string }> = [];
+    for (let round = 1; round <= 3; round++) {
+      load.phase(`serving ${round}`);
+      await load.after(200);
+      load.phase(`killed ${round}`);
+      killedAfter.push(await createThenKill(port, api, user, `killed-${round}`, tw));
+      assert.equal(await tw.exited(), null, 'killed by the signal');
+      await tw.start();
+    }
+    load.phase('restarted');
+    await load.after(200);
+    const summary = await load.stop();
+
+    for (const p of killedAfter) {
+      const stored = await api.admin('GET', `/api/users/${user}/tokens/${p.id}`);
+      assert.equal(stored.status, 200, 'the acknowledged creation survived the kill');
+      assert.equal(stored.body.status, 'active');
+      const res = await api.introspect(p.token);
+      assert.equal(res.body.active, true);
+      assert.equal(res.body.jti, p.id);
+    }
+    const check = await verifyLedger(api, summary);
+    await tw.signal('SIGTERM');
+    assertClean('SIGKILL after a creation (3 times)', summary, check);
+    assert.deepEqual(
+      only(summary.failures, (key) => /^killed \d: (refused|reset)$/.test(key)),
+      [],
+      `failures only while the process was dead: ${JSON.stringify(summary.failures)}`,
+    );
+  });
+});
+
+/** An introspection whose headers are sent at once (Expect: 100-continue) and whose body waits for `finish`. */
+function slowIntrospection(port: number, api: Api, token: string) {
+  const body = `token=${token}`;
+  let answered!: Promise<{ status: number; body: string }>;
+  const req = request({
+    host: '127.0.0.1',
+    port,
+    method: 'POST',
+    path: '/introspect',
+    agent: false,
+    headers: {
+      Authorization: basic(api.rs),
+      'Content-Type': 'application/x-www-form-urlencoded',
+      'Content-Length': Buffer.byteLength(body),
+      Expect: '100-continue',
+    },
+  });
+  const continued = new Promise<void>((resolve, reject) => {
+    req.once('continue', resolve);
+    req.once('error', reject);
+    answered = new Promise((resolveAnswer, rejectAnswer) => {
+      req.once('error', rejectAnswer);
+      req.once('response', (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => resolveAnswer({ status: res.statusCode ?? 0, body: text }));
+      });
+    });
+  });
+  req.flushHeaders();
+  return {
+    continued,
+    finish: () => {
+      req.end(body);
+      return answered;
+    },
+  };
+}
+
+/** Creates a PAT and SIGKILLs Tokenwarden the moment its 201 answer has been read in full. */
+function createThenKill(
+  port: number,
+  api: Api,
+  user: string,
+  name: string,
+  tw: TokenwardenProcess,
+): Promise<{ id: string; token: string }> {
+  const body = JSON.stringify({ name, scopes: [] });
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: `/api/users/${user}/tokens`,
+        agent: false,
+        headers: {
+          Authorization: `Bearer ${api.adminToken}`,
+          'Content-Type': 'application/json',
+          'Content-Length': Buffer.byteLength(body),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => {
+          tw.killNow();
+          if (res.statusCode !== 201) {
+            reject(new Error(`creation answered ${res.statusCode}: ${text}`));
+            return;
+          }
+          const created = JSON.parse(text) as { id: string; token: string };
+          resolve({ id: created.id, token: created.token });
+        });
+      },
+    );
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ port, host: '127.0.0.1' });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
