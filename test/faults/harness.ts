@@ -186,6 +186,8 @@ export interface Load {
   after(n: number): Promise<void>;
   /** Failures so far, by `<phase>: <kind>`. */
   failures(): Record<string, number>;
+  /** Requests answered (or failed) so far. */
+  answered(): number;
   stop(): Promise<LoadSummary>;
 }
 
@@ -209,12 +211,16 @@ function statusKind(res: { status: number; headers: Headers; body: Record<string
 
 /**
  * Starts the load: `ratePerSecond` requests a second, at most `concurrency` at once (a tick with all slots busy is
- * skipped, so a slow server is never buried). Mix: 76% introspections (of PATs the load made, live or revoked, and
- * of values never created), 12% creations, 12% revocations (half RFC 7009 `/revoke`, half the admin API).
+ * skipped, so a slow server is never buried). Default mix: 12% creations, 12% revocations (half RFC 7009 `/revoke`,
+ * half the admin API), the rest introspections (of PATs the load made, live or revoked, and of values never created).
  */
-export function startLoad(api: Api, opts: { ratePerSecond?: number; concurrency?: number } = {}): Load {
+export function startLoad(
+  api: Api,
+  opts: { ratePerSecond?: number; concurrency?: number; mix?: { create: number; revoke: number } } = {},
+): Load {
   const rate = opts.ratePerSecond ?? 150;
   const concurrency = opts.concurrency ?? 8;
+  const mix = opts.mix ?? { create: 0.12, revoke: 0.12 };
   const format = createPatFormat('pat');
   const ledger = new Map<string, PatEntry>();
   const values: string[] = [];
@@ -314,11 +320,11 @@ export function startLoad(api: Api, opts: { ratePerSecond?: number; concurrency?
   const one = async () => {
     const r = Math.random();
     const [name, run] =
-      r < 0.76
-        ? (['introspect', introspect] as const)
-        : r < 0.88
-          ? (['create', create] as const)
-          : (['revoke', revoke] as const);
+      r < mix.create
+        ? (['create', create] as const)
+        : r < mix.create + mix.revoke
+          ? (['revoke', revoke] as const)
+          : (['introspect', introspect] as const);
     byOperation[name]++;
     sent++;
     inFlight++;
@@ -349,6 +355,7 @@ export function startLoad(api: Api, opts: { ratePerSecond?: number; concurrency?
     },
     after: (n) => new Promise((resolve) => waiters.push({ at: answered + n, resolve })),
     failures: () => ({ ...failures }),
+    answered: () => answered,
     async stop() {
       clearInterval(tick);
       while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
