@@ -292,5 +292,27 @@ describe('token lifecycle through the admin API', () => {
       for (const v of [pat.token, ...values]) if ((await app.introspect(v)).body.active === true) live.push(v);
       assert.equal(live.length, 1);
     });
+
+    it('ends revoked, with no live value, when rotations, a rename and a revocation race on one token', async () => {
+      const u = await app.createUser();
+      for (let round = 0; round < 8; round++) {
+        const pat = await app.createPat(u, { name: `race-${round}` });
+        const path = `/api/users/${u}/tokens/${pat.id}`;
+        const [rotated, renamed, revoked, graced] = await Promise.all([
+          app.api('POST', `${path}/rotate`, {}),
+          app.api('PATCH', path, { name: `renamed-${round}` }),
+          app.api('DELETE', path),
+          app.api('POST', `${path}/rotate`, { grace_seconds: 600 }),
+        ]);
+        assert.equal(revoked.status, 204, 'the revocation always succeeds');
+        for (const r of [rotated, renamed, graced]) assert.ok([200, 409].includes(r.status), r.text);
+        const values = [
+          pat.token,
+          ...[rotated, graced].filter((r) => r.status === 200).map((r) => String(r.body.token)),
+        ];
+        for (const v of values) assert.equal((await app.introspect(v)).body.active, false, `round ${round}`);
+        assert.equal((await app.api('GET', path)).body.status, 'revoked');
+      }
+    });
   });
 });
