@@ -17,7 +17,12 @@ if node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); process
   echo "npm audit: high or critical advisories in production dependencies (above)" >&2
   exit 1
 fi
-reason=$(node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(r.message ?? r.error?.summary ?? "unknown error")' <<<"$out" 2>/dev/null || echo "unreadable answer")
+# Only a registry error answer (a status code and a message) counts as "could not run"; anything else fails.
+if ! reason=$(node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); if (!r.statusCode || !r.message) process.exit(1); console.log(r.message)' <<<"$out" 2>/dev/null); then
+  echo "npm audit failed with an answer that is neither a report nor a registry error:" >&2
+  echo "$out" | head -20 >&2
+  exit 1
+fi
 echo "WARNING: npm audit could not run: the registry's advisory service answered: $reason" >&2
 if [ "${AUDIT_REQUIRED:-0}" = "1" ]; then exit 1; fi
 exit 0

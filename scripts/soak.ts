@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { bootstrap, startLoad, tokenwardenProcess, verifyLedger } from '../test/faults/harness.ts';
 import { freePort, startMongo, startRedis } from '../test/support/services.ts';
 
-const MINUTES = Number(process.env.SOAK_MINUTES ?? 5);
+// At least two minutes: growth is judged from the first minute's figures to the last's.
+const MINUTES = Math.max(2, Number(process.env.SOAK_MINUTES ?? 5));
 const RATE = Number(process.env.SOAK_RATE ?? 200);
 
 interface Sample {
@@ -62,10 +63,12 @@ async function main(): Promise<number> {
     load.phase('soak');
     const samples: Sample[] = [];
     let answeredBefore = 0;
+    let failedBefore = 0;
     for (let minute = 1; minute <= MINUTES; minute++) {
       // Paced by the clock: a soak is a duration, not a synchronisation point.
       await new Promise((r) => setTimeout(r, 60_000));
-      const failures = Object.values(load.failures()).reduce((a, b) => a + b, 0);
+      const failedSoFar = Object.values(load.failures()).reduce((a, b) => a + b, 0);
+      const failures = failedSoFar - failedBefore;
       const sample = {
         minute,
         answered: load.answered() - answeredBefore,
@@ -73,6 +76,7 @@ async function main(): Promise<number> {
         ...(await processFigures(tw.url)),
       };
       answeredBefore = load.answered();
+      failedBefore = failedSoFar;
       samples.push(sample);
       process.stdout.write(
         `| ${minute} | ${sample.answered} | ${failures} | ${sample.rssMb.toFixed(0)} | ${sample.heapMb.toFixed(0)} | ${sample.handles} | ${sample.fds} |\n`,

@@ -272,9 +272,13 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
               if (!res.headersSent) {
                 res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
               }
-              res.end(JSON.stringify({ error: 'server_error', error_description: 'internal server error' }));
+              if (!res.writableEnded) {
+                res.end(JSON.stringify({ error: 'server_error', error_description: 'internal server error' }));
+              }
             } else if (outcome === false) void handle(req, res);
-            else observeFastPath(res.statusCode, outcome, Number(process.hrtime.bigint() - started) / 1e6);
+            else if (outcome !== 'aborted') {
+              observeFastPath(res.statusCode, outcome, Number(process.hrtime.bigint() - started) / 1e6);
+            }
           });
           return;
         }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 
 import { basic, startApp, type TestApp } from './support/app.ts';
 
@@ -109,5 +110,31 @@ describe('bad input at /introspect and /revoke', () => {
     });
     assert.equal(res.status, 200);
     assert.equal(res.body.active, true);
+  });
+
+  it('shrugs off clients that go away mid-body: no error logged, the next request answered', async () => {
+    const watched = await startApp({ captureLogs: true });
+    try {
+      const { port } = new URL(watched.url);
+      for (const auth of [`Authorization: ${basic(watched.rs)}\r\n`, '']) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect({ port: Number(port), host: '127.0.0.1' }, () => {
+            socket.write(
+              `POST /introspect HTTP/1.1\r\nHost: x\r\n${auth}Content-Type: application/x-www-form-urlencoded\r\n` +
+                'Content-Length: 200\r\n\r\ntoken=pat_',
+              () => socket.destroy(),
+            );
+          });
+          socket.once('close', () => resolve());
+          socket.once('error', reject);
+        });
+      }
+      const next = await watched.introspect(pat.token);
+      assert.equal(next.status, 200);
+      const errors = watched.logs.filter((line) => /"level":(50|60)/.test(line));
+      assert.deepEqual(errors, []);
+    } finally {
+      await watched.close();
+    }
   });
 });

@@ -102,10 +102,11 @@ function acceptsJson(accept: string | undefined): boolean {
 
 export type FastOutcome = 'active' | 'inactive' | 'error';
 /**
- * Told once per request: false when the fast path left the request (its body replayed) to the application, else
- * the outcome it answered with; or the error that stopped it.
+ * Told once per request: false when the fast path left the request (its body replayed) to the application,
+ * `'aborted'` when the client went away before its body arrived (nothing to answer), else the outcome it answered
+ * with; or the error that stopped it.
  */
-export type FastPathDone = (error: unknown, outcome: false | FastOutcome) => void;
+export type FastPathDone = (error: unknown, outcome: false | 'aborted' | FastOutcome) => void;
 
 /**
  * The fast path as a plain `node:http` step, ahead of Koa. Callbacks rather than promises, and synchronous from the
@@ -165,10 +166,13 @@ export function fastIntrospectionHandler(
       done(null, answer(res, hot));
       return;
     }
-    pats.lookup(token, use).then(
-      (live) => done(null, answer(res, live)),
-      (error: unknown) => unavailable(res, error, done),
-    );
+    pats
+      .lookup(token, use)
+      .then(
+        (live) => done(null, answer(res, live)),
+        (error: unknown) => unavailable(res, error, done),
+      )
+      .catch((error: unknown) => done(error, false));
   };
 
   const authenticated = (res: ServerResponse, token: string, check: SecretCheck, done: FastPathDone) => {
@@ -176,7 +180,14 @@ export function fastIntrospectionHandler(
     else introspect(res, token, check.clientId, done);
   };
 
-  return (req, res, done) => {
+  return (req, res, told) => {
+    // Once only, whatever happens: an error thrown after the answer must not answer again.
+    let settled = false;
+    const done: FastPathDone = (error, outcome) => {
+      if (settled) return;
+      settled = true;
+      told(error, outcome);
+    };
     if (req.method !== 'POST' || req.url !== '/introspect') return done(null, false);
     const type = req.headers['content-type'];
     if (!type || !FORM.test(type) || !acceptsJson(req.headers.accept) || req.readableEncoding) {
@@ -185,6 +196,16 @@ export function fastIntrospectionHandler(
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
     if (declared !== undefined && !Number.isSafeInteger(declared)) return done(null, false);
     readFormBodyThen(req, declared, (raw) => {
+      try {
+        afterBody(raw);
+      } catch (error) {
+        // This runs in the request's 'end' listener: nothing thrown here may escape into the process.
+        done(error, false);
+      }
+    });
+
+    function afterBody(raw: Buffer | null | 'aborted'): void {
+      if (raw === 'aborted') return done(null, 'aborted');
       if (raw === null) return done(null, false);
       // Whatever this step does not answer goes on with the body it read.
       const leave: FastPathDone = (error, outcome) => {
@@ -203,10 +224,13 @@ export function fastIntrospectionHandler(
       }
       const cached = authenticator.authenticateCached(presented);
       if (cached) return authenticated(res, token, cached, leave);
-      authenticator.authenticate(presented).then(
-        (check) => authenticated(res, token, check, leave),
-        (error: unknown) => unavailable(res, error, leave),
-      );
-    });
+      authenticator
+        .authenticate(presented)
+        .then(
+          (check) => authenticated(res, token, check, leave),
+          (error: unknown) => unavailable(res, error, leave),
+        )
+        .catch((error: unknown) => leave(error, false));
+    }
   };
 }

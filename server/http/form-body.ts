@@ -24,8 +24,8 @@ export function replayFormBody(req: IncomingMessage, body: Buffer): void {
 }
 
 /**
- * Reads the body, calling `done` with the bytes, or with null when the declared length is already over the limit
- * (nothing is read then) or the request ended early (aborted). A body over the limit is passed on partially read
+ * Reads the body, calling `done` with the bytes, with null when the declared length is already over the limit
+ * (nothing is read then), or with `'aborted'` when the request ended early (the client went away). A body over the limit is passed on partially read
  * (longer than the limit): callers leave it to oidc-provider, which rejects it. A caller that hands the request on
  * calls {@link replayFormBody} first. Plain stream events rather than an async iterator: this runs on every
  * introspection.
@@ -33,11 +33,16 @@ export function replayFormBody(req: IncomingMessage, body: Buffer): void {
 export function readFormBodyThen(
   req: IncomingMessage,
   length: number | undefined,
-  done: (body: Buffer | null) => void,
+  done: (body: Buffer | null | 'aborted') => void,
 ): void {
   const already = replayed.get(req);
   if (already || (length !== undefined && length > FORM_BODY_LIMIT)) {
     done(already ?? null);
+    return;
+  }
+  // Already over (the client went away, or someone else read it): no event will ever come.
+  if (req.destroyed || req.readableEnded) {
+    done('aborted');
     return;
   }
   let first: Buffer | undefined;
@@ -48,7 +53,7 @@ export function readFormBodyThen(
     req.off('end', onEnd);
     req.off('close', onClose);
     const body = chunks ? Buffer.concat(chunks, received) : (first ?? Buffer.alloc(0));
-    done(!complete && received <= FORM_BODY_LIMIT ? null : body);
+    done(!complete && received <= FORM_BODY_LIMIT ? 'aborted' : body);
   };
   const onData = (chunk: Buffer) => {
     received += chunk.length;
@@ -70,6 +75,7 @@ export function readFormBodyThen(
 export function readFormBody(req: IncomingMessage, length: number | undefined): Promise<Buffer | null> {
   return new Promise((resolve) =>
     readFormBodyThen(req, length, (body) => {
+      if (body === 'aborted') return resolve(null);
       if (body) replayFormBody(req, body);
       resolve(body);
     }),

@@ -59,8 +59,9 @@ export interface AuditService {
 export interface AuditServiceDeps {
   readonly store: AuditStore;
   readonly clock: Clock;
-  /** Told when an event's write failed and it waits in memory, or when one had to be dropped (the queue is full). */
+  /** Told when an event's write failed and it now waits in memory. */
   readonly onDeferred?: (error: unknown, waiting: number) => void;
+  /** Told when events had to be dropped (the queue was full, or the store refused one for good). */
   readonly onDropped?: (dropped: number) => void;
   /** Retry period while events wait. Default 1000 ms. */
   readonly retryMs?: number;
@@ -80,15 +81,18 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
     (flushing ??= (async () => {
       try {
         while (waiting.length > 0) {
+          const head = waiting[0]!;
           try {
-            await deps.store.insert(waiting[0]!);
+            await deps.store.insert(head);
           } catch (error) {
             // Still unreachable: the timer tries again. Already there (the failed write had landed after all):
             // done. Refused for another reason: it never will be written.
             if (error instanceof StoreUnavailableError) return;
             if (!(error instanceof DuplicateError)) deps.onDropped?.(1);
           }
-          waiting.shift();
+          // By identity: while the write was in flight, a full queue may have dropped its oldest entries.
+          const at = waiting.indexOf(head);
+          if (at !== -1) waiting.splice(at, 1);
         }
       } finally {
         flushing = undefined;
@@ -108,10 +112,11 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
     timer.unref();
   };
 
-  const defer = (event: AuditEvent, error: unknown) => {
+  /** Queues an event; `error` is the failure of its own write (none when it only queued behind others). */
+  const defer = (event: AuditEvent, error?: unknown) => {
     waiting.push(event);
     if (waiting.length > max) deps.onDropped?.(waiting.splice(0, waiting.length - max).length);
-    deps.onDeferred?.(error, waiting.length);
+    if (error !== undefined) deps.onDeferred?.(error, waiting.length);
     schedule();
   };
 
@@ -129,14 +134,15 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
       };
       // Behind events already waiting: the log keeps its order.
       if (waiting.length > 0) {
-        defer(event, new Error('earlier audit events are still waiting for the store'));
+        defer(event);
         return;
       }
       try {
         await deps.store.insert(event);
       } catch (error) {
-        if (!(error instanceof StoreUnavailableError)) throw error;
-        defer(event, error);
+        // Whatever the failure (unreachable, a failover's "not primary"), the change it records has happened: the
+        // caller must hear so. A duplicate id means a timed-out write landed after all.
+        if (!(error instanceof DuplicateError)) defer(event, error);
       }
     },
     async list(query) {

@@ -189,6 +189,8 @@ const REVOKED = 'revoked';
 const STALE = 'stale';
 const UNKNOWN = 'unknown';
 const INVALIDATIONS = 'pat-invalidations';
+/** How long a "read MongoDB" marker around a change lives (far beyond any lookup in flight; then caching resumes). */
+const CHANGE_MARKER_TTL_SECONDS = 30;
 /** Cache entries written up to this long after a barrier are distrusted too (clock skew between instances). */
 const SKEW_MARGIN_MS = 5000;
 const DAY_MS = 86_400_000;
@@ -275,6 +277,8 @@ export function createPatService(deps: PatServiceDeps): PatService {
   poll?.unref();
   /** Hashes whose tombstone Redis refused; value: the tombstone to write. */
   const pending = new Map<string, string>();
+  /** Their TTLs (a change marker lives briefly; a tombstone as long as any cache entry). */
+  const pendingTtl = new Map<string, number>();
   const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
   /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
   const clockPerf = { now: () => clock.now().getTime() };
@@ -337,13 +341,20 @@ export function createPatService(deps: PatServiceDeps): PatService {
    * no cache still answers with the old state. A lookup meanwhile reads MongoDB and does not cache what it read.
    */
   async function pointCacheAtDatabase(hashes: readonly string[]): Promise<void> {
-    await writeTombstones(hashes, STALE);
+    await writeTombstones(hashes, STALE, CHANGE_MARKER_TTL_SECONDS);
   }
 
-  async function writeTombstones(hashes: readonly string[], tombstone: string): Promise<void> {
+  async function writeTombstones(
+    hashes: readonly string[],
+    tombstone: string,
+    ttlSeconds = cacheTtlSeconds,
+  ): Promise<void> {
     if (!cache || hashes.length === 0) return;
     for (const hash of hashes) {
-      if (pending.get(hash) !== REVOKED) pending.set(hash, tombstone);
+      if (pending.get(hash) !== REVOKED) {
+        pending.set(hash, tombstone);
+        pendingTtl.set(hash, ttlSeconds);
+      }
       local?.delete(hash);
     }
     await flushPending();
@@ -367,8 +378,11 @@ export function createPatService(deps: PatServiceDeps): PatService {
     await Promise.all(
       [...pending].map(async ([hash, tombstone]) => {
         try {
-          await cache.set(cacheKey(hash), tombstone, cacheTtlSeconds);
-          if (pending.get(hash) === tombstone) pending.delete(hash);
+          await cache.set(cacheKey(hash), tombstone, pendingTtl.get(hash) ?? cacheTtlSeconds);
+          if (pending.get(hash) === tombstone) {
+            pending.delete(hash);
+            pendingTtl.delete(hash);
+          }
         } catch (error) {
           onCacheError('invalidate', error);
           raiseBarrier();
@@ -624,7 +638,8 @@ export function createPatService(deps: PatServiceDeps): PatService {
         });
       }
       if (updated.name !== pat.name || updated.expiresAt?.getTime() !== pat.expiresAt?.getTime()) {
-        await writeTombstones([updated.tokenHash], STALE);
+        // Short-lived: long enough for any lookup that read the old state to have finished, then caching resumes.
+        await writeTombstones([updated.tokenHash], STALE, CHANGE_MARKER_TTL_SECONDS);
       }
       return updated;
     },

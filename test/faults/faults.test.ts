@@ -33,10 +33,10 @@ describe('faults under load', function () {
   const rows: Array<{ scenario: string; load: LoadSummary; check: Verification }> = [];
   const format = createPatFormat('pat');
 
-  before(function () {
-    const { redis, mongo } = services();
-    if (!redis.controllable || !mongo.controllable) this.skip();
-  });
+  /** Redis and MongoDB given through REDIS_URL/MONGODB_URI cannot be stopped: those two scenarios skip then. */
+  function needsControllable(ctx: Mocha.Context, which: 'redis' | 'mongo'): void {
+    if (!services()[which].controllable) ctx.skip();
+  }
   after(() => {
     if (rows.length > 0) process.stdout.write(`${summaryTable(rows)}\n`);
   });
@@ -73,7 +73,8 @@ describe('faults under load', function () {
   const only = (failures: Record<string, number>, allowed: (key: string) => boolean) =>
     Object.keys(failures).filter((key) => !allowed(key));
 
-  it('Redis stopped, then restarted: no error, no wrong answer, and the cache resumes by itself', async () => {
+  it('Redis stopped, then restarted: no error, no wrong answer, and the cache resumes by itself', async function () {
+    needsControllable(this, 'redis');
     const { redis } = services();
     const tw = await launch();
     const api = await bootstrap(tw, 6);
@@ -96,7 +97,7 @@ describe('faults under load', function () {
           scopes: [],
         });
         if (created.status !== 201) return false;
-        assert.equal((await api.introspect(String(created.body.token))).body.active, true);
+        if ((await api.introspect(String(created.body.token))).body.active !== true) return false;
         return (await probe.exists(`tw:pat:${format.hash(String(created.body.token))}`)) === 1;
       }, 20_000);
       load.phase('redis back');
@@ -111,7 +112,8 @@ describe('faults under load', function () {
     assert.deepEqual(summary.failures, {}, 'no failed request of any kind while Redis was away');
   });
 
-  it('MongoDB stopped, then restarted: cached PATs answer, others get 503 + Retry-After, nothing is lost', async () => {
+  it('MongoDB stopped, then restarted: cached PATs answer, others get 503 + Retry-After, nothing is lost', async function () {
+    needsControllable(this, 'mongo');
     const { mongo } = services();
     const tw = await launch();
     const api = await bootstrap(tw, 6);
@@ -199,6 +201,8 @@ describe('faults under load', function () {
     await Promise.all(inFlight.map((r) => r.continued));
     load.phase('draining');
     const exit = tw.signal('SIGTERM');
+    // While those are still in flight, the listener is closed: new connections are refused.
+    await eventually(async () => !(await canConnect(port)), 5000);
     const answers = await Promise.all(inFlight.map((r) => r.finish()));
     for (const a of answers) {
       assert.equal(a.status, 200);
@@ -207,15 +211,17 @@ describe('faults under load', function () {
     assert.equal(await exit, 0, tw.output());
     load.phase('stopped');
     await load.after(50);
-    assert.equal(await canConnect(port), false, 'new connections are refused');
     const summary = await load.stop();
 
     await tw.start();
     const check = await verifyLedger(api, summary);
     await tw.signal('SIGTERM');
     assertClean('SIGTERM under load', summary, check);
+    // A keep-alive connection idle at the signal is closed; a POST the client wrote onto it at that very moment is
+    // reset (HTTP/1.1 has no way to refuse it; clients retry on a new connection). The requests in flight above
+    // must all complete; the load's may only be refused, or reset in that race.
     assert.deepEqual(
-      only(summary.failures, (key) => key === 'draining: refused' || key === 'stopped: refused'),
+      only(summary.failures, (key) => /^(draining: (refused|reset)|stopped: refused)$/.test(key)),
       [],
       `only refused connections once the server stopped listening: ${JSON.stringify(summary.failures)}`,
     );
