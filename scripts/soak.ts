@@ -2,9 +2,10 @@
  * `npm run soak`: a bounded soak test, not part of `npm test`. Tokenwarden runs as its own process on real Redis
  * and the MongoDB-compatible server under the fault suite's mixed load, every answer judged, for SOAK_MINUTES
  * (default 5): 94% introspections, 3% creations, 3% revocations — PATs are validated far more often than made, and
- * on FerretDB/SQLite, where every query scans, a write-heavy mix measures the collection's growth, not Tokenwarden. Each minute it prints the server's RSS, heap, active handles
- * and open file descriptors (from its own /metrics); at the end every PAT created is read back (found, and active
- * unless revoked) and every acknowledged revocation must answer inactive.
+ * on FerretDB/SQLite, where every query scans, a write-heavy mix measures the collection's growth, not Tokenwarden.
+ * Each minute it prints the server's CPU seconds, RSS, heap, active handles and open file descriptors (from its own
+ * /metrics); at the end every PAT created is read back (found, and active unless revoked) and every acknowledged
+ * revocation must answer inactive.
  *
  * Exits 1 on any wrong answer or lost write, a failed request, or growth: RSS at the end over 1.25× the first
  * minute's (after warm-up), or active handles or file descriptors up by more than 20.
@@ -24,17 +25,22 @@ interface Sample {
   minute: number;
   answered: number;
   failures: number;
+  /** Server CPU seconds used in the minute (is Tokenwarden the bottleneck, or the database?). */
+  cpuS: number;
   rssMb: number;
   heapMb: number;
   handles: number;
   fds: number;
 }
 
-async function processFigures(url: string): Promise<Omit<Sample, 'minute' | 'answered' | 'failures'>> {
+async function processFigures(
+  url: string,
+): Promise<Omit<Sample, 'minute' | 'answered' | 'failures' | 'cpuS'> & { cpuTotal: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
   const metric = (name: string) =>
     Number(new RegExp(`^tokenwarden_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
   return {
+    cpuTotal: metric('process_cpu_seconds_total'),
     rssMb: metric('process_resident_memory_bytes') / 2 ** 20,
     heapMb: metric('nodejs_heap_size_used_bytes') / 2 ** 20,
     handles: metric('nodejs_active_handles_total'),
@@ -57,29 +63,33 @@ async function main(): Promise<number> {
     const api = await bootstrap(tw, 8);
     process.stdout.write(`soak: ${MINUTES} min at ${RATE} requests/s against ${tw.url}\n\n`);
     process.stdout.write(
-      '| minute | answered | failed | RSS MB | heap MB | active handles | open fds |\n|---|---|---|---|---|---|---|\n',
+      '| minute | answered | failed | server CPU s | RSS MB | heap MB | active handles | open fds |\n|---|---|---|---|---|---|---|---|\n',
     );
     const load = startLoad(api, { ratePerSecond: RATE, concurrency: 16, mix: { create: 0.03, revoke: 0.03 } });
     load.phase('soak');
     const samples: Sample[] = [];
     let answeredBefore = 0;
     let failedBefore = 0;
+    let cpuBefore = (await processFigures(tw.url)).cpuTotal;
     for (let minute = 1; minute <= MINUTES; minute++) {
       // Paced by the clock: a soak is a duration, not a synchronisation point.
       await new Promise((r) => setTimeout(r, 60_000));
       const failedSoFar = Object.values(load.failures()).reduce((a, b) => a + b, 0);
       const failures = failedSoFar - failedBefore;
+      const { cpuTotal, ...figures } = await processFigures(tw.url);
       const sample = {
         minute,
         answered: load.answered() - answeredBefore,
         failures,
-        ...(await processFigures(tw.url)),
+        cpuS: cpuTotal - cpuBefore,
+        ...figures,
       };
+      cpuBefore = cpuTotal;
       answeredBefore = load.answered();
       failedBefore = failedSoFar;
       samples.push(sample);
       process.stdout.write(
-        `| ${minute} | ${sample.answered} | ${failures} | ${sample.rssMb.toFixed(0)} | ${sample.heapMb.toFixed(0)} | ${sample.handles} | ${sample.fds} |\n`,
+        `| ${minute} | ${sample.answered} | ${failures} | ${sample.cpuS.toFixed(1)} | ${sample.rssMb.toFixed(0)} | ${sample.heapMb.toFixed(0)} | ${sample.handles} | ${sample.fds} |\n`,
       );
     }
     const summary = await load.stop();
