@@ -41,7 +41,7 @@ function run(duration: number): Promise<autocannon.Result> {
 }
 
 try {
-  if (opts.warmup > 0) await run(opts.warmup);
+  const warmupTotal = opts.warmup > 0 ? (await run(opts.warmup)).requests.total : 0;
   const result = await run(opts.duration);
   process.stdout.write(
     JSON.stringify({
@@ -53,6 +53,7 @@ try {
       errors: result.errors,
       timeouts: result.timeouts,
       distinct: Math.min(next, bodies.length),
+      warmupTotal,
     }),
   );
 } catch (error) {

@@ -6,7 +6,8 @@
  * each in its own process; autocannon runs in yet another process. Cases, 10 s each at 10 and 50 connections:
  * (a) bare Koa, (b) warm PAT, (c) OAuth access token (oidc-provider's own path), (d) malformed PAT,
  * (e) cold PAT (cache miss). Then the store grows to 1,000,000 PATs (BENCH_LARGE) and warm and cold run again.
- * Prints req/s, p50, p99 and ratios, server RSS, last-used writes, and exits 1 when a target is missed.
+ * Prints req/s, p50, p99, server CPU per request (the steadiest figure on a shared machine) and ratios, server RSS,
+ * last-used writes, and exits 1 when a target is missed.
  *
  * Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s before each case, unreported, default 2), BENCH_LARGE (default 1000000), MONGODB_URI / REDIS_URL as the tests.
  */
@@ -37,6 +38,15 @@ interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  warmupTotal: number;
+  /** Server CPU (user + system) per request over the warm-up and the run, in µs. */
+  cpuUs?: number;
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 function startProcess(args: string[], env: Record<string, string>): ChildProcess {
@@ -186,10 +196,15 @@ async function main(): Promise<number> {
   const cached = startProcess(['dist/server/index.js'], { ...common, PORT: String(cachedPort), REDIS_URL: redis.url });
   const cachedUrl = `http://127.0.0.1:${cachedPort}`;
   await waitForHttp(`${cachedUrl}/healthz`);
-  startProcess(['dist/server/index.js'], { ...common, PORT: String(nocachePort), REDIS_URL: '' });
+  const nocache = startProcess(['dist/server/index.js'], { ...common, PORT: String(nocachePort), REDIS_URL: '' });
   const nocacheUrl = `http://127.0.0.1:${nocachePort}`;
-  startProcess(['--import', 'tsx', 'bench/baseline.ts', String(basePort)], {});
+  const baseline = startProcess(['--import', 'tsx', 'bench/baseline.ts', String(basePort)], {});
   const baseUrl = `http://127.0.0.1:${basePort}`;
+  const pidOf = new Map([
+    [cachedUrl, cached.pid!],
+    [nocacheUrl, nocache.pid!],
+    [baseUrl, baseline.pid!],
+  ]);
   await Promise.all([waitForHttp(`${nocacheUrl}/healthz`), waitForHttp(baseUrl)]);
 
   const adminAuth = basic('tokenwarden-admin', adminSecret);
@@ -232,10 +247,14 @@ async function main(): Promise<number> {
     tokens: string[],
     headers: Record<string, string> = h,
   ) => {
+    const pid = pidOf.get(url)!;
+    const cpuBefore = cpuSeconds(pid);
     const r = await load(`${url}/introspect`, conns, tokens.map(body), headers);
+    const served = r.total + r.warmupTotal;
+    if (served > 0) r.cpuUs = ((cpuSeconds(pid) - cpuBefore) / served) * 1e6;
     rows.push({ name, conns, r });
     process.stdout.write(
-      `${name.padEnd(28)} ${String(conns).padStart(3)} conns  ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms` +
+      `${name.padEnd(28)} ${String(conns).padStart(3)} conns  ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  CPU ${r.cpuUs?.toFixed(0) ?? '-'} µs/req` +
         `${r.non2xx || r.errors || r.timeouts ? `  (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})` : ''}\n`,
     );
     return r;
@@ -282,13 +301,13 @@ async function main(): Promise<number> {
   const cold50 = get('(e) cold PAT, 1,000 stored', 50);
 
   process.stdout.write(
-    '\n| case | conns | req/s | p50 ms | p99 ms | × bare Koa | × OAuth token |\n|---|---|---|---|---|---|---|\n',
+    '\n| case | conns | req/s | p50 ms | p99 ms | server CPU µs/req | × bare Koa | × OAuth token |\n|---|---|---|---|---|---|---|---|\n',
   );
   for (const { name, conns, r } of rows) {
     const base = get('(a) bare Koa baseline', conns === 10 ? 10 : 50);
     const peer = get('(c) OAuth access token', conns === 10 ? 10 : 50);
     process.stdout.write(
-      `| ${name} | ${conns} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${(r.rps / base.rps).toFixed(2)} | ${(r.rps / peer.rps).toFixed(2)} |\n`,
+      `| ${name} | ${conns} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs?.toFixed(0) ?? '-'} | ${(r.rps / base.rps).toFixed(2)} | ${(r.rps / peer.rps).toFixed(2)} |\n`,
     );
   }
 
