@@ -43,6 +43,28 @@ interface LoadResult {
   cpuUs?: number;
 }
 
+/** Machine-wide busy and total jiffies, from /proc/stat. */
+function machineJiffies(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  return { busy: total - idle, total };
+}
+
+/**
+ * Waits until the machine is quiet (under 10% busy over a quarter second, at most 60 s): a case must not share the
+ * cores with the tail of the one before (cold lookups leave FerretDB working through queued queries for seconds).
+ */
+async function settle(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const a = machineJiffies();
+    await new Promise((r) => setTimeout(r, 250));
+    const b = machineJiffies();
+    if ((b.busy - a.busy) / Math.max(1, b.total - a.total) < 0.1) return;
+  }
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -247,6 +269,7 @@ async function main(): Promise<number> {
     tokens: string[],
     headers: Record<string, string> = h,
   ) => {
+    await settle();
     const pid = pidOf.get(url)!;
     const cpuBefore = cpuSeconds(pid);
     const r = await load(`${url}/introspect`, conns, tokens.map(body), headers);
