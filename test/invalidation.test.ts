@@ -125,4 +125,40 @@ describe('cache invalidation under races and partial failures', () => {
       await dying.close();
     }
   });
+
+  it('withdraws a token whose creation was answered 503 although its insert landed (the answer was lost)', async () => {
+    const lose = { armed: false };
+    const app = await startApp({
+      wrapStorage: (s: Storage) => ({
+        ...s,
+        pats: {
+          ...s.pats,
+          insert: async (pat, now, max) => {
+            await s.pats.insert(pat, now, max);
+            if (lose.armed) throw new StoreUnavailableError('connection closed before the reply (injected)');
+          },
+        },
+      }),
+    });
+    try {
+      const user = await app.createUser();
+      lose.armed = true;
+      const res = await app.api('POST', `/api/users/${user}/tokens`, { name: 'lost-answer', scopes: [] });
+      assert.equal(res.status, 503);
+      lose.armed = false;
+      const named = async () =>
+        ((await app.api('GET', `/api/users/${user}/tokens`)).body.data as Array<{ name: string; status: string }>).find(
+          (t) => t.name === 'lost-answer',
+        );
+      assert.ok(await named(), 'the insert did land');
+      await eventually(async () => (await named())?.status === 'revoked', 5000);
+      // Its name is free again.
+      assert.equal(
+        (await app.api('POST', `/api/users/${user}/tokens`, { name: 'lost-answer', scopes: [] })).status,
+        201,
+      );
+    } finally {
+      await app.close();
+    }
+  });
 });

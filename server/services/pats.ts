@@ -29,6 +29,7 @@ import { LRUCache } from 'lru-cache';
 import {
   DuplicateError,
   LimitError,
+  StoreUnavailableError,
   type BarrierStore,
   type Cache,
   type Cursor,
@@ -321,6 +322,25 @@ export function createPatService(deps: PatServiceDeps): PatService {
   const localSet = (hash: string, live: LivePat | null, epoch: number) => {
     if (local && subscribed && epoch === invalidationEpoch) local.set(hash, { live, at: Date.now() });
   };
+  /** Ids of creations that failed with an unknown outcome, to revoke once the database answers. */
+  const withdrawals = new Set<string>();
+  let withdrawing: NodeJS.Timeout | undefined;
+  function withdraw(id: string): void {
+    if (withdrawals.size < 10_000) withdrawals.add(id);
+    withdrawing ??= setInterval(() => {
+      for (const pending of withdrawals) {
+        pats.revoke(pending, clock.now()).then(
+          () => withdrawals.delete(pending),
+          (error: unknown) => onBackgroundError('withdraw_failed_creation', error),
+        );
+      }
+      if (withdrawals.size === 0 && withdrawing) {
+        clearInterval(withdrawing);
+        withdrawing = undefined;
+      }
+    }, deps.barrierPollMs ?? 1000);
+    withdrawing.unref();
+  }
   const layer = deps.onLookup ?? (() => undefined);
   /** The in-process layer's answer (recording the use), or undefined when it has none. */
   const fromMemory = (hash: string, use: { clientId: string | null } | undefined): LivePat | null | undefined => {
@@ -566,6 +586,9 @@ export function createPatService(deps: PatServiceDeps): PatService {
       try {
         await pats.insert(record, now, policy.maxTokensPerUser);
       } catch (error) {
+        // The insert may have landed although its answer was lost (the database went away mid-write). The caller
+        // is told it failed and never sees the value, so such a token must not stay live: withdraw it.
+        if (error instanceof StoreUnavailableError) withdraw(record.id);
         if (error instanceof DuplicateError && error.field === 'name') {
           throw new Conflict(`a live token named "${input.name}" already exists for this user`, 'name');
         }
@@ -855,6 +878,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
     close() {
       if (poll) clearInterval(poll);
+      if (withdrawing) clearInterval(withdrawing);
     },
   };
 }

@@ -370,9 +370,9 @@ export interface Verification {
   readonly lost: readonly string[];
   /** Introspection answers that disagree with what is stored. */
   readonly disagreements: readonly string[];
-  /** Creations answered 503 that left a token behind. */
+  /** Creations answered 503 that left a live token behind (one withdrawn, i.e. revoked, is not). */
   readonly halfWritten: readonly string[];
-  /** Creations left without an answer that did create a token (legitimate: the answer was lost, not the write). */
+  /** Creations left without an answer that did create a live token (legitimate: the answer was lost, not the write). */
   readonly unansweredButStored: number;
 }
 
@@ -416,14 +416,16 @@ export async function verifyLedger(api: Api, summary: LoadSummary): Promise<Veri
         `/api/users/${userId}/tokens?limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
       );
       if (res.status !== 200) throw new Error(`list tokens: ${res.status} ${JSON.stringify(res.body)}`);
-      for (const t of res.body.data as Array<{ name: string }>) names.add(t.name);
+      for (const t of res.body.data as Array<{ name: string; status: string }>) {
+        if (t.status === 'active') names.add(t.name);
+      }
       cursor = (res.body.next_cursor as string | null) ?? undefined;
     } while (cursor);
     namesByUser.set(userId, names);
   }
   const halfWritten = summary.refusedCreates
     .filter((c) => namesByUser.get(c.userId)?.has(c.name))
-    .map((c) => `creation of "${c.name}" answered 503 but the token exists`);
+    .map((c) => `creation of "${c.name}" answered 503 but the token is live`);
   const unansweredButStored = summary.unansweredCreates.filter((c) => namesByUser.get(c.userId)?.has(c.name)).length;
   return { checked: entries.length, lost, disagreements, halfWritten, unansweredButStored };
 }
