@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { connect } from 'node:net';
 
 import { Redis } from 'ioredis';
 
@@ -9,7 +8,7 @@ import { createPatFormat } from '../../server/services/pat-format.ts';
 import { basic } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 import { services } from '../support/hooks.ts';
-import { freePort } from '../support/services.ts';
+import { canConnect, freePort } from '../support/services.ts';
 import {
   bootstrap,
   startLoad,
@@ -350,16 +349,5 @@ function createThenKill(
     );
     req.once('error', reject);
     req.end(body);
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
   });
 }
