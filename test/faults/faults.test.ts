@@ -40,6 +40,12 @@ describe('faults under load', function () {
     if (rows.length > 0) process.stdout.write(`${summaryTable(rows)}\n`);
   });
 
+  // Whatever a scenario leaves running when it fails is killed, so a failure never leaves the run hanging.
+  const launched: TokenwardenProcess[] = [];
+  afterEach(() => {
+    for (const tw of launched.splice(0)) tw.killNow();
+  });
+
   async function launch(): Promise<TokenwardenProcess> {
     const { redis, mongo } = services();
     const tw = tokenwardenProcess({
@@ -50,6 +56,7 @@ describe('faults under load', function () {
       MAX_TOKENS_PER_USER: '10000',
       RETRY_AFTER_SECONDS: '2',
     });
+    launched.push(tw);
     await tw.start();
     return tw;
   }
