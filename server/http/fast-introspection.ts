@@ -116,8 +116,7 @@ export function fastIntrospectionHandler(
   deps: FastIntrospectionDeps,
 ): (req: IncomingMessage, res: ServerResponse, done: FastPathDone) => void {
   const { pats, format, authenticator, issuer, patClientId } = deps;
-  const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
-    const text = JSON.stringify(body);
+  const send = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
       'Content-Length': Buffer.byteLength(text),
@@ -135,12 +134,7 @@ export function fastIntrospectionHandler(
       text = rendered.get(live) ?? JSON.stringify(renderLivePat(live, issuer, patClientId));
       rendered.set(live, text);
     }
-    res.writeHead(200, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(text),
-      'Cache-Control': 'no-store',
-    });
-    res.end(text);
+    send(res, 200, text);
     return live ? 'active' : 'inactive';
   };
   const unavailable = (res: ServerResponse, error: unknown, done: FastPathDone) => {
@@ -149,7 +143,7 @@ export function fastIntrospectionHandler(
       return;
     }
     const refusal = new ServiceUnavailable(deps.retryAfterSeconds);
-    send(res, refusal.status, errorBody(refusal), { ...refusal.headers });
+    send(res, refusal.status, JSON.stringify(errorBody(refusal)), { ...refusal.headers });
     done(null, 'error');
   };
 

@@ -342,6 +342,12 @@ export function createPatService(deps: PatServiceDeps): PatService {
     withdrawing.unref();
   }
   const layer = deps.onLookup ?? (() => undefined);
+  /** The value's hash, or null (counted as malformed) when the checksum says it was never issued: no I/O. */
+  const hashIfWellFormed = (value: string): string | null => {
+    if (format.isWellFormed(value)) return format.hash(value);
+    layer('malformed');
+    return null;
+  };
   /** The in-process layer's answer (recording the use), or undefined when it has none. */
   const fromMemory = (hash: string, use: { clientId: string | null } | undefined): LivePat | null | undefined => {
     const hot = localGet(hash);
@@ -759,19 +765,13 @@ export function createPatService(deps: PatServiceDeps): PatService {
     },
 
     lookupCached(value, use) {
-      if (!format.isWellFormed(value)) {
-        layer('malformed');
-        return null;
-      }
-      return fromMemory(format.hash(value), use);
+      const hash = hashIfWellFormed(value);
+      return hash === null ? null : fromMemory(hash, use);
     },
 
     async lookup(value, use) {
-      if (!format.isWellFormed(value)) {
-        layer('malformed');
-        return null;
-      }
-      const hash = format.hash(value);
+      const hash = hashIfWellFormed(value);
+      if (hash === null) return null;
 
       const hot = fromMemory(hash, use);
       if (hot !== undefined) return hot;
