@@ -4,7 +4,7 @@
  * storage errors, last-used writes, and the process's own figures (RSS, event loop lag, handles).
  */
 import type { Middleware } from 'koa';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, type Metric, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type LookupLayer = 'memory' | 'redis' | 'database' | 'malformed';
 
@@ -16,8 +16,8 @@ export interface Metrics {
   fastPath(outcome: 'active' | 'inactive' | 'error'): void;
   /** Request counting and timing, by endpoint and outcome. */
   middleware(): Middleware;
-  /** Counts a request answered outside Koa (the fast path): introspection outcome from the status. */
-  observe(endpoint: string, status: number, seconds: number, outcome?: string): void;
+  /** The series of one endpoint and outcome, for requests answered outside Koa (the fast path): bind it once. */
+  series(endpoint: string, outcome: string): RequestSeries;
   /** `GET /metrics`. */
   route(): Middleware;
 }
@@ -40,82 +40,130 @@ function outcomeOf(endpoint: string, status: number, body: unknown): string {
   return `${Math.floor(status / 100)}xx`;
 }
 
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * One endpoint-and-outcome label set of the request metrics, kept in plain numbers: recording a request allocates
+ * nothing and hashes nothing (prom-client's labelled `inc` and `observe` cost about 1 µs a request together, a
+ * few percent of a warm introspection). The registry reads these at scrape time.
+ */
+export class RequestSeries {
+  count = 0;
+  sum = 0;
+  /** Requests per latency bucket (not cumulative); the last slot is over the largest bound. */
+  readonly perBucket = new Float64Array(LATENCY_BUCKETS.length + 1);
+  constructor(readonly labels: Readonly<{ endpoint: string; outcome: string }>) {}
+
+  record(seconds: number): void {
+    this.count += 1;
+    this.sum += seconds;
+    let i = 0;
+    while (i < LATENCY_BUCKETS.length && seconds > LATENCY_BUCKETS[i]!) i++;
+    this.perBucket[i]! += 1;
+  }
+}
+
+type Sample = { value: number; labels: Record<string, string | number>; metricName?: string };
+
+/**
+ * A metric the registry formats like its own (prom-client reads `name`, `help`, `type` and the `values` of `get()`,
+ * the shape `getMetricsAsJSON` documents), whose values come from the request series.
+ */
+function seriesMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => Sample[]) {
+  const read = () => ({ name, help, type, aggregator: 'sum' as const, values: values() });
+  return { name, help, type, aggregator: 'sum' as const, get: () => Promise.resolve(read()), reset: () => undefined };
+}
+
 /** Creates the registry and the instruments. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'tokenwarden_' });
-  const requests = new Counter({
-    name: 'tokenwarden_http_requests_total',
-    help: 'HTTP requests by endpoint and outcome (introspection: active, inactive; otherwise the status class)',
-    labelNames: ['endpoint', 'outcome'],
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: 'tokenwarden_http_request_duration_seconds',
-    help: 'HTTP request latency by endpoint and outcome',
-    labelNames: ['endpoint', 'outcome'],
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [registry],
-  });
-  const lookups = new Counter({
-    name: 'tokenwarden_pat_lookups_total',
-    help: 'PAT lookups by the layer that answered: memory, redis, database, or malformed (rejected without I/O)',
-    labelNames: ['layer'],
-    registers: [registry],
-  });
-  const storeErrors = new Counter({
-    name: 'tokenwarden_store_errors_total',
-    help: 'Failed MongoDB or Redis operations',
-    labelNames: ['store'],
-    registers: [registry],
-  });
-  const lastUsed = new Counter({
-    name: 'tokenwarden_last_used_writes_total',
-    help: 'Database writes of last_used_at (at most one per token per interval)',
-    registers: [registry],
-  });
-  const fast = new Counter({
-    name: 'tokenwarden_introspection_fast_path_total',
-    help: 'Introspections answered by the PAT fast path, by outcome',
-    labelNames: ['outcome'],
-    registers: [registry],
-  });
-
-  // Label sets bound once: the fast path counts every introspection, and prom-client hashes a labels object per call.
-  const bound = new Map<string, { requests: { inc(): void }; duration: { observe(v: number): void } }>();
-  const boundLookups = new Map<string, { inc(): void }>();
-  const boundFast = new Map<string, { inc(): void }>();
-  const once = <T>(map: Map<string, T>, key: string, make: () => T): T => {
-    let child = map.get(key);
-    if (!child) map.set(key, (child = make()));
-    return child;
+  const series = new Map<string, RequestSeries>();
+  const seriesOf = (endpoint: string, outcome: string): RequestSeries => {
+    const key = `${endpoint} ${outcome}`;
+    let found = series.get(key);
+    if (!found) series.set(key, (found = new RequestSeries({ endpoint, outcome })));
+    return found;
   };
+  const requests = seriesMetric(
+    'tokenwarden_http_requests_total',
+    'HTTP requests by endpoint and outcome (introspection: active, inactive; otherwise the status class)',
+    'counter',
+    () => [...series.values()].map((s) => ({ value: s.count, labels: { ...s.labels } })),
+  );
+  const durationName = 'tokenwarden_http_request_duration_seconds';
+  const duration = seriesMetric(durationName, 'HTTP request latency by endpoint and outcome', 'histogram', () =>
+    [...series.values()].flatMap((s) => {
+      let cumulative = 0;
+      const buckets = LATENCY_BUCKETS.map((le, i) => {
+        cumulative += s.perBucket[i]!;
+        return { value: cumulative, labels: { le, ...s.labels }, metricName: `${durationName}_bucket` };
+      });
+      return [
+        ...buckets,
+        { value: s.count, labels: { le: '+Inf', ...s.labels }, metricName: `${durationName}_bucket` },
+        { value: s.sum, labels: { ...s.labels }, metricName: `${durationName}_sum` },
+        { value: s.count, labels: { ...s.labels }, metricName: `${durationName}_count` },
+      ];
+    }),
+  );
+  // Not prom-client's own classes, but the contract its registry uses for every metric (see seriesMetric).
+  registry.registerMetric(requests as unknown as Metric);
+  registry.registerMetric(duration as unknown as Metric);
+
+  /** Counts kept as plain numbers and handed to a prom-client counter when it is scraped. */
+  const tallied = <L extends string>(name: string, help: string, label: string | null, keys: readonly L[]) => {
+    const counts = new Map<L, number>(keys.map((k) => [k, 0]));
+    new Counter({
+      name,
+      help,
+      labelNames: label ? [label] : [],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [key, count] of counts) this.inc(label ? { [label]: key } : {}, count);
+      },
+    });
+    return (key: L) => counts.set(key, (counts.get(key) ?? 0) + 1);
+  };
+  const lookups = tallied(
+    'tokenwarden_pat_lookups_total',
+    'PAT lookups by the layer that answered: memory, redis, database, or malformed (rejected without I/O)',
+    'layer',
+    ['memory', 'redis', 'database', 'malformed'] as const,
+  );
+  const storeErrors = tallied('tokenwarden_store_errors_total', 'Failed MongoDB or Redis operations', 'store', [
+    'mongodb',
+    'redis',
+  ] as const);
+  const lastUsed = tallied(
+    'tokenwarden_last_used_writes_total',
+    'Database writes of last_used_at (at most one per token per interval)',
+    null,
+    ['all'] as const,
+  );
+  const fast = tallied(
+    'tokenwarden_introspection_fast_path_total',
+    'Introspections answered by the PAT fast path, by outcome',
+    'outcome',
+    ['active', 'inactive', 'error'] as const,
+  );
 
   return {
     registry,
-    lookup: (layer) => once(boundLookups, layer, () => lookups.labels({ layer })).inc(),
-    storeError: (store) => storeErrors.inc({ store }),
-    lastUsedWrite: () => lastUsed.inc(),
-    fastPath: (outcome) => once(boundFast, outcome, () => fast.labels({ outcome })).inc(),
-    observe(endpoint, status, seconds, outcome) {
-      const labels = { endpoint, outcome: outcome ?? `${Math.floor(status / 100)}xx` };
-      const child = once(bound, `${labels.endpoint} ${labels.outcome}`, () => ({
-        requests: requests.labels(labels),
-        duration: duration.labels(labels),
-      }));
-      child.requests.inc();
-      child.duration.observe(seconds);
-    },
+    lookup: (layer) => lookups(layer),
+    storeError: (store) => storeErrors(store),
+    lastUsedWrite: () => lastUsed('all'),
+    fastPath: (outcome) => fast(outcome),
+    series: seriesOf,
     middleware() {
       return async function measure(ctx, next) {
-        const stop = process.hrtime.bigint();
+        const start = performance.now();
         try {
           await next();
         } finally {
           const endpoint = endpointOf(ctx.path);
-          const labels = { endpoint, outcome: outcomeOf(endpoint, ctx.status, ctx.body) };
-          requests.inc(labels);
-          duration.observe(labels, Number(process.hrtime.bigint() - stop) / 1e9);
+          seriesOf(endpoint, outcomeOf(endpoint, ctx.status, ctx.body)).record((performance.now() - start) / 1000);
         }
       };
     },

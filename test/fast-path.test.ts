@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 
+import { secretMatches } from '../server/services/client-secrets.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
 
 /**
@@ -90,6 +91,79 @@ describe('introspection fast path', () => {
     assert.equal(inactive.text, '{"active":false}');
   });
 
+  it('reads Basic credentials as oidc-provider does, and checks secrets of every length', async () => {
+    const { token } = await fast.createPat(userId, { name: 'basic-variants' });
+    const { clientId, clientSecret } = fast.rs;
+    const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+    const enc = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0')}`).join('');
+    const accepted = [
+      `Basic ${b64(`${clientId}:${clientSecret}`).replace(/=+$/, '')}`,
+      `basic ${b64(`${clientId}:${clientSecret}`)}`,
+      `Basic ${b64(`${enc(clientId)}:${enc(clientSecret)}`)}`,
+    ];
+    const before = await fastPathCount();
+    for (const Authorization of accepted) {
+      const res = await both(form({ token }), { Authorization });
+      assert.equal((JSON.parse(res.text) as { active: unknown }).active, true, Authorization);
+    }
+    assert.equal((await fastPathCount()) - before, accepted.length, 'the fast path answered each of them');
+
+    // Near misses: each one is refused by both paths in the same words.
+    const flip = (s: string, i: number) => s.slice(0, i) + (s[i] === 'A' ? 'B' : 'A') + s.slice(i + 1);
+    const refused = [
+      clientSecret.slice(0, -1),
+      `${clientSecret}x`,
+      `${clientSecret}${clientSecret}`,
+      flip(clientSecret, 0),
+      flip(clientSecret, clientSecret.length - 1),
+      `${clientSecret.slice(0, -1)}é`,
+      ' ',
+    ];
+    for (const secret of refused) {
+      const res = await both(form({ token }), { Authorization: `Basic ${b64(`${clientId}:${secret}`)}` });
+      // Non-ASCII credentials are malformed (400); the others are wrong (401).
+      assert.equal(res.status, /^[\x20-\x7e]+$/.test(secret) ? 401 : 400, `secret ${JSON.stringify(secret)}`);
+    }
+    for (const Authorization of [
+      `Basic  ${b64(`${clientId}:${clientSecret}`)}`,
+      `Basic ${b64(`${clientId}:${clientSecret}`).replace(/\+/g, '-').replace(/\//g, '_')}x`,
+      `Basic ${b64(`${clientId}\u0000:${clientSecret}`)}`,
+      `Basic ${b64(clientId)}`,
+      'Basic',
+      'Basic ',
+    ]) {
+      const res = await both(form({ token }), { Authorization });
+      assert.notEqual(res.status, 200, Authorization);
+    }
+  });
+
+  it('counts every introspection it answers in the request metrics, with its latency', async () => {
+    const pat = await fast.createPat(userId, { name: 'counted' });
+    await fast.introspect(pat.token);
+    const read = async () => {
+      const text = await (await fetch(`${fast.url}/metrics`)).text();
+      const value = (pattern: RegExp) => Number(text.match(pattern)?.[1] ?? Number.NaN);
+      const labels = 'endpoint="\\/introspect",outcome="active"';
+      return {
+        requests: value(new RegExp(`^tokenwarden_http_requests_total\\{${labels}\\} (\\S+)$`, 'm')),
+        count: value(new RegExp(`^tokenwarden_http_request_duration_seconds_count\\{${labels}\\} (\\S+)$`, 'm')),
+        sum: value(new RegExp(`^tokenwarden_http_request_duration_seconds_sum\\{${labels}\\} (\\S+)$`, 'm')),
+        inf: value(
+          new RegExp(`^tokenwarden_http_request_duration_seconds_bucket\\{le="\\+Inf",${labels}\\} (\\S+)$`, 'm'),
+        ),
+        fast: value(/^tokenwarden_introspection_fast_path_total\{outcome="active"\} (\S+)$/m),
+        memory: value(/^tokenwarden_pat_lookups_total\{layer="memory"\} (\S+)$/m),
+      };
+    };
+    const before = await read();
+    for (let i = 0; i < 7; i++) assert.equal((await fast.introspect(pat.token)).body.active, true);
+    const after = await read();
+    for (const key of ['requests', 'count', 'inf', 'fast', 'memory'] as const) {
+      assert.equal(after[key] - before[key], 7, key);
+    }
+    assert.ok(after.sum > before.sum, 'latency was added to the sum');
+  });
+
   it('answers inactive PATs exactly like oidc-provider', async () => {
     const revoked = await fast.createPat(userId);
     await fast.revoke(revoked.token);
@@ -153,5 +227,23 @@ describe('introspection fast path', () => {
       /tokenwarden_http_request_duration_seconds_bucket\{le="0.005",endpoint="\/introspect",outcome="active"\} \d+/,
     );
     assert.match(text, /tokenwarden_last_used_writes_total \d+/);
+  });
+});
+
+describe('client secret comparison', () => {
+  it('matches only the same bytes, whatever the lengths involved', () => {
+    for (const length of [1, 43, 255, 256, 257, 1000, 4096]) {
+      const secret = 'S'.repeat(length - 1) + 'x';
+      const expected = Buffer.from(secret, 'utf8');
+      assert.equal(secretMatches(expected, secret), true, `length ${length}`);
+      assert.equal(secretMatches(expected, secret.slice(0, -1)), false, `prefix of ${length}`);
+      assert.equal(secretMatches(expected, `${secret}x`), false, `extension of ${length}`);
+      assert.equal(secretMatches(expected, `${secret.slice(0, -1)}y`), false, `last byte of ${length}`);
+      assert.equal(secretMatches(expected, ''), false, `empty against ${length}`);
+      // Still right after a longer comparison grew, and a shorter one reused, the scratch buffer.
+      assert.equal(secretMatches(Buffer.from('short'), 'short'), true);
+    }
+    assert.equal(secretMatches(Buffer.from('ab\u00e9', 'utf8'), 'ab\u00e9'), true);
+    assert.equal(secretMatches(Buffer.from('abcd', 'utf8'), 'ab\u00e9'), false, 'same byte length, other bytes');
   });
 });

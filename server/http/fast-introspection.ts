@@ -18,32 +18,60 @@ import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } f
 import type { PatFormat } from '../services/pat-format.ts';
 import type { LivePat, PatService } from '../services/pats.ts';
 
-type Param = 'token' | 'token_type_hint' | 'client_id' | 'client_secret';
-const PARAMS: ReadonlySet<string> = new Set<Param>(['token', 'token_type_hint', 'client_id', 'client_secret']);
-type Params = Partial<Record<Param, string>>;
+interface Params {
+  token: string | undefined;
+  token_type_hint: string | undefined;
+  client_id: string | undefined;
+  client_secret: string | undefined;
+}
 /** Bytes that make a form value need decoding (or be non-ASCII): then URLSearchParams parses it. */
 const NEEDS_DECODING = /[%+\u0080-\uffff]/;
+
+/** Sets one parameter; false when it is unknown or already set (then the request is not for the fast path). */
+function assign(params: Params, key: string, value: string): boolean {
+  switch (key) {
+    case 'token':
+    case 'token_type_hint':
+    case 'client_id':
+    case 'client_secret':
+      if (params[key] !== undefined) return false;
+      params[key] = value;
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * The parameters of an introspection body, as URLSearchParams would read them; null when one is unknown or
  * repeated (not for the fast path). Bodies of plain characters — every PAT and most client credentials — are split
- * without decoding.
+ * in place, without decoding or intermediate arrays: this runs on every introspection.
  */
 function parseParams(raw: Buffer): Params | null {
   const text = raw.toString('utf8');
-  const pairs: Iterable<[string, string]> = NEEDS_DECODING.test(text)
-    ? new URLSearchParams(text)
-    : text
-        .split('&')
-        .filter((part) => part !== '')
-        .map((part): [string, string] => {
-          const eq = part.indexOf('=');
-          return eq === -1 ? [part, ''] : [part.slice(0, eq), part.slice(eq + 1)];
-        });
-  const params: Params = {};
-  for (const [key, value] of pairs) {
-    if (!PARAMS.has(key) || params[key as Param] !== undefined) return null;
-    params[key as Param] = value;
+  const params: Params = {
+    token: undefined,
+    token_type_hint: undefined,
+    client_id: undefined,
+    client_secret: undefined,
+  };
+  if (NEEDS_DECODING.test(text)) {
+    for (const [key, value] of new URLSearchParams(text)) if (!assign(params, key, value)) return null;
+    return params;
+  }
+  let start = 0;
+  while (start <= text.length) {
+    let end = text.indexOf('&', start);
+    if (end === -1) end = text.length;
+    if (end > start) {
+      const eq = text.indexOf('=', start);
+      const ok =
+        eq === -1 || eq > end
+          ? assign(params, text.slice(start, end), '')
+          : assign(params, text.slice(start, eq), text.slice(eq + 1, end));
+      if (!ok) return null;
+    }
+    start = end + 1;
   }
   return params;
 }
@@ -147,8 +175,20 @@ export function fastIntrospectionHandler(
     done(null, 'error');
   };
 
+  /** Who is introspecting, as the PAT service records it: one object per client, not one per request. */
+  const uses = new Map<string, { clientId: string; actor: { id: string; via: 'introspection' } }>();
+  const useOf = (clientId: string) => {
+    let use = uses.get(clientId);
+    if (!use) {
+      if (uses.size >= 1000) uses.clear();
+      use = { clientId, actor: { id: `client:${clientId}`, via: 'introspection' } };
+      uses.set(clientId, use);
+    }
+    return use;
+  };
+
   const introspect = (res: ServerResponse, token: string, clientId: string, done: FastPathDone) => {
-    const use = { clientId, actor: { id: `client:${clientId}`, via: 'introspection' as const } };
+    const use = useOf(clientId);
     let hot: LivePat | null | undefined;
     try {
       hot = pats.lookupCached(token, use);

@@ -82,23 +82,48 @@ export function readFormBody(req: IncomingMessage, length: number | undefined): 
   );
 }
 
+/** Printable ASCII only: what a client id or secret may be once form-decoded. */
+const PRINTABLE = /^[\x20-\x7E]*$/;
+const FORM_ESCAPES = /[%+]/;
+
+/** One half of a Basic credential, form-decoded; null when it is not printable ASCII once decoded. */
+function formDecode(value: string): string | null {
+  if (!FORM_ESCAPES.test(value)) return PRINTABLE.test(value) ? value : null;
+  try {
+    const decoded = decodeURIComponent(value.replace(/\+/g, '%20'));
+    return PRINTABLE.test(decoded) ? decoded : null;
+  } catch {
+    return null;
+  }
+}
+
+const BASE64 = /^([A-Za-z0-9+/]+)(={0,2})$/;
+
+/**
+ * The credentials part of a Basic header, decoded; null unless it is standard base64, padded correctly or not at
+ * all (the rule oidc-provider applies before it decodes: anything else is its 400), or decodes to anything but
+ * printable ASCII (which no client id or secret may contain, encoded or not).
+ */
+function decodeBase64(encoded: string): string | null {
+  const match = BASE64.exec(encoded);
+  if (!match) return null;
+  const [, data, padding] = match as unknown as [string, string, string];
+  const remainder = data.length % 4;
+  if (padding === '' ? remainder === 1 : padding.length !== 4 - remainder) return null;
+  const text = atob(encoded);
+  return PRINTABLE.test(text) ? text : null;
+}
+
 /** Basic credentials from an Authorization header, form-decoded (RFC 6749 §2.3.1); null when absent or malformed. */
 export function basicCredentials(header: string): { clientId: string; clientSecret: string } | null {
-  const [scheme, encoded, extra] = header.split(' ');
-  if (extra !== undefined || scheme?.toLowerCase() !== 'basic' || !encoded) return null;
-  const basic = Buffer.from(encoded, 'base64').toString('utf8');
-  const colon = basic.indexOf(':');
-  if (colon === -1) return null;
-  const decode = (value: string) => {
-    if (!/[%+]/.test(value)) return /^[\x20-\x7E]*$/.test(value) ? value : null;
-    try {
-      const decoded = decodeURIComponent(value.replace(/\+/g, '%20'));
-      return /^[\x20-\x7E]*$/.test(decoded) ? decoded : null;
-    } catch {
-      return null;
-    }
-  };
-  const clientId = decode(basic.slice(0, colon));
-  const clientSecret = decode(basic.slice(colon + 1));
+  // Exactly "<scheme> <credentials>": one space, nothing after.
+  const space = header.indexOf(' ');
+  if (space === -1 || header.indexOf(' ', space + 1) !== -1 || space === header.length - 1) return null;
+  if (header.slice(0, space).toLowerCase() !== 'basic') return null;
+  const basic = decodeBase64(header.slice(space + 1));
+  const colon = basic === null ? -1 : basic.indexOf(':');
+  if (basic === null || colon === -1) return null;
+  const clientId = formDecode(basic.slice(0, colon));
+  const clientSecret = formDecode(basic.slice(colon + 1));
   return clientId && clientSecret ? { clientId, clientSecret } : null;
 }

@@ -4,7 +4,7 @@
  * either method, secrets compared in constant time, expired secrets refused. Anything it cannot decide (another
  * method, a malformed header) is left to oidc-provider, which renders the RFC-shaped error.
  */
-import { hash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 
 import { LRUCache } from 'lru-cache';
 
@@ -27,8 +27,27 @@ export interface SecretAuthenticator {
   authenticateCached(presented: PresentedSecret): SecretCheck | undefined;
 }
 
+const REJECTED: SecretCheck = { outcome: 'rejected' };
+const UNDECIDED: SecretCheck = { outcome: 'undecided' };
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
-const digest = (value: string) => hash('sha256', value, 'buffer');
+
+/** Where a presented secret is written for the comparison: reused, as every check runs synchronously to its end. */
+let scratch = Buffer.alloc(256);
+
+/**
+ * Whether `presented` is `expected`, in time that depends on the expected secret's length only (the same guarantee
+ * as oidc-provider's own comparison): the presented bytes are written into a scratch buffer of that length and
+ * compared with `timingSafeEqual`; the length check is folded in without a branch on content. No hashing and no
+ * allocation: this runs on every introspection.
+ */
+export function secretMatches(expected: Buffer, presented: string): boolean {
+  if (scratch.length < expected.length) scratch = Buffer.alloc(expected.length * 2);
+  const window = scratch.subarray(0, expected.length);
+  window.fill(0);
+  window.write(presented, 'utf8');
+  const same = timingSafeEqual(window, expected);
+  return Buffer.byteLength(presented, 'utf8') === expected.length && same;
+}
 
 /** Creates the authenticator over the static clients and the (cached) client store. */
 export function createSecretAuthenticator(deps: {
@@ -39,27 +58,25 @@ export function createSecretAuthenticator(deps: {
   clock: Clock;
 }): SecretAuthenticator {
   const statics = new Map(deps.staticClients.map((c) => [String(c.client_id), c]));
-  /** Digests of registered secrets, so a request hashes only what it presents. */
+  /** Registered secrets as bytes, converted once. */
   const expected = new LRUCache<string, Buffer>({ max: 10_000 });
   const decide = (metadata: OidcPayload | undefined, { clientId, clientSecret }: PresentedSecret): SecretCheck => {
-    if (!metadata) return { outcome: 'undecided' };
+    if (!metadata) return UNDECIDED;
     const method =
       typeof metadata.token_endpoint_auth_method === 'string'
         ? metadata.token_endpoint_auth_method
         : 'client_secret_basic';
-    if (!SECRET_METHODS.has(method) || typeof metadata.client_secret !== 'string') return { outcome: 'undecided' };
+    if (!SECRET_METHODS.has(method) || typeof metadata.client_secret !== 'string') return UNDECIDED;
     const expiresAt = metadata.client_secret_expires_at;
     if (typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime()) {
-      return { outcome: 'undecided' };
+      return UNDECIDED;
     }
-    let digestOfSecret = expected.get(metadata.client_secret);
-    if (!digestOfSecret) {
-      digestOfSecret = digest(metadata.client_secret);
-      expected.set(metadata.client_secret, digestOfSecret);
+    let registered = expected.get(metadata.client_secret);
+    if (!registered) {
+      registered = Buffer.from(metadata.client_secret, 'utf8');
+      expected.set(metadata.client_secret, registered);
     }
-    return timingSafeEqual(digestOfSecret, digest(clientSecret))
-      ? { outcome: 'authenticated', clientId }
-      : { outcome: 'rejected' };
+    return secretMatches(registered, clientSecret) ? { outcome: 'authenticated', clientId } : REJECTED;
   };
   return {
     async authenticate(presented) {
