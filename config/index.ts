@@ -99,6 +99,12 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** `RETRY_AFTER_SECONDS` (default 5): the `Retry-After` sent with 503 when storage is unreachable. */
   readonly retryAfterSeconds: number;
+  /**
+   * `HEAP_GROWTH_PERCENT` (default 100): how far V8 lets the old generation grow past what the last full garbage
+   * collection kept before it collects again (like Go's GOGC). 0 leaves V8's own policy, which lets a burst of
+   * slow requests grow the heap to four times the live data. Set by the process entry point only.
+   */
+  readonly heapGrowthPercent: number;
 }
 
 /** An external identity provider whose JWTs authenticate self-service calls. */
@@ -181,6 +187,7 @@ const schemas = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
   RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
+  HEAP_GROWTH_PERCENT: integer(0, 1000).default(100),
 } as const;
 
 type Parsed = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> };
@@ -384,6 +391,7 @@ export function loadConfig(env: Env): Config {
     logLevel: p.LOG_LEVEL,
     shutdownTimeoutMs: p.SHUTDOWN_TIMEOUT_MS,
     retryAfterSeconds: p.RETRY_AFTER_SECONDS,
+    heapGrowthPercent: p.HEAP_GROWTH_PERCENT,
   };
   return deepFreeze(config);
 }

@@ -23,6 +23,7 @@ describe('configuration', () => {
     assert.equal(config.redis, null);
     assert.equal(config.cacheTtlSeconds, 300);
     assert.equal(config.logLevel, 'info');
+    assert.equal(config.heapGrowthPercent, 100);
     assert.equal(config.jwks.keys.length, 1);
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.pat));
@@ -42,6 +43,7 @@ describe('configuration', () => {
       ADMIN_CLIENT_ID: 'root',
       CACHE_TTL_SECONDS: '60',
       LOG_LEVEL: 'debug',
+      HEAP_GROWTH_PERCENT: '0',
     });
     assert.equal(config.port, 8080);
     assert.equal(config.issuer, 'https://tokens.example.com');
@@ -53,11 +55,14 @@ describe('configuration', () => {
     assert.equal(config.adminClient.generatedSecret, false);
     assert.equal(config.cacheTtlSeconds, 60);
     assert.equal(config.logLevel, 'debug');
+    assert.equal(config.heapGrowthPercent, 0);
   });
 
   const bad: Array<[Record<string, string>, string]> = [
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
+    [{ HEAP_GROWTH_PERCENT: '-1' }, 'HEAP_GROWTH_PERCENT'],
+    [{ HEAP_GROWTH_PERCENT: 'lots' }, 'HEAP_GROWTH_PERCENT'],
     [{ ISSUER: 'ftp://x' }, 'ISSUER'],
     [{ MONGODB_URI: 'postgres://x' }, 'MONGODB_URI'],
     [{ REDIS_URL: 'localhost:6379' }, 'REDIS_URL'],
