@@ -89,6 +89,16 @@ describe('introspection fast path', () => {
     assert.equal((await fastPathCount()) - before, bodies.length, 'the fast path answered each of them');
     const inactive = await both(`token=${token.slice(0, 5)}+${token.slice(6)}`, auth());
     assert.equal(inactive.text, '{"active":false}');
+
+    // oidc-provider's body parser stops at the 1000th separator: the fast path must not read further than it does.
+    const counted = await fastPathCount();
+    const within = await both(`${'&'.repeat(999)}token=${token}`, auth());
+    assert.equal((JSON.parse(within.text) as { active: unknown }).active, true);
+    assert.equal(await fastPathCount(), counted + 1, '999 separators: still the fast path');
+    for (const body of [`${'&'.repeat(1000)}token=${token}`, `${'a=1&'.repeat(1000)}token=${token}`]) {
+      assert.equal((await both(body, auth())).status, 400, 'the token after the 1000th separator is not read');
+    }
+    assert.equal(await fastPathCount(), counted + 1, 'left to oidc-provider');
   });
 
   it('reads Basic credentials as oidc-provider does, and checks secrets of every length', async () => {

@@ -26,6 +26,17 @@ interface Params {
 }
 /** Bytes that make a form value need decoding (or be non-ASCII): then URLSearchParams parses it. */
 const NEEDS_DECODING = /[%+\u0080-\uffff]/;
+/**
+ * oidc-provider reads bodies with `querystring.parse`, which stops at its 1000th `&` (empty parts count): anything
+ * after that is not there for it. Bodies with that many separators are left to it.
+ */
+const MAX_SEPARATORS = 999;
+
+function separators(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('&'); at !== -1 && count <= MAX_SEPARATORS; at = text.indexOf('&', at + 1)) count++;
+  return count;
+}
 
 /** Sets one parameter; false when it is unknown or already set (then the request is not for the fast path). */
 function assign(params: Params, key: string, value: string): boolean {
@@ -43,8 +54,8 @@ function assign(params: Params, key: string, value: string): boolean {
 }
 
 /**
- * The parameters of an introspection body, as URLSearchParams would read them; null when one is unknown or
- * repeated (not for the fast path). Bodies of plain characters — every PAT and most client credentials — are split
+ * The parameters of an introspection body, as oidc-provider reads them; null when one is unknown or repeated, or the
+ * body has too many separators (not for the fast path). Bodies of plain characters — every PAT and most client credentials — are split
  * in place, without decoding or intermediate arrays: this runs on every introspection.
  */
 function parseParams(raw: Buffer): Params | null {
@@ -56,11 +67,14 @@ function parseParams(raw: Buffer): Params | null {
     client_secret: undefined,
   };
   if (NEEDS_DECODING.test(text)) {
+    if (separators(text) > MAX_SEPARATORS) return null;
     for (const [key, value] of new URLSearchParams(text)) if (!assign(params, key, value)) return null;
     return params;
   }
   let start = 0;
+  let parts = 0;
   while (start <= text.length) {
+    if (++parts > MAX_SEPARATORS + 1) return null;
     let end = text.indexOf('&', start);
     if (end === -1) end = text.length;
     if (end > start) {
