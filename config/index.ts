@@ -100,9 +100,10 @@ export interface Config {
   /** `RETRY_AFTER_SECONDS` (default 5): the `Retry-After` sent with 503 when storage is unreachable. */
   readonly retryAfterSeconds: number;
   /**
-   * `HEAP_GROWTH_PERCENT` (default 100): how far V8 lets the old generation grow past what the last full garbage
-   * collection kept before it collects again (like Go's GOGC). 0 leaves V8's own policy, which lets a burst of
-   * slow requests grow the heap to four times the live data. Set by the process entry point only.
+   * `HEAP_GROWTH_PERCENT` (default 50): how far V8 lets the old generation grow past what the last full garbage
+   * collection kept before it collects again (V8's `--heap-growing-percent`, like Go's GOGC). It replaces V8's own
+   * factor, which it picks between 1.1 and 4 from its GC speed and memory mode, and which let a burst of slow
+   * requests grow the heap to four times the live data here. 0 leaves V8's policy. Set by the process entry point.
    */
   readonly heapGrowthPercent: number;
 }
@@ -187,7 +188,7 @@ const schemas = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
   RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
-  HEAP_GROWTH_PERCENT: integer(0, 1000).default(100),
+  HEAP_GROWTH_PERCENT: integer(0, 1000).default(50),
 } as const;
 
 type Parsed = { [K in keyof typeof schemas]: z.output<(typeof schemas)[K]> };

@@ -23,7 +23,7 @@ describe('configuration', () => {
     assert.equal(config.redis, null);
     assert.equal(config.cacheTtlSeconds, 300);
     assert.equal(config.logLevel, 'info');
-    assert.equal(config.heapGrowthPercent, 100);
+    assert.equal(config.heapGrowthPercent, 50);
     assert.equal(config.jwks.keys.length, 1);
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.pat));
