@@ -145,8 +145,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       metrics.storeError('redis');
       warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB');
     },
-    onBackgroundError: (operation, error) =>
-      warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed'),
+    onBackgroundError: (operation, error) => {
+      metrics.storeError('mongodb');
+      warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed');
+    },
     onLookup: (layer) => metrics.lookup(layer),
     onLastUsedWrite: () => metrics.lastUsedWrite(),
   });

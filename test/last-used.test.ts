@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 
+import { StoreUnavailableError, type Storage } from '../adapters/types.ts';
 import { startApp, type TestApp } from './support/app.ts';
 import { eventually } from './support/eventually.ts';
 
@@ -39,6 +40,43 @@ describe('last used', () => {
       app.clock.advance(-61_000);
     }
     assert.equal(app.counter.counts.get('mongo.pats.touchLastUsed'), 2);
+  });
+
+  it('does not retry a failed write before the interval is over (a slow store is not sent one per request)', async () => {
+    const attempts = { count: 0 };
+    const slow = await startApp({
+      wrapStorage: (s: Storage) => ({
+        ...s,
+        pats: {
+          ...s.pats,
+          touchLastUsed: () => {
+            attempts.count++;
+            return Promise.reject(new StoreUnavailableError('timed out (injected)'));
+          },
+        },
+      }),
+    });
+    try {
+      const pat = await slow.createPat(await slow.createUser());
+      for (let i = 0; i < 20; i++) assert.equal((await slow.introspect(pat.token)).body.active, true);
+      assert.equal(attempts.count, 1);
+      const errors = async () =>
+        Number(
+          /^tokenwarden_store_errors_total\{store="mongodb"\} (\d+)$/m.exec(
+            await (await fetch(`${slow.url}/metrics`)).text(),
+          )?.[1],
+        );
+      assert.equal(await errors(), 1, 'the failure is counted');
+      slow.clock.advance(61_000);
+      try {
+        await slow.introspect(pat.token);
+      } finally {
+        slow.clock.advance(-61_000);
+      }
+      assert.equal(attempts.count, 2, 'tried again once the interval is over');
+    } finally {
+      await slow.close();
+    }
   });
 
   it('does not count a revocation as a use', async () => {

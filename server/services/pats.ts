@@ -477,10 +477,9 @@ export function createPatService(deps: PatServiceDeps): PatService {
       (wrote) => {
         if (wrote) deps.onLastUsedWrite?.();
       },
-      (error: unknown) => {
-        touched.delete(id);
-        onBackgroundError('last_used', error);
-      },
+      // Not retried before the interval is over: a store too slow to answer (FerretDB scanning a large collection
+      // for this update keeps going after the driver gives up) would otherwise get a new write on every request.
+      (error: unknown) => onBackgroundError('last_used', error),
     );
   }
 
