@@ -15,6 +15,8 @@ export interface ServiceHandle {
   readonly port: number;
   /** False for services given through MONGODB_URI/REDIS_URL: they cannot be stopped by the tests. */
   readonly controllable: boolean;
+  /** The server process, while one runs here (not for external services): the bench reads its CPU time. */
+  pid?(): number | undefined;
   stop(): Promise<void>;
   start(): Promise<void>;
 }
@@ -82,6 +84,7 @@ function managedService(name: string, port: number, url: string, command: () => 
     url,
     port,
     controllable: true,
+    pid: () => child?.pid,
     async start() {
       const [binary, args] = command();
       stderr = '';
