@@ -277,6 +277,10 @@ async function main(): Promise<number> {
     // last-used write) is taken from the server and the load generator.
     const dbPid = mongo.pid?.();
     const dbBefore = dbPid ? cpuSeconds(dbPid) : 0;
+    const layers = ['memory', 'redis', 'database'] as const;
+    const layerCounts = () =>
+      Promise.all(layers.map((layer) => metric(url, `tokenwarden_pat_lookups_total{layer="${layer}"}`)));
+    const layersBefore = url === baseUrl ? [] : await layerCounts();
     const started = Date.now();
     const r = await load(`${url}/introspect`, conns, tokens.map(body), headers);
     const served = r.total + r.warmupTotal;
@@ -284,9 +288,16 @@ async function main(): Promise<number> {
     const dbShare = dbPid
       ? `  database ${(((cpuSeconds(dbPid) - dbBefore) * 1000) / (Date.now() - started)).toFixed(2)} cores`
       : '';
+    // Which cache layer answered the PAT lookups: a warm case should be answered from memory.
+    const layersAfter = url === baseUrl ? [] : await layerCounts();
+    const answeredBy = layersAfter
+      .map((n, i) => [layers[i], n - layersBefore[i]!] as const)
+      .filter(([, n]) => n > 0)
+      .map(([layer, n]) => `${layer} ${n}`)
+      .join(', ');
     rows.push({ name, conns, r });
     process.stdout.write(
-      `${name.padEnd(28)} ${String(conns).padStart(3)} conns  ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  CPU ${r.cpuUs?.toFixed(0) ?? '-'} µs/req${dbShare}` +
+      `${name.padEnd(28)} ${String(conns).padStart(3)} conns  ${r.rps.toFixed(0).padStart(7)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  CPU ${r.cpuUs?.toFixed(0) ?? '-'} µs/req${dbShare}${answeredBy ? `  lookups: ${answeredBy}` : ''}` +
         `${r.non2xx || r.errors || r.timeouts ? `  (non-2xx ${r.non2xx}, errors ${r.errors}, timeouts ${r.timeouts})` : ''}\n`,
     );
     return r;
