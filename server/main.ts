@@ -246,12 +246,13 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
 
   let server: Server | undefined;
   let draining = false;
-  /** Metrics and the request log line for a request the fast path answered (Koa's middleware never saw it). */
+  /** The request-metric series of the fast path's outcomes, bound once. */
   const fastSeries = {
     active: metrics.series('/introspect', 'active'),
     inactive: metrics.series('/introspect', 'inactive'),
     error: metrics.series('/introspect', '5xx'),
   };
+  /** Metrics and the request log line for a request the fast path answered (Koa's middleware never saw it). */
   const observeFastPath = (status: number, outcome: 'active' | 'inactive' | 'error', ms: number) => {
     metrics.fastPath(outcome);
     fastSeries[outcome].record(ms / 1000);

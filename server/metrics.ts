@@ -70,8 +70,8 @@ type Sample = { value: number; labels: Record<string, string | number>; metricNa
  * the shape `getMetricsAsJSON` documents), whose values come from the request series.
  */
 function seriesMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => Sample[]) {
-  const read = () => ({ name, help, type, aggregator: 'sum' as const, values: values() });
-  return { name, help, type, aggregator: 'sum' as const, get: () => Promise.resolve(read()), reset: () => undefined };
+  const metric = { name, help, type, aggregator: 'sum' as const };
+  return { ...metric, get: () => Promise.resolve({ ...metric, values: values() }), reset: () => undefined };
 }
 
 /** Creates the registry and the instruments. */
@@ -124,7 +124,9 @@ export function createMetrics(): Metrics {
         for (const [key, count] of counts) this.inc(label ? { [label]: key } : {}, count);
       },
     });
-    return (key: L) => counts.set(key, (counts.get(key) ?? 0) + 1);
+    return (key: L): void => {
+      counts.set(key, (counts.get(key) ?? 0) + 1);
+    };
   };
   const lookups = tallied(
     'tokenwarden_pat_lookups_total',
@@ -151,10 +153,10 @@ export function createMetrics(): Metrics {
 
   return {
     registry,
-    lookup: (layer) => lookups(layer),
-    storeError: (store) => storeErrors(store),
+    lookup: lookups,
+    storeError: storeErrors,
     lastUsedWrite: () => lastUsed('all'),
-    fastPath: (outcome) => fast(outcome),
+    fastPath: fast,
     series: seriesOf,
     middleware() {
       return async function measure(ctx, next) {

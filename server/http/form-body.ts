@@ -25,8 +25,8 @@ export function replayFormBody(req: IncomingMessage, body: Buffer): void {
 
 /**
  * Reads the body, calling `done` with the bytes, with null when the declared length is already over the limit
- * (nothing is read then), or with `'aborted'` when the request ended early (the client went away). A body over the limit is passed on partially read
- * (longer than the limit): callers leave it to oidc-provider, which rejects it. A caller that hands the request on
+ * (nothing is read then), or with `'aborted'` when the request ended early (the client went away). A body over the
+ * limit is passed on partially read (longer than the limit): callers leave it to oidc-provider, which rejects it. A caller that hands the request on
  * calls {@link replayFormBody} first. Plain stream events rather than an async iterator: this runs on every
  * introspection.
  */
@@ -107,7 +107,7 @@ const BASE64 = /^([A-Za-z0-9+/]+)(={0,2})$/;
 function decodeBase64(encoded: string): string | null {
   const match = BASE64.exec(encoded);
   if (!match) return null;
-  const [, data, padding] = match as unknown as [string, string, string];
+  const [, data = '', padding = ''] = match;
   const remainder = data.length % 4;
   if (padding === '' ? remainder === 1 : padding.length !== 4 - remainder) return null;
   const text = atob(encoded);
@@ -121,8 +121,9 @@ export function basicCredentials(header: string): { clientId: string; clientSecr
   if (space === -1 || header.indexOf(' ', space + 1) !== -1 || space === header.length - 1) return null;
   if (header.slice(0, space).toLowerCase() !== 'basic') return null;
   const basic = decodeBase64(header.slice(space + 1));
-  const colon = basic === null ? -1 : basic.indexOf(':');
-  if (basic === null || colon === -1) return null;
+  if (basic === null) return null;
+  const colon = basic.indexOf(':');
+  if (colon === -1) return null;
   const clientId = formDecode(basic.slice(0, colon));
   const clientSecret = formDecode(basic.slice(colon + 1));
   return clientId && clientSecret ? { clientId, clientSecret } : null;

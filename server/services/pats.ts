@@ -276,10 +276,11 @@ export function createPatService(deps: PatServiceDeps): PatService {
       }, deps.barrierPollMs ?? 1000)
     : undefined;
   poll?.unref();
-  /** Hashes whose tombstone Redis refused; value: the tombstone to write. */
-  const pending = new Map<string, string>();
-  /** Their TTLs (a change marker lives briefly; a tombstone as long as any cache entry). */
-  const pendingTtl = new Map<string, number>();
+  /**
+   * Hashes whose tombstone is not yet in Redis: the tombstone to write and its TTL (a change marker lives briefly, a
+   * tombstone as long as any cache entry).
+   */
+  const pending = new Map<string, { tombstone: string; ttlSeconds: number }>();
   const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
   /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
   const clockPerf = { now: () => clock.now().getTime() };
@@ -328,9 +329,9 @@ export function createPatService(deps: PatServiceDeps): PatService {
   function withdraw(id: string): void {
     if (withdrawals.size < 10_000) withdrawals.add(id);
     withdrawing ??= setInterval(() => {
-      for (const pending of withdrawals) {
-        pats.revoke(pending, clock.now()).then(
-          () => withdrawals.delete(pending),
+      for (const tokenId of withdrawals) {
+        pats.revoke(tokenId, clock.now()).then(
+          () => withdrawals.delete(tokenId),
           (error: unknown) => onBackgroundError('withdraw_failed_creation', error),
         );
       }
@@ -377,10 +378,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
   ): Promise<void> {
     if (!cache || hashes.length === 0) return;
     for (const hash of hashes) {
-      if (pending.get(hash) !== REVOKED) {
-        pending.set(hash, tombstone);
-        pendingTtl.set(hash, ttlSeconds);
-      }
+      if (pending.get(hash)?.tombstone !== REVOKED) pending.set(hash, { tombstone, ttlSeconds });
       local?.delete(hash);
     }
     await flushPending();
@@ -402,13 +400,10 @@ export function createPatService(deps: PatServiceDeps): PatService {
   async function flushPending(): Promise<void> {
     if (!cache) return;
     await Promise.all(
-      [...pending].map(async ([hash, tombstone]) => {
+      [...pending].map(async ([hash, { tombstone, ttlSeconds }]) => {
         try {
-          await cache.set(cacheKey(hash), tombstone, pendingTtl.get(hash) ?? cacheTtlSeconds);
-          if (pending.get(hash) === tombstone) {
-            pending.delete(hash);
-            pendingTtl.delete(hash);
-          }
+          await cache.set(cacheKey(hash), tombstone, ttlSeconds);
+          if (pending.get(hash)?.tombstone === tombstone) pending.delete(hash);
         } catch (error) {
           onCacheError('invalidate', error);
           raiseBarrier();
