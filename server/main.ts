@@ -100,6 +100,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
               { err: describeError(error) },
               'TTL indexes unavailable; expiring oidc payloads with a sweeper',
             ),
+          onDriverUnguarded: () =>
+            logger.warn(
+              'this MongoDB driver version is not guarded against a write to a just-closed socket hanging; a MongoDB restart may need a Tokenwarden restart',
+            ),
         }));
   const cache: Cache | null =
     options.cache !== undefined

@@ -20,6 +20,7 @@ import {
   type UserRecord,
   type UserStore,
 } from '../types.ts';
+import { guardClosedSocketWrites } from './closed-socket-guard.ts';
 
 export interface MongoStorageOptions {
   readonly uri: string;
@@ -29,6 +30,8 @@ export interface MongoStorageOptions {
   readonly onTtlFallback?: (error: unknown) => void;
   /** Sweeper period when TTL indexes are unavailable. Default 60 s. */
   readonly sweepIntervalMs?: number;
+  /** Called when the driver lacks the internals `guardClosedSocketWrites` patches, for logging. */
+  readonly onDriverUnguarded?: () => void;
 }
 
 const UNAVAILABLE =
@@ -620,6 +623,7 @@ function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
  * @throws {StoreUnavailableError} when the server cannot be reached within the timeout.
  */
 export async function createMongoStorage(opts: MongoStorageOptions): Promise<Storage> {
+  if (!guardClosedSocketWrites()) opts.onDriverUnguarded?.();
   const connection: Connection = mongoose.createConnection(opts.uri, {
     serverSelectionTimeoutMS: opts.timeoutMs,
     connectTimeoutMS: opts.timeoutMs,
