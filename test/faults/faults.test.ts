@@ -16,6 +16,7 @@ import {
   tokenwardenProcess,
   verifyLedger,
   type Api,
+  type Load,
   type LoadSummary,
   type TokenwardenProcess,
   type Verification,
@@ -40,10 +41,31 @@ describe('faults under load', function () {
     if (rows.length > 0) process.stdout.write(`${summaryTable(rows)}\n`);
   });
 
-  // Whatever a scenario leaves running when it fails is killed, so a failure never leaves the run hanging.
+  // Whatever a scenario leaves running when it fails is stopped (its load) or killed (its server), so a failure
+  // never leaves the run hanging; the server's last output is printed with the failure.
   const launched: TokenwardenProcess[] = [];
-  afterEach(() => {
-    for (const tw of launched.splice(0)) tw.killNow();
+  const loads: Load[] = [];
+  const loadOn = (api: Api): Load => {
+    const started = startLoad(api);
+    loads.push(started);
+    return started;
+  };
+  afterEach(async function () {
+    const failed = this.currentTest?.state === 'failed';
+    await Promise.all(loads.splice(0).map((l) => l.stop()));
+    for (const tw of launched.splice(0)) {
+      if (failed) {
+        const errors = tw.errors().join('\n') || '(none)';
+        process.stdout.write(
+          `Tokenwarden's error-level log lines:\n${errors}\nits last output:\n${tw.output().slice(-6000)}\n`,
+        );
+      }
+      tw.killNow();
+    }
+    // A scenario that failed during an outage leaves the service stopped: the next one needs it back.
+    for (const service of [services().redis, services().mongo]) {
+      if (service.controllable && !(await canConnect(service.port))) await service.start();
+    }
   });
 
   async function launch(): Promise<TokenwardenProcess> {
@@ -84,7 +106,7 @@ describe('faults under load', function () {
     const { redis } = services();
     const tw = await launch();
     const api = await bootstrap(tw, 6);
-    const load = startLoad(api);
+    const load = loadOn(api);
     const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
     try {
       load.phase('redis up');
@@ -139,7 +161,7 @@ describe('faults under load', function () {
       assert.equal((await api.introspect(p.token)).body.active, false);
     }
 
-    const load = startLoad(api);
+    const load = loadOn(api);
     load.phase('mongo up');
     await load.after(400);
     load.phase('mongo down');
@@ -204,7 +226,7 @@ describe('faults under load', function () {
     const api = await bootstrap(tw, 6);
     const user = api.users[0]!;
     const pat = await api.admin('POST', `/api/users/${user}/tokens`, { name: 'in-flight', scopes: [] });
-    const load = startLoad(api);
+    const load = loadOn(api);
     load.phase('serving');
     await load.after(400);
 
@@ -244,7 +266,7 @@ describe('faults under load', function () {
     const tw = await launch();
     const api = await bootstrap(tw, 6);
     const user = api.users[0]!;
-    const load = startLoad(api);
+    const load = loadOn(api);
     const port = Number(new URL(tw.url).port);
     const killedAfter: Array<{ id: string; token: string }> = [];
     for (let round = 1; round <= 3; round++) {

@@ -28,6 +28,8 @@ export interface TokenwardenProcess {
   killNow(): void;
   exited(): Promise<number | null>;
   output(): string;
+  /** Every error-level log line (a 500 among thousands of outage warnings), the first 50 since start. */
+  errors(): string[];
 }
 
 export function tokenwardenProcess(env: Record<string, string>): TokenwardenProcess {
@@ -36,6 +38,7 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
   const adminSecret = randomBytes(24).toString('base64url');
   let child: ChildProcess | undefined;
   let out = '';
+  let errors: string[] = [];
   const exited = () =>
     !child || child.exitCode !== null || child.signalCode !== null
       ? Promise.resolve(child?.exitCode ?? null)
@@ -45,6 +48,7 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
     adminSecret,
     async start() {
       out = '';
+      errors = [];
       child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
         env: {
           ...process.env,
@@ -57,7 +61,14 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
-      const keep = (c: Buffer) => (out = (out + c.toString()).slice(-20_000));
+      let partial = '';
+      const keep = (c: Buffer) => {
+        const text = c.toString();
+        out = (out + text).slice(-20_000);
+        const lines = (partial + text).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) if (line.includes('"level":50') && errors.length < 50) errors.push(line);
+      };
       child.stdout!.on('data', keep);
       child.stderr!.on('data', keep);
       const deadline = Date.now() + 60_000;
@@ -82,6 +93,7 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
     },
     exited,
     output: () => out,
+    errors: () => [...errors],
   };
 }
 
