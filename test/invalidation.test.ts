@@ -77,6 +77,57 @@ describe('cache invalidation under races and partial failures', () => {
     }
   });
 
+  it('folds the barrier writes of a Redis outage into one at a time, the last one carrying the latest time', async () => {
+    const state = { broken: false };
+    const raised: number[] = [];
+    let writing = 0;
+    let mostAtOnce = 0;
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    let store!: Storage;
+    const app = await startApp({
+      wrapCache: (c) => partitionable(c, state),
+      wrapStorage: (s: Storage) => {
+        store = s;
+        return {
+          ...s,
+          barrier: {
+            ...s.barrier,
+            raise: async (atMs) => {
+              raised.push(atMs);
+              mostAtOnce = Math.max(mostAtOnce, ++writing);
+              try {
+                await held; // the first write is slow: every later raise arrives while it is in flight
+                await s.barrier.raise(atMs);
+              } finally {
+                writing--;
+              }
+            },
+          },
+        };
+      },
+    });
+    try {
+      const user = await app.createUser();
+      const pats = await Promise.all(Array.from({ length: 10 }, () => app.createPat(user)));
+      state.broken = true;
+      const started = Date.now();
+      for (const res of await Promise.all(pats.map((p) => app.revoke(p.token)))) assert.equal(res.status, 200);
+      const answered = Date.now();
+      release();
+      await eventually(async () => writing === 0 && (await store.barrier.read()) >= started);
+      // Each revocation raised the barrier (its cache writes failed), at least ten raises: two writes carried them.
+      assert.equal(raised.length, 2, `barrier writes: ${raised.length}`);
+      assert.equal(mostAtOnce, 1, 'one barrier write at a time');
+      const last = raised.at(-1)!;
+      assert.ok(last >= started && last <= answered, 'the follow-up carries a raise from the last revocations');
+      assert.equal(await store.barrier.read(), last);
+      state.broken = false;
+    } finally {
+      await app.close();
+    }
+  });
+
   it('answers an expired PAT inactive from MongoDB too, not only from the cache', async () => {
     const app = await startApp();
     try {

@@ -412,10 +412,28 @@ export function createPatService(deps: PatServiceDeps): PatService {
     );
   }
 
+  /**
+   * Raises the shared barrier. One write at a time: raises that come while one is in flight (every failed cache
+   * write during a Redis outage raises one) are folded into a single follow-up carrying the latest time. The
+   * barrier only moves forward (`$max`), so that write covers them all; without it a Redis outage under load queued
+   * dozens of writes to one document, and on FerretDB, which takes them one by one, requests behind them timed out.
+   */
+  let barrierQueued: number | null = null;
+  let barrierWriting = false;
   function raiseBarrier(): void {
     const now = Date.now();
     distrustFrom(now);
-    barrier.raise(now).catch((error: unknown) => onBackgroundError('barrier', error));
+    barrierQueued = Math.max(barrierQueued ?? 0, now);
+    if (!barrierWriting) void writeBarrier();
+  }
+  async function writeBarrier(): Promise<void> {
+    barrierWriting = true;
+    while (barrierQueued !== null) {
+      const at = barrierQueued;
+      barrierQueued = null;
+      await barrier.raise(at).catch((error: unknown) => onBackgroundError('barrier', error));
+    }
+    barrierWriting = false;
   }
 
   cache?.onReady((reconnect) => {
