@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 
+import { StoreUnavailableError, type Storage } from '../adapters/types.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
 
 const sha256 = (v: string) => createHash('sha256').update(v).digest('hex');
@@ -54,5 +55,36 @@ describe('logs', () => {
       assert.equal(all.includes(sha256(secret)), false, 'a hash of a secret leaked into the logs');
     }
     assert.equal(/authorization/i.test(all), false, 'no Authorization header is logged');
+  });
+
+  it('logs a store outage (503) as a warning and anything unexpected (500) as an error', async () => {
+    const failWith: { error: Error | null } = { error: null };
+    const broken = await startApp({
+      captureLogs: true,
+      wrapStorage: (storage: Storage) => ({
+        ...storage,
+        users: {
+          ...storage.users,
+          get: (id) => (failWith.error ? Promise.reject(failWith.error) : storage.users.get(id)),
+        },
+      }),
+    });
+    try {
+      const user = await broken.createUser();
+      const failed = async (error: Error, status: number) => {
+        failWith.error = error;
+        const res = await broken.api('GET', `/api/users/${user}`);
+        failWith.error = null;
+        assert.equal(res.status, status);
+        const line = broken.logs
+          .map((l) => JSON.parse(l) as { level: number; msg: string; path?: string })
+          .findLast((l) => l.msg === 'request failed' && l.path === `/api/users/${user}`);
+        return line?.level;
+      };
+      assert.equal(await failed(new StoreUnavailableError('MongoDB is unreachable (injected)'), 503), 40);
+      assert.equal(await failed(new Error('a bug (injected)'), 500), 50);
+    } finally {
+      await broken.close();
+    }
   });
 });

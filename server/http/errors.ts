@@ -43,11 +43,10 @@ export function errorHandler(logger: Logger, retryAfterSeconds: number): Middlew
       await next();
     } catch (error) {
       const err = toHttpError(error, retryAfterSeconds);
-      // A store outage is expected and answered 503 (warn); anything else at 5xx is a fault of ours (error).
-      if (err.status === 503) {
-        logger.warn({ err: describeError(error), path: ctx.path, method: ctx.method }, 'request failed');
-      } else if (err.status >= 500) {
-        logger.error({ err: describeError(error), path: ctx.path, method: ctx.method }, 'request failed');
+      if (err.status >= 500) {
+        // A store outage is expected and answered 503 (warn); any other 5xx is a fault of ours (error).
+        const level = err.status === 503 ? 'warn' : 'error';
+        logger[level]({ err: describeError(error), path: ctx.path, method: ctx.method }, 'request failed');
       }
       ctx.status = err.status;
       ctx.set(err.headers as Record<string, string>);
