@@ -26,9 +26,9 @@ export function replayFormBody(req: IncomingMessage, body: Buffer): void {
 /**
  * Reads the body, calling `done` with the bytes, with null when the declared length is already over the limit
  * (nothing is read then), or with `'aborted'` when the request ended early (the client went away). A body over the
- * limit is passed on partially read (longer than the limit): callers leave it to oidc-provider, which rejects it. A caller that hands the request on
- * calls {@link replayFormBody} first. Plain stream events rather than an async iterator: this runs on every
- * introspection.
+ * limit is passed on partially read (longer than the limit): callers leave it to oidc-provider, which rejects it.
+ * A caller that hands the request on calls {@link replayFormBody} first. Plain stream events rather than an async
+ * iterator: this runs on every introspection.
  */
 export function readFormBodyThen(
   req: IncomingMessage,

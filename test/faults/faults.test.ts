@@ -199,7 +199,7 @@ describe('faults under load', function () {
       );
       return res.status === 201;
     }, 60_000).catch((error: unknown) => {
-      throw new Error(`${(error as Error).message}; attempts:\n${attempts.join('\n')}\n${tw.output().slice(-3000)}`);
+      throw new Error(`${(error as Error).message}; attempts:\n${attempts.join('\n')}`);
     });
     load.phase('mongo back');
     await load.after(400);
