@@ -11,9 +11,14 @@ export default tseslint.config(
       // Store and adapter methods are async by contract even when an implementation needs no await.
       '@typescript-eslint/require-await': 'off',
       '@typescript-eslint/no-floating-promises': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-restricted-syntax': ['error', { selector: 'ExportDefaultDeclaration', message: 'Use named exports.' }],
     },
+  },
+  {
+    // Declarations of third-party modules describe their default exports.
+    files: ['**/*.d.ts'],
+    rules: { 'no-restricted-syntax': 'off' },
   },
   {
     files: ['config/**/*.ts'],

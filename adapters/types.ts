@@ -98,13 +98,18 @@ export interface AuditQuery {
 export interface UserStore {
   /** @throws {DuplicateError} with field `id` or `username`. */
   insert(user: UserRecord): Promise<void>;
+  /** The user, or null when unknown or deleted. */
   get(id: string): Promise<UserRecord | null>;
-  /** Sets `disabled` atomically; returns the updated user or null when unknown. */
+  /** Sets `disabled` atomically; returns the updated user or null when unknown or deleted. */
   setDisabled(id: string, disabled: boolean, at: Date): Promise<UserRecord | null>;
-  /** Newest first, `limit` rows after the cursor. */
+  /** Newest first, `limit` rows after the cursor; deleted users are not listed. */
   list(limit: number, after?: Cursor): Promise<UserRecord[]>;
-  /** Deletes the user; false when unknown. */
-  delete(id: string): Promise<boolean>;
+  /**
+   * Deletes the user; false when unknown or already deleted. The id stays reserved (a later insert with it fails
+   * with {@link DuplicateError} `id`), so a new user can never inherit the tokens and audit trail of a deleted one;
+   * the username is released.
+   */
+  delete(id: string, at: Date): Promise<boolean>;
 }
 
 export interface PatStore {
@@ -116,6 +121,8 @@ export interface PatStore {
    */
   insert(pat: PatRecord, now: Date, maxLive: number): Promise<void>;
   findByHash(tokenHash: string): Promise<PatRecord | null>;
+  /** The tokens whose current value has one of these hashes, in one query. */
+  findByHashes(tokenHashes: readonly string[]): Promise<PatRecord[]>;
   findById(id: string): Promise<PatRecord | null>;
   /** Newest first (created_at, then id), at most `limit` rows after the cursor. */
   query(q: TokenQuery): Promise<PatRecord[]>;
@@ -152,8 +159,15 @@ export interface PatStore {
   /** Remembers a rotated-out value, unless it is already remembered (never overwrites). */
   insertRotated(value: RotatedValue): Promise<void>;
   findRotated(tokenHash: string): Promise<RotatedValue | null>;
+  /** The remembered rotated-out values with these hashes, in one query. */
+  findRotatedMany(tokenHashes: readonly string[]): Promise<RotatedValue[]>;
   /** Sets when a remembered rotated-out value stops working. */
   setRotatedValidUntil(tokenHash: string, validUntil: Date): Promise<void>;
+  /**
+   * Ends, at `at`, the grace period of every rotated-out value of the token except `exceptHash` (a later rotation
+   * ends the grace of every earlier value). Values whose grace ended before `at` keep their end.
+   */
+  endGrace(tokenId: string, exceptHash: string, at: Date): Promise<void>;
 }
 
 export interface AuditStore {
@@ -217,12 +231,27 @@ export interface BarrierStore {
   raise(atMs: number): Promise<void>;
 }
 
+/**
+ * The server's own signing keys (JWKS), kept sealed (encrypted by the caller) so that every instance on one
+ * database publishes the same keys and they survive restarts.
+ */
+export interface SigningKeyStore {
+  /** The sealed key set, or null when none was stored yet. */
+  read(): Promise<string | null>;
+  /** Stores `sealed` unless a key set is already stored; resolves with the one stored (the first writer wins). */
+  insertIfAbsent(sealed: string): Promise<string>;
+  /** Replaces the stored key set (rotation). */
+  replace(sealed: string): Promise<void>;
+}
+
 /** What a storage backend offers the composition root. */
 export interface Storage {
   readonly users: UserStore;
   readonly pats: PatStore;
   readonly audit: AuditStore;
   readonly barrier: BarrierStore;
+  readonly signingKeys: SigningKeyStore;
+  /** oidc-provider's models, every id but a client's kept only as a hash (`createHashedOidcStore`). */
   readonly oidc: OidcStore;
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -212,6 +212,7 @@ async function main(): Promise<number> {
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
     ADMIN_CLIENT_SECRET: adminSecret,
+    SECRET_KEY: randomBytes(32).toString('base64url'),
     ISSUER: `http://127.0.0.1:${cachedPort}`,
     TOKEN_MAX_LIFETIME_DAYS: '0',
     SCOPES: JSON.stringify({ read: 'read' }),

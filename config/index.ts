@@ -12,15 +12,22 @@ import { z } from 'zod';
 export type SigningJwk = Record<string, unknown> & { kty: string };
 
 export interface Config {
-  /** `NODE_ENV`: `development` (default), `test` or `production`. */
+  /**
+   * `NODE_ENV`: `development`, `test` or `production`. Default: `production` when `MONGODB_URI` is set (a real
+   * database means real use), `development` on the embedded in-memory store.
+   */
   readonly env: 'development' | 'test' | 'production';
   /** `HOST` (default `0.0.0.0`) and `PORT` (default `3000`). */
   readonly host: string;
   readonly port: number;
   /** `ISSUER`: the public base URL of this server (default `http://localhost:<PORT>`). No trailing slash. */
   readonly issuer: string;
-  /** `TRUST_PROXY` (default `false`): honour `X-Forwarded-*` from a TLS-terminating proxy in front. */
-  readonly trustProxy: boolean;
+  /**
+   * `TRUST_PROXY` (default `false`): how many proxies in front of Tokenwarden append to `X-Forwarded-For`. `false`
+   * or `0`: none, the client's address is the socket's; `true` is `1`; `n`: the address is the n-th entry from the
+   * right (entries further left are written by the client and never trusted).
+   */
+  readonly trustedProxyHops: number;
   /** Storage. `MONGODB_URI` unset selects the embedded in-memory store (refused when `NODE_ENV=production`). */
   readonly storage:
     { readonly kind: 'memory' } | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
@@ -58,10 +65,20 @@ export interface Config {
     /** True when the secret was generated because none was configured. */
     readonly generatedSecret: boolean;
   };
-  /** `JWKS` (JSON `{"keys":[...]}` of private keys): required in production; an ephemeral ES256 key otherwise. */
-  readonly jwks: { readonly keys: readonly SigningJwk[] };
-  /** `COOKIE_KEYS` (comma-separated, 32+ characters each): required in production; random otherwise. */
-  readonly cookieKeys: readonly string[];
+  /**
+   * `JWKS` (JSON `{"keys":[...]}` of private signing keys). Default (null here): on MongoDB, keys generated once and
+   * kept in the database encrypted under `SECRET_KEY`, so every instance publishes the same keys and they survive
+   * restarts; on the embedded in-memory store, an ephemeral ES256 key.
+   */
+  readonly jwks: { readonly keys: readonly SigningJwk[] } | null;
+  /**
+   * `SECRET_KEY` (comma-separated, 32+ characters each; the first is current, the others still accepted, for
+   * rotation): the root of the keys that authenticate Redis cache entries and encrypt the stored signing keys.
+   * Required with `MONGODB_URI` or `REDIS_URL`; random per start on the embedded store.
+   */
+  readonly secretKeys: readonly string[];
+  /** `COOKIE_KEYS` (comma-separated, 32+ characters each). Default: derived from `SECRET_KEY`. */
+  readonly cookieKeys: readonly string[] | null;
   /** Token policy. */
   readonly policy: {
     /** `TOKEN_MAX_LIFETIME_DAYS` (default 365). `0` lifts the limit and allows tokens that never expire. */
@@ -80,13 +97,17 @@ export interface Config {
   };
   /**
    * `TRUSTED_ISSUERS` (JSON array, default `[]`): identity providers whose JWT access tokens may call `/api/me`:
-   * `[{"issuer": "...", "jwks_uri": "...", "audience": "...", "user_claim": "sub"}]`.
+   * `[{"issuer": "...", "jwks_uri": "...", "audience": "...", "user_claim": "sub", "token_types": ["at+jwt"],
+   * "required_scope": "..."}]`. `token_types` (default `["at+jwt"]`, RFC 9068) are the accepted `typ` header values;
+   * an ID token (`typ: JWT`) is refused unless listed. `required_scope` (default none) must be in `scope`/`scp`.
    */
   readonly trustedIssuers: readonly TrustedIssuer[];
   /**
-   * Abuse limits, per instance, per minute: `AUTH_FAILURES_PER_CLIENT` (default 20) and
-   * `AUTH_FAILURES_PER_ADDRESS` (default 100) failed client authentications; `CREDENTIAL_REVOCATIONS_PER_ADDRESS`
-   * (default 60) calls to the leaked-credential revocation endpoint.
+   * Abuse limits, per instance: `AUTH_FAILURES_PER_CLIENT` (default 20) failed client authentications per minute
+   * for one client id from one address, after which its failures back off (1 s, doubling up to 15 min);
+   * `AUTH_FAILURES_PER_ADDRESS` (default 100) failed client authentications per minute from one address;
+   * `CREDENTIAL_REVOCATIONS_PER_ADDRESS` (default 2000) values per minute reported to the leaked-credential
+   * revocation endpoint from one address. None of them ever refuses a correct client secret.
    */
   readonly limits: {
     readonly authFailuresPerClient: number;
@@ -117,6 +138,10 @@ export interface TrustedIssuer {
   readonly userClaim: string;
   /** Accepted JWS algorithms (default: the asymmetric ones jose supports). */
   readonly algorithms: readonly string[];
+  /** Accepted `typ` header values, compared without an `application/` prefix (default `at+jwt`, RFC 9068 §2.1). */
+  readonly tokenTypes: readonly string[];
+  /** A scope the token must carry (in `scope` or `scp`), or null. */
+  readonly requiredScope: string | null;
 }
 
 /** Thrown when an environment variable is invalid; `variable` names it. */
@@ -139,11 +164,15 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const schemas = {
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  NODE_ENV: z.enum(['development', 'test', 'production']).optional(),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: integer(0, 65535).default(3000),
   ISSUER: z.url({ protocol: /^https?$/ }).optional(),
-  TRUST_PROXY: bool.default(false),
+  TRUST_PROXY: z
+    .union([z.enum(['true', 'false']), z.string().regex(/^\d+$/, 'must be true, false or a number of proxy hops')])
+    .transform((v) => (v === 'true' ? 1 : v === 'false' ? 0 : Number(v)))
+    .pipe(z.number().int().min(0, 'must be at least 0').max(10, 'must be at most 10 proxy hops'))
+    .default(0),
   MONGODB_URI: z
     .string()
     .regex(/^mongodb(\+srv)?:\/\/.+/, 'must be a mongodb:// or mongodb+srv:// URI')
@@ -175,6 +204,7 @@ const schemas = {
     .default('tokenwarden-admin'),
   ADMIN_CLIENT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
   JWKS: z.string().optional(),
+  SECRET_KEY: z.string().optional(),
   COOKIE_KEYS: z.string().optional(),
   TOKEN_MAX_LIFETIME_DAYS: integer(0, 36_500).default(365),
   TOKEN_DEFAULT_LIFETIME_DAYS: integer(0, 36_500).default(30),
@@ -184,7 +214,7 @@ const schemas = {
   TRUSTED_ISSUERS: z.string().optional(),
   AUTH_FAILURES_PER_CLIENT: integer(1, 1_000_000).default(20),
   AUTH_FAILURES_PER_ADDRESS: integer(1, 1_000_000).default(100),
-  CREDENTIAL_REVOCATIONS_PER_ADDRESS: integer(1, 1_000_000).default(60),
+  CREDENTIAL_REVOCATIONS_PER_ADDRESS: integer(1, 1_000_000).default(2000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SHUTDOWN_TIMEOUT_MS: integer(0, 300_000).default(10_000),
   RETRY_AFTER_SECONDS: integer(1, 3600).default(5),
@@ -208,13 +238,15 @@ function parseAll(env: Env): Parsed {
 
 const jwkSchema = z.object({ keys: z.array(z.looseObject({ kty: z.string(), d: z.string() })).min(1) });
 
-function parseJwks(raw: string | undefined, production: boolean): { keys: SigningJwk[] } {
-  if (raw === undefined) {
-    if (production) throw new ConfigError('JWKS', 'is required when NODE_ENV=production');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = privateKey.export({ format: 'jwk' }) as SigningJwk;
-    return { keys: [{ ...jwk, alg: 'ES256', use: 'sig', kid: `ephemeral-${randomBytes(6).toString('hex')}` }] };
-  }
+/** A new ES256 signing key (the embedded store's ephemeral key, and the first stored key on MongoDB). */
+export function generateSigningKey(kidPrefix: string): SigningJwk {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const jwk = privateKey.export({ format: 'jwk' }) as SigningJwk;
+  return { ...jwk, alg: 'ES256', use: 'sig', kid: `${kidPrefix}-${randomBytes(6).toString('hex')}` };
+}
+
+function parseJwks(raw: string | undefined, memory: boolean): { keys: SigningJwk[] } | null {
+  if (raw === undefined) return memory ? { keys: [generateSigningKey('ephemeral')] } : null;
   let json: unknown;
   try {
     json = JSON.parse(raw);
@@ -228,16 +260,26 @@ function parseJwks(raw: string | undefined, production: boolean): { keys: Signin
   return result.data;
 }
 
-function parseCookieKeys(raw: string | undefined, production: boolean): string[] {
-  if (raw === undefined) {
-    if (production) throw new ConfigError('COOKIE_KEYS', 'is required when NODE_ENV=production');
-    return [randomBytes(32).toString('base64url')];
-  }
+/** A comma-separated list of keys of 32+ characters each (`SECRET_KEY`, `COOKIE_KEYS`). */
+function parseKeyList(variable: string, raw: string): string[] {
   const keys = raw.split(',').map((k) => k.trim());
   if (keys.some((k) => k.length < 32)) {
-    throw new ConfigError('COOKIE_KEYS', 'each comma-separated key must be at least 32 characters');
+    throw new ConfigError(variable, 'each comma-separated key must be at least 32 characters');
   }
   return keys;
+}
+
+function parseSecretKeys(raw: string | undefined, required: string | null): string[] {
+  if (raw === undefined) {
+    if (required !== null) {
+      throw new ConfigError(
+        'SECRET_KEY',
+        `is required with ${required} (32+ random characters, e.g. \`openssl rand -base64 32\`): it authenticates cache entries and encrypts the stored signing keys`,
+      );
+    }
+    return [randomBytes(32).toString('base64url')];
+  }
+  return parseKeyList('SECRET_KEY', raw);
 }
 
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
@@ -284,6 +326,12 @@ const ASYMMETRIC = [
   'Ed25519',
 ];
 
+/** A `typ` value as RFC 8725 §3.11 compares it: case-insensitive, without an `application/` prefix. */
+export function normaliseTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
+
 function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
   if (raw === undefined) return [];
   const result = z
@@ -294,6 +342,8 @@ function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
         audience: z.string().min(1),
         user_claim: z.string().min(1).default('sub'),
         algorithms: z.array(z.enum(ASYMMETRIC)).min(1).default(ASYMMETRIC),
+        token_types: z.array(z.string().min(1).max(100)).min(1).default(['at+jwt']),
+        required_scope: z.string().regex(SCOPE_TOKEN).nullable().default(null),
       }),
     )
     .safeParse(parseJson('TRUSTED_ISSUERS', raw));
@@ -307,6 +357,8 @@ function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
     audience: t.audience,
     userClaim: t.user_claim,
     algorithms: t.algorithms,
+    tokenTypes: t.token_types.map(normaliseTyp),
+    requiredScope: t.required_scope,
   }));
 }
 
@@ -329,7 +381,8 @@ export function loadConfigFromProcess(): Config {
  */
 export function loadConfig(env: Env): Config {
   const p = parseAll(env);
-  const production = p.NODE_ENV === 'production';
+  const nodeEnv = p.NODE_ENV ?? (p.MONGODB_URI === undefined ? 'development' : 'production');
+  const production = nodeEnv === 'production';
 
   if (production && p.MONGODB_URI === undefined) {
     throw new ConfigError(
@@ -352,11 +405,11 @@ export function loadConfig(env: Env): Config {
   }
 
   const config: Config = {
-    env: p.NODE_ENV,
+    env: nodeEnv,
     host: p.HOST,
     port: p.PORT,
     issuer,
-    trustProxy: p.TRUST_PROXY,
+    trustedProxyHops: p.TRUST_PROXY,
     storage:
       p.MONGODB_URI === undefined
         ? { kind: 'memory' }
@@ -374,8 +427,12 @@ export function loadConfig(env: Env): Config {
       clientSecret: p.ADMIN_CLIENT_SECRET ?? randomBytes(32).toString('base64url'),
       generatedSecret: p.ADMIN_CLIENT_SECRET === undefined,
     },
-    jwks: parseJwks(p.JWKS, production),
-    cookieKeys: parseCookieKeys(p.COOKIE_KEYS, production),
+    jwks: parseJwks(p.JWKS, p.MONGODB_URI === undefined),
+    secretKeys: parseSecretKeys(
+      p.SECRET_KEY,
+      p.MONGODB_URI !== undefined ? 'MONGODB_URI' : p.REDIS_URL !== undefined ? 'REDIS_URL' : null,
+    ),
+    cookieKeys: p.COOKIE_KEYS === undefined ? null : parseKeyList('COOKIE_KEYS', p.COOKIE_KEYS),
     policy: {
       maxLifetimeDays: p.TOKEN_MAX_LIFETIME_DAYS,
       defaultLifetimeDays: p.TOKEN_DEFAULT_LIFETIME_DAYS,

@@ -37,22 +37,47 @@ export class InvalidRequest extends TokenwardenError {
   }
 }
 
-/** 401 `invalid_token` (RFC 6750 §3.1): missing, unknown or expired bearer token on the management API. */
+/**
+ * A `WWW-Authenticate: Bearer` challenge (RFC 6750 §3). RFC 6750 allows `error_description` only the characters
+ * %x20-21 / %x23-5B / %x5D-7E: a `"` becomes `'`, a `\` becomes `/`, and anything outside printable ASCII `?`, so
+ * every parameter is a plain quoted-string that every client's parser reads (RFC 7235 §2.1).
+ */
+export function bearerChallenge(params: Readonly<Record<string, string>> = {}): string {
+  const quoted = (value: string) =>
+    `"${value
+      .replace(/[^\x20-\x7e]/g, '?')
+      .replace(/"/g, "'")
+      .replace(/\\/g, '/')}"`;
+  const parts = Object.entries({ realm: 'tokenwarden', ...params }).map(([key, value]) => `${key}=${quoted(value)}`);
+  return `Bearer ${parts.join(', ')}`;
+}
+
+/** 401 `invalid_token` (RFC 6750 §3.1): unknown, expired or revoked bearer token on the management API. */
 export class InvalidToken extends TokenwardenError {
   constructor(description = 'a valid bearer access token is required') {
     super(401, 'invalid_token', description, {
-      headers: {
-        'WWW-Authenticate': `Bearer realm="tokenwarden", error="invalid_token", error_description="${description}"`,
-      },
+      headers: { 'WWW-Authenticate': bearerChallenge({ error: 'invalid_token', error_description: description }) },
     });
   }
 }
 
-/** 401 with a bare `WWW-Authenticate: Bearer` challenge: no credentials were sent at all (RFC 6750 §3.1). */
+/**
+ * 401 with a bare challenge and no error code: no bearer credentials were sent at all (RFC 6750 §3.1: "the
+ * resource server SHOULD NOT include an error code or other error information").
+ */
 export class MissingToken extends TokenwardenError {
   constructor() {
     super(401, 'invalid_token', 'a bearer access token is required', {
-      headers: { 'WWW-Authenticate': 'Bearer realm="tokenwarden"' },
+      headers: { 'WWW-Authenticate': bearerChallenge() },
+    });
+  }
+}
+
+/** 400 `invalid_request` (RFC 6750 §3.1): an `Authorization: Bearer` header that is not `Bearer <token>`. */
+export class MalformedAuthorization extends TokenwardenError {
+  constructor(description: string) {
+    super(400, 'invalid_request', description, {
+      headers: { 'WWW-Authenticate': bearerChallenge({ error: 'invalid_request', error_description: description }) },
     });
   }
 }
@@ -61,7 +86,13 @@ export class MissingToken extends TokenwardenError {
 export class InsufficientScope extends TokenwardenError {
   constructor(readonly scope: string) {
     super(403, 'insufficient_scope', `the access token lacks the "${scope}" scope`, {
-      headers: { 'WWW-Authenticate': `Bearer realm="tokenwarden", error="insufficient_scope", scope="${scope}"` },
+      headers: {
+        'WWW-Authenticate': bearerChallenge({
+          error: 'insufficient_scope',
+          error_description: `the access token lacks the "${scope}" scope`,
+          scope,
+        }),
+      },
     });
   }
 }

@@ -15,12 +15,25 @@ import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { describeError } from './http/errors.ts';
-import { authFailureThrottle } from './http/auth-throttle.ts';
-import { fastIntrospectionHandler } from './http/fast-introspection.ts';
-import { authorizationServerMetadata, notFoundAsJson, requestLog, retryAfterOn503 } from './http/middleware.ts';
+import {
+  authorizationServerMetadata,
+  issuerOrigin,
+  notFoundAsJson,
+  requestLog,
+  retryAfterOn503,
+  serverToServerEndpoints,
+} from './http/middleware.ts';
+import { createAddressResolver } from './introspection/address.ts';
+import { createSecretAuthenticator } from './introspection/client-secrets.ts';
+import { fastIntrospectionHandler } from './introspection/fast-transport.ts';
+import { createIntrospector, type Introspector } from './introspection/introspect.ts';
+import { INACTIVE, renderActive } from './introspection/render.ts';
+import { createAuthThrottle, throttleFailedClientAuth } from './introspection/throttle.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
+import { findOAuthToken } from './oidc/oauth-tokens.ts';
 import { createProvider } from './oidc/provider.ts';
+import { createCacheCodec } from './pats/cache-codec.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -29,8 +42,10 @@ import { meRoutes } from './routes/me.ts';
 import { openApiDocument, openApiRoute } from './routes/openapi.ts';
 import { createAuditService, type AuditService } from './services/audit.ts';
 import { createCallerResolver } from './services/callers.ts';
-import { createSecretAuthenticator } from './services/client-secrets.ts';
+import { createKeyring } from './services/keyring.ts';
 import { createRateLimiter } from './services/rate-limit.ts';
+import { loadSigningKeys } from './services/signing-keys.ts';
+import { hashClientSecret } from './services/client-secret-hash.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { createPatFormat, type PatFormat } from './services/pat-format.ts';
@@ -112,6 +127,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
         : null;
 
+  const keyring = createKeyring(config.secretKeys);
+  const jwks = config.jwks ?? (await loadSigningKeys(storage.signingKeys, keyring));
   const clientCache =
     config.clientCacheTtlSeconds > 0
       ? createCachedOidcStore(storage.oidc, {
@@ -143,6 +160,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     clock,
     policy: config.policy,
     cacheTtlSeconds: config.cacheTtlSeconds,
+    codec: createCacheCodec(keyring),
     localCache: { ttlMs: config.localCache.ttlSeconds * 1000, max: config.localCache.max },
     negativeTtlSeconds: config.negativeCacheTtlSeconds,
     onCacheError: (operation, error) => {
@@ -157,11 +175,30 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     onLastUsedWrite: () => metrics.lastUsedWrite(),
   });
   const users = createUserService({ users: storage.users, pats, audit, clock });
+  let introspector!: Introspector;
   const provider = createProvider({
     config,
     store: oidcStore,
-    pats,
     format,
+    jwks,
+    cookieKeys: config.cookieKeys ?? keyring.cookieKeys(),
+    hooks: (p) => {
+      introspector = createIntrospector({
+        pats,
+        format,
+        findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
+      });
+      return {
+        async introspect(token, clientId) {
+          const subject = await introspector.introspect(token, clientId);
+          return subject ? renderActive(subject, config.issuer, config.pat.clientId) : { ...INACTIVE };
+        },
+        ownsToken: (token) => format.hasPrefix(token),
+        async revoke(token, clientId) {
+          await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
+        },
+      };
+    },
     onUnavailable: (error) => {
       metrics.storeError('mongodb');
       warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
@@ -175,10 +212,30 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     },
   });
 
+  const migrated = await clients.hashStoredSecrets();
+  if (migrated.hashed.length > 0) {
+    logger.warn(
+      { clients: migrated.hashed },
+      'client secrets stored in plaintext by an earlier version are now hashed',
+    );
+  }
+  if (migrated.switchedFromJwt.length > 0) {
+    logger.warn(
+      { clients: migrated.switchedFromJwt },
+      'clients registered with client_secret_jwt (no longer offered: it needs the secret kept recoverable) now authenticate with client_secret_basic, same secret',
+    );
+  }
+
   provider.on('server_error', (ctx: { path: string }, error: unknown) => {
     logger.error({ err: describeError(error), path: ctx.path }, 'oidc-provider server error');
   });
 
+  const addressOf = createAddressResolver(config.trustedProxyHops);
+  provider.use(issuerOrigin(config.issuer));
+  provider.use(async function clientAddress(ctx, next) {
+    ctx.request.ip = addressOf(ctx.req);
+    await next();
+  });
   provider.use(metrics.middleware());
   provider.use(requestLog(logger));
   provider.use(notFoundAsJson());
@@ -192,20 +249,26 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     }),
   );
   provider.use(metrics.route());
-  const failedAuth = {
-    perClient: createRateLimiter({ limit: config.limits.authFailuresPerClient, windowMs: minute, clock }),
-    perAddress: createRateLimiter({ limit: config.limits.authFailuresPerAddress, windowMs: minute, clock }),
-  };
-  provider.use(authFailureThrottle(failedAuth));
+  provider.use(serverToServerEndpoints());
+  provider.use(
+    throttleFailedClientAuth(
+      createAuthThrottle({
+        perClientAndAddress: config.limits.authFailuresPerClient,
+        perAddress: config.limits.authFailuresPerAddress,
+        clock,
+      }),
+      addressOf,
+    ),
+  );
   const fastPath = config.introspectionFastPath
     ? fastIntrospectionHandler({
-        pats,
+        introspector,
         format,
         authenticator: createSecretAuthenticator({
           staticClients: [
             {
               client_id: config.adminClient.clientId,
-              client_secret: config.adminClient.clientSecret,
+              client_secret: hashClientSecret(config.adminClient.clientSecret),
               token_endpoint_auth_method: 'client_secret_basic',
             },
           ],
@@ -216,11 +279,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         issuer: config.issuer,
         patClientId: config.pat.clientId,
         retryAfterSeconds: config.retryAfterSeconds,
-        isBlocked: (clientId, address) =>
-          failedAuth.perClient.blocked(clientId) > 0 || failedAuth.perAddress.blocked(address) > 0,
       })
     : null;
-  provider.use(authorizationServerMetadata());
+  provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };
   const routes = [

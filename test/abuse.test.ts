@@ -49,7 +49,7 @@ describe('leaked-credential revocation (POST /api/credentials/revoke)', () => {
     assert.equal(nothing.status, 202, 'no oracle: the same answer when nothing matched');
     const events = (await app.api('GET', `/api/audit?token_id=${leaked.id}&type=token.revoked`)).body.data as Row[];
     assert.equal(events.length, 1);
-    assert.deepEqual(events[0]?.details, { reason: 'leaked' });
+    assert.deepEqual(events[0]?.details, { reason: 'leaked', credential: 'current' });
     assert.equal(events[0]?.via, 'credential_revocation');
   });
 
@@ -58,6 +58,31 @@ describe('leaked-credential revocation (POST /api/credentials/revoke)', () => {
     const rotated = await app.api('POST', `/api/users/${userId}/tokens/${pat.id}/rotate`, { grace_seconds: 600 });
     await report([pat.token], '127.0.0.3');
     assert.deepEqual((await app.introspect(String(rotated.body.token))).body, { active: false });
+    const events = (await app.api('GET', `/api/audit?token_id=${pat.id}&type=token.revoked`)).body.data as Row[];
+    assert.equal(events[0]?.details?.['credential' as never], 'grace', 'the audit log says a grace value acted');
+  });
+
+  it('looks every value up at once, not one query per value', async () => {
+    const roomy = await startApp();
+    try {
+      const owner = await roomy.createUser();
+      const pats = await Promise.all([1, 2, 3].map((i) => roomy.createPat(owner, { name: `batch ${i}` })));
+      const unknown = Array.from({ length: 200 }, () => roomy.tw.services.format.generate());
+      roomy.counter.reset();
+      const res = await postFrom(
+        '127.0.0.5',
+        `${roomy.url}/api/credentials/revoke`,
+        JSON.stringify({ credentials: [...unknown, ...pats.map((p) => p.token)] }),
+        { 'Content-Type': 'application/json' },
+      );
+      assert.equal(res.status, 202);
+      assert.equal(roomy.counter.counts.get('mongo.pats.findByHashes'), 1, 'one query for the current values');
+      assert.equal(roomy.counter.counts.get('mongo.pats.findRotatedMany'), 1, 'one for the rotated-out values');
+      assert.equal(roomy.counter.counts.get('mongo.pats.findByHash') ?? 0, 0, 'no query per value');
+      for (const p of pats) assert.deepEqual((await roomy.introspect(p.token)).body, { active: false });
+    } finally {
+      await roomy.close();
+    }
   });
 
   it('refuses more than 1,000 values, bad shapes, and unknown fields with 400', async () => {
@@ -68,7 +93,7 @@ describe('leaked-credential revocation (POST /api/credentials/revoke)', () => {
     }
   });
 
-  it('is rate-limited per source address with 429 and Retry-After', async () => {
+  it('is rate-limited per value from one source address, with 429 and Retry-After', async () => {
     const statuses = [];
     for (let i = 0; i < 6; i++) statuses.push((await report(['x'], '127.0.0.9')).status);
     assert.deepEqual(statuses, [202, 202, 202, 202, 202, 429]);
@@ -76,6 +101,7 @@ describe('leaked-credential revocation (POST /api/credentials/revoke)', () => {
     assert.equal(limited.body.error, 'too_many_requests');
     assert.ok(Number(limited.headers['retry-after']) > 0);
     assert.equal((await report(['x'], '127.0.0.10')).status, 202, 'other addresses are not affected');
+    assert.equal((await report(['a', 'b', 'c', 'd', 'e', 'f'], '127.0.0.11')).status, 429, 'six values count six');
   });
 });
 
@@ -88,52 +114,124 @@ describe('failed client authentication limits', () => {
   });
   after(() => app.close());
 
-  const introspectFrom = (from: string, client: { clientId: string; clientSecret: string }, viaBody = false) =>
+  const introspectFrom = (
+    from: string,
+    client: { clientId: string; clientSecret: string },
+    options: { viaBody?: boolean; forwardedFor?: string; to?: TestApp } = {},
+  ) =>
     postFrom(
       from,
-      `${app.url}/introspect`,
-      viaBody
+      `${(options.to ?? app).url}/introspect`,
+      options.viaBody
         ? new URLSearchParams({
             token: pat.token,
             client_id: client.clientId,
             client_secret: client.clientSecret,
           }).toString()
         : new URLSearchParams({ token: pat.token }).toString(),
-      { 'Content-Type': 'application/x-www-form-urlencoded', ...(viaBody ? {} : { Authorization: basic(client) }) },
+      {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        ...(options.viaBody ? {} : { Authorization: basic(client) }),
+        ...(options.forwardedFor === undefined ? {} : { 'X-Forwarded-For': options.forwardedFor }),
+      },
     );
+  const newClient = async () => {
+    const res = await app.api('POST', '/api/clients', {});
+    return { clientId: String(res.body.client_id), clientSecret: String(res.body.client_secret) };
+  };
 
-  it('answers 429 to a client id after repeated failures, even with the right secret, without slowing others', async () => {
-    const victim = await app.api('POST', '/api/clients', {});
-    const client = { clientId: String(victim.body.client_id), clientSecret: String(victim.body.client_secret) };
-    const wrong = { ...client, clientSecret: 'guess' };
-    const statuses = [];
-    for (let i = 0; i < 4; i++) statuses.push((await introspectFrom(`127.0.1.${i + 1}`, wrong, i % 2 === 1)).status);
-    assert.deepEqual(statuses, [401, 401, 401, 429]);
-    const right = await introspectFrom('127.0.1.9', client);
-    assert.equal(right.status, 429);
-    assert.ok(Number(right.headers['retry-after']) > 0);
-    assert.equal(right.body.error, 'too_many_requests');
-    const other = await introspectFrom('127.0.1.9', app.rs);
-    assert.equal(other.status, 200);
-    assert.equal(other.body.active, true);
+  it('never refuses a correct secret, whatever failures others caused with its client id', async () => {
+    const victim = await newClient();
+    const wrong = { ...victim, clientSecret: 'guess' };
+    for (let i = 0; i < 30; i++) await introspectFrom(`127.0.1.${(i % 5) + 1}`, wrong, { viaBody: i % 2 === 1 });
+    for (const from of ['127.0.1.1', '127.0.1.9']) {
+      for (const viaBody of [false, true]) {
+        const right = await introspectFrom(from, victim, { viaBody });
+        assert.equal(right.status, 200, `from ${from}${viaBody ? ', in the body' : ''}`);
+        assert.equal(right.body.active, true);
+      }
+    }
+    const token = await postFrom('127.0.1.1', `${app.url}/token`, 'grant_type=client_credentials&scope=api', {
+      'Content-Type': 'application/x-www-form-urlencoded',
+      Authorization: basic(victim),
+    });
+    assert.equal(token.status, 200, 'nor at /token');
   });
 
-  it('answers 429 to an address after repeated failures across client ids', async () => {
+  it('answers failures past the limit with 429, backing off longer each time, per client and address', async () => {
+    const client = await newClient();
+    const wrong = { ...client, clientSecret: 'guess' };
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await introspectFrom('127.0.3.1', wrong)).status);
+    assert.deepEqual(statuses, [401, 401, 401, 429]);
+    const first = await introspectFrom('127.0.3.1', wrong);
+    assert.equal(first.status, 429);
+    assert.equal(first.body.error, 'too_many_requests');
+    assert.equal(first.headers['www-authenticate'], undefined);
+    assert.equal(Number(first.headers['retry-after']), 1);
+    assert.equal((await introspectFrom('127.0.3.2', wrong)).status, 401, 'another address has its own count');
+    assert.equal((await introspectFrom('127.0.3.1', client)).status, 200, 'the right secret passes meanwhile');
+
+    // A minute later (the address's own count starts over), the pair's next back-off is twice as long.
+    app.clock.advance(61_000);
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await introspectFrom('127.0.3.1', wrong)).status, 401);
+      const second = await introspectFrom('127.0.3.1', wrong);
+      assert.equal(second.status, 429);
+      assert.equal(Number(second.headers['retry-after']), 2, 'the back-off doubles');
+    } finally {
+      app.clock.advance(-61_000);
+    }
+  });
+
+  it('answers an address 429 after repeated failures across client ids, but never for a right secret', async () => {
     const statuses = [];
     for (let i = 0; i < 7; i++) {
       statuses.push((await introspectFrom('127.0.2.1', { clientId: `nobody-${i}`, clientSecret: 'x' })).status);
     }
     assert.deepEqual(statuses, [401, 401, 401, 401, 401, 401, 429]);
-    assert.equal((await introspectFrom('127.0.2.1', app.rs)).status, 429);
-    assert.equal((await introspectFrom('127.0.2.2', app.rs)).status, 200);
+    assert.equal((await introspectFrom('127.0.2.1', app.rs)).status, 200);
+    assert.equal((await introspectFrom('127.0.2.2', { clientId: 'nobody', clientSecret: 'x' })).status, 401);
   });
 
   it('lets the window pass', async () => {
     app.clock.advance(61_000);
     try {
-      assert.equal((await introspectFrom('127.0.2.1', app.rs)).status, 200);
+      const res = await introspectFrom('127.0.2.1', { clientId: 'nobody-else', clientSecret: 'x' });
+      assert.equal(res.status, 401);
     } finally {
       app.clock.advance(-61_000);
+    }
+  });
+
+  it('counts the address the trusted proxy saw, on the fast path and oidc-provider alike', async () => {
+    const behindProxy = await startApp({
+      env: { TRUST_PROXY: '1', AUTH_FAILURES_PER_CLIENT: '1000', AUTH_FAILURES_PER_ADDRESS: '4' },
+    });
+    try {
+      const rs = behindProxy.rs;
+      const wrong = { ...rs, clientSecret: 'guess' };
+      // The client prepends made-up entries; the proxy appends the address it saw (198.51.100.7): that counts.
+      const statuses = [];
+      for (let i = 0; i < 5; i++) {
+        const forwardedFor = `10.9.9.${i}, 198.51.100.7`;
+        statuses.push((await introspectFrom('127.0.4.1', wrong, { forwardedFor, to: behindProxy })).status);
+      }
+      assert.deepEqual(statuses, [401, 401, 401, 401, 429], 'prepended entries do not dodge the address limit');
+      // The fast path answers a right secret from that address (never throttled)…
+      const right = await introspectFrom('127.0.4.1', rs, { forwardedFor: '198.51.100.7', to: behindProxy });
+      assert.equal(right.status, 200);
+      // …and a wrong one through the fast path's fallback is counted for the same address.
+      const viaBody = await introspectFrom('127.0.4.1', wrong, {
+        forwardedFor: '1.2.3.4, 198.51.100.7',
+        viaBody: true,
+        to: behindProxy,
+      });
+      assert.equal(viaBody.status, 429);
+      const elsewhere = await introspectFrom('127.0.4.1', wrong, { forwardedFor: '198.51.100.8', to: behindProxy });
+      assert.equal(elsewhere.status, 401, 'another client address behind the same proxy is not affected');
+    } finally {
+      await behindProxy.close();
     }
   });
 });

@@ -90,10 +90,16 @@ describe('bad input at /introspect and /revoke', () => {
         assert.equal(res.body.error, 'invalid_request');
       });
 
-      it('answers GET with a JSON 404, not a crash', async () => {
-        const res = await fetch(`${app.url}${path}?token=${pat.token}`, { headers: { Authorization: basic(app.rs) } });
-        assert.equal(res.status, 404);
-        assert.equal(((await res.json()) as Record<string, unknown>).error, 'not_found');
+      it('answers GET, PUT and DELETE with 405 and Allow: POST', async () => {
+        for (const method of ['GET', 'PUT', 'DELETE']) {
+          const res = await fetch(`${app.url}${path}?token=${pat.token}`, {
+            method,
+            headers: { Authorization: basic(app.rs) },
+          });
+          assert.equal(res.status, 405, method);
+          assert.equal(res.headers.get('allow'), 'POST', method);
+          assert.equal(((await res.json()) as Record<string, unknown>).error, 'invalid_request', method);
+        }
       });
     });
   }

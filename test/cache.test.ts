@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import { Redis } from 'ioredis';
 
-import { startApp, type TestApp } from './support/app.ts';
+import { cacheBody, startApp, type TestApp } from './support/app.ts';
 import { eventually } from './support/eventually.ts';
 import { services } from './support/hooks.ts';
 
@@ -59,7 +59,7 @@ describe('the Redis cache in front of MongoDB', () => {
     const pat = await app.createPat(u);
     await app.introspect(pat.token);
     await app.api('PATCH', `/api/users/${u}`, { disabled: true });
-    assert.equal(await redis.get(`tw:pat:${app.tw.services.format.hash(pat.token)}`), 'stale');
+    assert.equal(cacheBody(await redis.get(`tw:pat:${app.tw.services.format.hash(pat.token)}`)), 'stale');
     app.counter.reset();
     assert.deepEqual((await app.introspect(pat.token)).body, { active: false });
     assert.equal(app.counter.counts.get('mongo.users.get'), 1, 'the stale entry sends the lookup to MongoDB');
@@ -95,7 +95,7 @@ describe('the Redis cache in front of MongoDB', () => {
 
       // Once Redis is back, the pending tombstone is written without any request, and the cache fills again.
       const key = `tw:pat:${app.tw.services.format.hash(toRevoke.token)}`;
-      await eventually(async () => (await redis.get(key).catch(() => null)) === 'revoked');
+      await eventually(async () => cacheBody(await redis.get(key).catch(() => null)) === 'revoked');
       await eventually(async () => {
         app.counter.reset();
         await app.introspect(live.token);

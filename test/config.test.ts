@@ -6,8 +6,7 @@ const production = {
   NODE_ENV: 'production',
   MONGODB_URI: 'mongodb://db.internal:27017/tokenwarden',
   ADMIN_CLIENT_SECRET: 's'.repeat(40),
-  JWKS: JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd', kid: 'k1' }] }),
-  COOKIE_KEYS: 'c'.repeat(32),
+  SECRET_KEY: 'k'.repeat(40),
 };
 
 describe('configuration', () => {
@@ -24,7 +23,7 @@ describe('configuration', () => {
     assert.equal(config.cacheTtlSeconds, 300);
     assert.equal(config.logLevel, 'info');
     assert.equal(config.heapGrowthPercent, 50);
-    assert.equal(config.jwks.keys.length, 1);
+    assert.equal(config.jwks?.keys.length, 1, 'an ephemeral key on the embedded store');
     assert.ok(Object.isFrozen(config));
     assert.ok(Object.isFrozen(config.pat));
     assert.throws(() => {
@@ -44,6 +43,9 @@ describe('configuration', () => {
       CACHE_TTL_SECONDS: '60',
       LOG_LEVEL: 'debug',
       HEAP_GROWTH_PERCENT: '0',
+      TRUST_PROXY: '2',
+      JWKS: JSON.stringify({ keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', d: 'd', kid: 'k1' }] }),
+      COOKIE_KEYS: 'c'.repeat(32),
     });
     assert.equal(config.port, 8080);
     assert.equal(config.issuer, 'https://tokens.example.com');
@@ -56,6 +58,69 @@ describe('configuration', () => {
     assert.equal(config.cacheTtlSeconds, 60);
     assert.equal(config.logLevel, 'debug');
     assert.equal(config.heapGrowthPercent, 0);
+    assert.equal(config.trustedProxyHops, 2);
+    assert.equal(config.jwks?.keys[0]?.kid, 'k1');
+    assert.deepEqual(config.cookieKeys, ['c'.repeat(32)]);
+    assert.deepEqual(config.secretKeys, ['k'.repeat(40)]);
+  });
+
+  it('reads TRUST_PROXY as a number of trusted hops (true is one, false none)', () => {
+    assert.equal(loadConfig({}).trustedProxyHops, 0);
+    assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustedProxyHops, 0);
+    assert.equal(loadConfig({ TRUST_PROXY: 'true' }).trustedProxyHops, 1);
+    assert.equal(loadConfig({ TRUST_PROXY: '3' }).trustedProxyHops, 3);
+  });
+
+  it('defaults NODE_ENV to production with a database, development on the embedded store', () => {
+    assert.equal(loadConfig({}).env, 'development');
+    const { NODE_ENV: _, ...withoutEnv } = production;
+    assert.equal(loadConfig(withoutEnv).env, 'production');
+    assert.throws(
+      () => loadConfig({ MONGODB_URI: production.MONGODB_URI, SECRET_KEY: production.SECRET_KEY }),
+      (error: unknown) => error instanceof ConfigError && error.variable === 'ADMIN_CLIENT_SECRET',
+      'a database without NODE_ENV is production, which needs its secrets',
+    );
+  });
+
+  it('keeps signing keys in the database unless JWKS is given, and needs no JWKS or COOKIE_KEYS there', () => {
+    const config = loadConfig(production);
+    assert.equal(config.jwks, null, 'from the store');
+    assert.equal(config.cookieKeys, null, 'derived from SECRET_KEY');
+    assert.equal(loadConfig({}).jwks?.keys.length, 1, 'an ephemeral key on the embedded store');
+  });
+
+  for (const [variable, value] of [
+    ['MONGODB_URI', 'mongodb://db/x'],
+    ['REDIS_URL', 'redis://cache:6379'],
+  ] as const) {
+    it(`requires SECRET_KEY with ${variable}, naming it`, () => {
+      assert.throws(
+        () => loadConfig({ NODE_ENV: 'test', [variable]: value }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.variable === 'SECRET_KEY' && error.message.includes(variable),
+      );
+    });
+  }
+
+  it('reads trusted issuers with their accepted token types and required scope', () => {
+    const [issuer] = loadConfig({
+      TRUSTED_ISSUERS: JSON.stringify([
+        { issuer: 'https://idp', jwks_uri: 'https://idp/jwks', audience: 'tw', required_scope: 'tokens' },
+      ]),
+    }).trustedIssuers;
+    assert.deepEqual(issuer?.tokenTypes, ['at+jwt']);
+    assert.equal(issuer?.requiredScope, 'tokens');
+    const [lenient] = loadConfig({
+      TRUSTED_ISSUERS: JSON.stringify([
+        {
+          issuer: 'https://idp',
+          jwks_uri: 'https://idp/jwks',
+          audience: 'tw',
+          token_types: ['application/at+jwt', 'JWT'],
+        },
+      ]),
+    }).trustedIssuers;
+    assert.deepEqual(lenient?.tokenTypes, ['at+jwt', 'jwt']);
   });
 
   const bad: Array<[Record<string, string>, string]> = [
@@ -73,6 +138,9 @@ describe('configuration', () => {
     [{ JWKS: 'not json' }, 'JWKS'],
     [{ JWKS: '{"keys":[{"kty":"EC"}]}' }, 'JWKS'],
     [{ COOKIE_KEYS: 'short' }, 'COOKIE_KEYS'],
+    [{ SECRET_KEY: 'short' }, 'SECRET_KEY'],
+    [{ TRUST_PROXY: 'yes please' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: '11' }, 'TRUST_PROXY'],
     [{ PAT_CLIENT_ID: 'same', ADMIN_CLIENT_ID: 'same' }, 'PAT_CLIENT_ID'],
   ];
   for (const [env, variable] of bad) {
@@ -85,7 +153,7 @@ describe('configuration', () => {
     });
   }
 
-  for (const missing of ['MONGODB_URI', 'ADMIN_CLIENT_SECRET', 'JWKS', 'COOKIE_KEYS']) {
+  for (const missing of ['MONGODB_URI', 'ADMIN_CLIENT_SECRET', 'SECRET_KEY']) {
     it(`requires ${missing} in production`, () => {
       const env: Record<string, string> = { ...production };
       delete env[missing];

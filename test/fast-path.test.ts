@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { secretMatches } from '../server/services/client-secrets.ts';
+import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../server/services/client-secret-hash.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
 
 /**
@@ -241,19 +241,24 @@ describe('introspection fast path', () => {
 });
 
 describe('client secret comparison', () => {
-  it('matches only the same bytes, whatever the lengths involved', () => {
+  it('matches only the secret whose hash is stored, whatever the lengths involved', () => {
     for (const length of [1, 43, 255, 256, 257, 1000, 4096]) {
       const secret = 'S'.repeat(length - 1) + 'x';
-      const expected = Buffer.from(secret, 'utf8');
-      assert.equal(secretMatches(expected, secret), true, `length ${length}`);
-      assert.equal(secretMatches(expected, secret.slice(0, -1)), false, `prefix of ${length}`);
-      assert.equal(secretMatches(expected, `${secret}x`), false, `extension of ${length}`);
-      assert.equal(secretMatches(expected, `${secret.slice(0, -1)}y`), false, `last byte of ${length}`);
-      assert.equal(secretMatches(expected, ''), false, `empty against ${length}`);
-      // Still right after a longer comparison grew, and a shorter one reused, the scratch buffer.
-      assert.equal(secretMatches(Buffer.from('short'), 'short'), true);
+      const digest = storedSecretDigest(hashClientSecret(secret))!;
+      assert.equal(clientSecretMatches(digest, secret), true, `length ${length}`);
+      assert.equal(clientSecretMatches(digest, secret.slice(0, -1)), false, `prefix of ${length}`);
+      assert.equal(clientSecretMatches(digest, `${secret}x`), false, `extension of ${length}`);
+      assert.equal(clientSecretMatches(digest, `${secret.slice(0, -1)}y`), false, `last byte of ${length}`);
+      assert.equal(clientSecretMatches(digest, ''), false, `empty against ${length}`);
     }
-    assert.equal(secretMatches(Buffer.from('ab\u00e9', 'utf8'), 'ab\u00e9'), true);
-    assert.equal(secretMatches(Buffer.from('abcd', 'utf8'), 'ab\u00e9'), false, 'same byte length, other bytes');
+    const accented = storedSecretDigest(hashClientSecret('ab\u00e9'))!;
+    assert.equal(clientSecretMatches(accented, 'ab\u00e9'), true);
+    assert.equal(clientSecretMatches(accented, 'abcd'), false);
+  });
+
+  it('stores no secret: a stored value is a hash, and a plaintext one is no digest', () => {
+    const stored = hashClientSecret('the-secret');
+    assert.ok(!stored.includes('the-secret'));
+    assert.equal(storedSecretDigest('the-secret'), null);
   });
 });

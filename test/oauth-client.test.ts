@@ -32,10 +32,13 @@ describe('a standard OAuth client (oauth4webapi)', () => {
     assert.equal(as.introspection_endpoint, `${app.config.issuer}/introspect`);
     assert.equal(as.revocation_endpoint, `${app.config.issuer}/revoke`);
     assert.equal(as.authorization_endpoint, undefined, 'no grant type here uses an authorization endpoint');
-    for (const method of ['client_secret_basic', 'client_secret_post', 'client_secret_jwt', 'private_key_jwt']) {
+    for (const method of ['client_secret_basic', 'client_secret_post', 'private_key_jwt']) {
       assert.ok(as.introspection_endpoint_auth_methods_supported?.includes(method), method);
       assert.ok(as.revocation_endpoint_auth_methods_supported?.includes(method), method);
     }
+    // Its secret would have to be stored recoverable (it is an HMAC key): Tokenwarden stores only hashes.
+    assert.equal(as.token_endpoint_auth_methods_supported?.includes('client_secret_jwt'), false);
+    assert.equal(as.introspection_endpoint_auth_methods_supported?.includes('client_secret_jwt'), false);
   });
 
   async function registered(body: Record<string, unknown>): Promise<{ client: oauth.Client; secret?: string }> {
@@ -91,9 +94,30 @@ describe('a standard OAuth client (oauth4webapi)', () => {
     await exercise(client, () => oauth.ClientSecretPost(secret!));
   });
 
-  it('works with client_secret_jwt', async () => {
-    const { client, secret } = await registered({ token_endpoint_auth_method: 'client_secret_jwt' });
-    await exercise(client, () => oauth.ClientSecretJwt(secret!));
+  it('introspects an OAuth access token with its client as sub, and a jti that is not the token', async () => {
+    const { client, secret } = await registered({});
+    const { access_token: accessToken } = await oauth.processClientCredentialsResponse(
+      as,
+      client,
+      await oauth.clientCredentialsGrantRequest(
+        as,
+        client,
+        oauth.ClientSecretBasic(secret!),
+        new URLSearchParams({ scope: 'api' }),
+        insecure,
+      ),
+    );
+    const answer = await oauth.processIntrospectionResponse(
+      as,
+      client,
+      await oauth.introspectionRequest(as, client, oauth.ClientSecretBasic(secret!), accessToken, insecure),
+    );
+    assert.equal(answer.active, true);
+    assert.equal(answer.sub, client.client_id, 'client_credentials tokens act for their client');
+    assert.equal(typeof answer.jti, 'string');
+    assert.ok(!String(answer.jti).includes(accessToken) && answer.jti !== accessToken);
+    assert.equal(answer.token_type, 'Bearer');
+    assert.equal(answer.iss, app.config.issuer);
   });
 
   it('works with private_key_jwt', async () => {
@@ -107,12 +131,21 @@ describe('a standard OAuth client (oauth4webapi)', () => {
     await exercise(client, () => oauth.PrivateKeyJwt({ key: privateKey, kid: 'rs-key-1' }));
   });
 
-  it('rejects a client_secret_jwt assertion signed with the wrong secret', async () => {
-    const { client } = await registered({ token_endpoint_auth_method: 'client_secret_jwt' });
+  it('refuses to register a client_secret_jwt client', async () => {
+    const res = await app.api('POST', '/api/clients', { token_endpoint_auth_method: 'client_secret_jwt' });
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_request');
+  });
+
+  it('rejects a private_key_jwt assertion signed with a key the client did not register', async () => {
+    const registeredKey = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(registeredKey.publicKey)), kid: 'rs-key-1', alg: 'ES256', use: 'sig' };
+    const { client } = await registered({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] } });
+    const other = await generateKeyPair('ES256');
     const res = await oauth.introspectionRequest(
       as,
       client,
-      oauth.ClientSecretJwt('x'.repeat(43)),
+      oauth.PrivateKeyJwt({ key: other.privateKey, kid: 'rs-key-1' }),
       pat.token,
       insecure,
     );

@@ -100,6 +100,7 @@ describe('the tokenwarden process', () => {
       const child = startProcess({
         MONGODB_URI: `${services().mongo.url}/tw_shutdown`,
         REDIS_URL: services().redis.url,
+        SECRET_KEY: 's'.repeat(40),
         NODE_ENV: 'test',
         LOG_LEVEL: 'info',
         PORT: String(port),

@@ -15,6 +15,7 @@ describe('self-service API (/api/me)', () => {
   let strangerKey: CryptoKey;
   const issuer = 'https://login.example.com';
   const audience = 'tokenwarden';
+  const strictIssuer = 'https://strict.example.com';
 
   before(async () => {
     const pair = await generateKeyPair('ES256');
@@ -31,6 +32,13 @@ describe('self-service API (/api/me)', () => {
       env: {
         TRUSTED_ISSUERS: JSON.stringify([
           { issuer, jwks_uri: `http://127.0.0.1:${port}/jwks`, audience, user_claim: 'tokenwarden_user' },
+          {
+            issuer: strictIssuer,
+            jwks_uri: `http://127.0.0.1:${port}/jwks`,
+            audience,
+            user_claim: 'tokenwarden_user',
+            required_scope: 'tokenwarden',
+          },
         ]),
       },
     });
@@ -179,10 +187,10 @@ describe('self-service API (/api/me)', () => {
 
     const jwt = (
       claims: Record<string, unknown>,
-      opts: { key?: CryptoKey; iss?: string; aud?: string; exp?: string } = {},
+      opts: { key?: CryptoKey; iss?: string; aud?: string; exp?: string; typ?: string } = {},
     ) =>
       new SignJWT({ tokenwarden_user: userId, ...claims })
-        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1', typ: opts.typ ?? 'at+jwt' })
         .setIssuer(opts.iss ?? issuer)
         .setAudience(opts.aud ?? audience)
         .setIssuedAt()
@@ -220,6 +228,37 @@ describe('self-service API (/api/me)', () => {
         assert.equal(res.status, 401, token);
         assert.equal(res.body.error, 'invalid_token');
       }
+    });
+
+    it('refuses an ID token (typ JWT) or a token without typ: only RFC 9068 access tokens', async () => {
+      for (const typ of ['JWT', 'jwt', 'id_token+jwt']) {
+        const res = await app.api('GET', '/api/me', undefined, await jwt({}, { typ }));
+        assert.equal(res.status, 401, typ);
+        assert.match(String(res.body.error_description), /typ must be at\+jwt/);
+      }
+      const untyped = await new SignJWT({ tokenwarden_user: userId })
+        .setProtectedHeader({ alg: 'ES256', kid: 'idp-1' })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime('5m')
+        .sign(signingKey);
+      assert.equal((await app.api('GET', '/api/me', undefined, untyped)).status, 401);
+      const prefixed = await jwt({}, { typ: 'application/at+jwt' });
+      assert.equal(
+        (await app.api('GET', '/api/me', undefined, prefixed)).status,
+        200,
+        'the media type form is the same',
+      );
+    });
+
+    it('requires the scope an issuer is configured to require', async () => {
+      const without = await app.api('GET', '/api/me', undefined, await jwt({ scope: 'openid' }, { iss: strictIssuer }));
+      assert.equal(without.status, 401);
+      assert.match(String(without.body.error_description), /tokenwarden/);
+      const withScope = await jwt({ scope: 'openid tokenwarden' }, { iss: strictIssuer });
+      assert.equal((await app.api('GET', '/api/me', undefined, withScope)).status, 200);
+      const asArray = await jwt({ scp: ['tokenwarden'] }, { iss: strictIssuer });
+      assert.equal((await app.api('GET', '/api/me', undefined, asArray)).status, 200);
     });
 
     it('refuses a disabled user', async () => {

@@ -19,13 +19,16 @@ import {
   type UserRecord,
   type UserStore,
 } from '../types.ts';
+import { createHashedOidcStore } from '../hashed-oidc-store.ts';
 
 function createMemoryUserStore(): UserStore {
   const byId = new Map<string, UserRecord>();
   const idByUsername = new Map<string, string>();
+  /** Ids of deleted users: reserved for good (see the contract). */
+  const deleted = new Set<string>();
   return {
     async insert(user) {
-      if (byId.has(user.id)) throw new DuplicateError('id');
+      if (byId.has(user.id) || deleted.has(user.id)) throw new DuplicateError('id');
       if (idByUsername.has(user.username)) throw new DuplicateError('username');
       byId.set(user.id, user);
       idByUsername.set(user.username, user.id);
@@ -51,6 +54,7 @@ function createMemoryUserStore(): UserStore {
       if (!user) return false;
       byId.delete(id);
       idByUsername.delete(user.username);
+      deleted.add(id);
       return true;
     },
   };
@@ -105,6 +109,13 @@ function createMemoryPatStore(): PatStore {
     async findByHash(tokenHash) {
       const id = idByHash.get(tokenHash);
       return id === undefined ? null : (byId.get(id) ?? null);
+    },
+    async findByHashes(tokenHashes) {
+      return tokenHashes.flatMap((h) => {
+        const id = idByHash.get(h);
+        const pat = id === undefined ? undefined : byId.get(id);
+        return pat ? [pat] : [];
+      });
     },
     async findById(id) {
       return byId.get(id) ?? null;
@@ -170,6 +181,19 @@ function createMemoryPatStore(): PatStore {
     },
     async findRotated(tokenHash) {
       return rotated.get(tokenHash) ?? null;
+    },
+    async findRotatedMany(tokenHashes) {
+      return tokenHashes.flatMap((h) => {
+        const value = rotated.get(h);
+        return value ? [value] : [];
+      });
+    },
+    async endGrace(tokenId, exceptHash, at) {
+      for (const [h, value] of rotated) {
+        if (value.tokenId === tokenId && h !== exceptHash && value.validUntil > at) {
+          rotated.set(h, { ...value, validUntil: at });
+        }
+      }
     },
     async setRotatedValidUntil(tokenHash, validUntil) {
       const value = rotated.get(tokenHash);
@@ -277,7 +301,17 @@ export function createMemoryStorage(now: () => number = Date.now): Storage {
         },
       };
     })(),
-    oidc: createMemoryOidcStore(now),
+    signingKeys: (() => {
+      let sealed: string | null = null;
+      return {
+        read: async () => sealed,
+        insertIfAbsent: async (value: string) => (sealed ??= value),
+        replace: async (value: string) => {
+          sealed = value;
+        },
+      };
+    })(),
+    oidc: createHashedOidcStore(createMemoryOidcStore(now)),
     async ping() {},
     async close() {},
   };

@@ -15,11 +15,14 @@ import {
   type OidcStore,
   type PatRecord,
   type PatStore,
+  type RotatedValue,
+  type SigningKeyStore,
   type Storage,
   type TokenQuery,
   type UserRecord,
   type UserStore,
 } from '../types.ts';
+import { createHashedOidcStore, storedOidcId, storedOidcPayload } from '../hashed-oidc-store.ts';
 import { guardClosedSocketWrites } from './closed-socket-guard.ts';
 
 export interface MongoStorageOptions {
@@ -63,11 +66,14 @@ async function guard<T>(operation: () => Promise<T>): Promise<T> {
 
 interface UserDoc {
   _id: string;
+  /** While deleted: `\\u001fdeleted:<id>` (a control character no username may hold), releasing the name. */
   username: string;
   email: string | null;
   disabled: boolean;
   created_at: Date;
   updated_at: Date;
+  /** Set when the user was deleted: the document stays as a tombstone that reserves the id. */
+  deleted_at?: Date | null;
 }
 
 interface PatDoc {
@@ -111,6 +117,8 @@ interface AuditDoc {
 interface OidcDoc {
   _id: string;
   model: string;
+  /** 2: the id part of `_id` is a hash (every document written since tokens are stored hashed). */
+  key_version?: number;
   /** JSON text: oidc-provider payloads may hold keys MongoDB refuses (`$`, `.`). */
   payload: string;
   grant_id?: string;
@@ -130,6 +138,7 @@ const userSchema = new Schema<UserDoc>(
     disabled: { type: Boolean, default: false },
     created_at: Date,
     updated_at: Date,
+    deleted_at: { type: Date, default: null },
   },
   { ...options, collection: 'users' },
 );
@@ -162,6 +171,7 @@ const rotatedSchema = new Schema<RotatedDoc>(
   { _id: String, token_id: String, rotated_at: Date, valid_until: Date },
   { ...options, collection: 'rotated_token_values' },
 );
+rotatedSchema.index({ token_id: 1 });
 
 const auditSchema = new Schema<AuditDoc>(
   {
@@ -184,6 +194,7 @@ const oidcSchema = new Schema<OidcDoc>(
   {
     _id: String,
     model: String,
+    key_version: Number,
     payload: String,
     grant_id: String,
     uid: String,
@@ -238,6 +249,9 @@ function toPat(doc: PatDoc): PatRecord {
   };
 }
 
+/** Deleted users stay as tombstones (their id stays reserved); every read skips them. */
+const notDeleted = { deleted_at: null } as const;
+
 function createUserStore(Users: Model<UserDoc>): UserStore {
   const insertUser = (user: UserRecord) =>
     raw(Users).insertOne({
@@ -247,6 +261,7 @@ function createUserStore(Users: Model<UserDoc>): UserStore {
       disabled: user.disabled,
       created_at: user.createdAt,
       updated_at: user.updatedAt,
+      deleted_at: null,
     });
   return {
     insert: (user) =>
@@ -261,13 +276,13 @@ function createUserStore(Users: Model<UserDoc>): UserStore {
       }),
     get: (id) =>
       guard(async () => {
-        const doc = await Users.findById(id).lean<UserDoc>();
+        const doc = await Users.findOne({ _id: id, ...notDeleted }).lean<UserDoc>();
         return doc ? toUser(doc) : null;
       }),
     setDisabled: (id, disabled, at) =>
       guard(async () => {
         const doc = await Users.findOneAndUpdate(
-          { _id: id },
+          { _id: id, ...notDeleted },
           { $set: { disabled, updated_at: at } },
           { returnDocument: 'after' },
         ).lean<UserDoc>();
@@ -275,16 +290,19 @@ function createUserStore(Users: Model<UserDoc>): UserStore {
       }),
     list: (limit, after) =>
       guard(async () => {
-        const docs = await Users.find(afterCursor('created_at', after))
+        const docs = await Users.find({ ...afterCursor('created_at', after), ...notDeleted })
           .sort({ created_at: -1, _id: -1 })
           .limit(limit)
           .lean<UserDoc[]>();
         return docs.map(toUser);
       }),
-    delete: (id) =>
+    delete: (id, at) =>
       guard(async () => {
-        const result = await Users.deleteOne({ _id: id });
-        return result.deletedCount === 1;
+        const result = await Users.updateOne(
+          { _id: id, ...notDeleted },
+          { $set: { deleted_at: at, updated_at: at, username: `\u001fdeleted:${id}`, email: null, disabled: true } },
+        );
+        return result.modifiedCount === 1;
       }),
   };
 }
@@ -328,6 +346,10 @@ function keyedSerial() {
   };
 }
 
+function toRotated(doc: RotatedDoc): RotatedValue {
+  return { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until };
+}
+
 function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatStore {
   /** One write at a time per token id. */
   const serial = keyedSerial();
@@ -345,7 +367,8 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
   }
 
   async function freeSlot(userId: string, maxLive: number): Promise<number | null> {
-    const live = await Pats.find({ user_id: userId, revoked_at: null }, { live_slot: 1 }).lean<
+    // Every slot still held, whatever else the document says (a slot is only free once released).
+    const live = await Pats.find({ user_id: userId, live_slot: { $not: /^released:/ } }, { live_slot: 1 }).lean<
       Pick<PatDoc, 'live_slot'>[]
     >();
     const used = new Set(live.map((d) => d.live_slot));
@@ -400,6 +423,12 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
       guard(async () => {
         const doc = await Pats.findOne({ token_hash: tokenHash }).lean<PatDoc>();
         return doc ? toPat(doc) : null;
+      }),
+    findByHashes: (tokenHashes) =>
+      guard(async () => {
+        if (tokenHashes.length === 0) return [];
+        const docs = await Pats.find({ token_hash: { $in: [...tokenHashes] } }).lean<PatDoc[]>();
+        return docs.map(toPat);
       }),
     findById: (id) =>
       guard(async () => {
@@ -518,9 +547,20 @@ function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatSto
     findRotated: (tokenHash) =>
       guard(async () => {
         const doc = await Rotated.findById(tokenHash).lean<RotatedDoc>();
-        return doc
-          ? { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until }
-          : null;
+        return doc ? toRotated(doc) : null;
+      }),
+    findRotatedMany: (tokenHashes) =>
+      guard(async () => {
+        if (tokenHashes.length === 0) return [];
+        const docs = await Rotated.find({ _id: { $in: [...tokenHashes] } }).lean<RotatedDoc[]>();
+        return docs.map(toRotated);
+      }),
+    endGrace: (tokenId, exceptHash, at) =>
+      guard(async () => {
+        await Rotated.updateMany(
+          { token_id: tokenId, _id: { $ne: exceptHash }, valid_until: { $gt: at } },
+          { $set: { valid_until: at } },
+        );
       }),
     setRotatedValidUntil: (tokenHash, validUntil) =>
       guard(async () => {
@@ -579,7 +619,7 @@ function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
   return {
     upsert: (model, id, payload, expiresIn) =>
       guard(async () => {
-        const doc: OidcDoc = { _id: key(model, id), model, payload: JSON.stringify(payload) };
+        const doc: OidcDoc = { _id: key(model, id), model, key_version: 2, payload: JSON.stringify(payload) };
         if (typeof payload.grantId === 'string') doc.grant_id = payload.grantId;
         if (typeof payload.uid === 'string') doc.uid = payload.uid;
         if (typeof payload.userCode === 'string') doc.user_code = payload.userCode;
@@ -619,6 +659,58 @@ function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
 }
 
 /**
+ * Re-keys oidc-provider documents written before tokens were stored hashed (no `key_version`): each is written
+ * again under the hash of its id, without its `jti`, and the plaintext document is deleted. Idempotent, and safe
+ * to run from several instances at once (an upsert of the same hashed document, then a delete).
+ */
+async function migrateOidcKeys(Oidc: Model<OidcDoc>): Promise<void> {
+  const legacy = await Oidc.find({ key_version: { $exists: false } }).lean<OidcDoc[]>();
+  for (const doc of legacy) {
+    const id = doc._id.slice(doc.model.length + 1);
+    const payload = storedOidcPayload(doc.model, id, JSON.parse(doc.payload) as Record<string, unknown>);
+    const { _id: _, ...rest } = doc;
+    const rekeyed: OidcDoc = {
+      ...rest,
+      _id: `${doc.model}:${storedOidcId(doc.model, id)}`,
+      key_version: 2,
+      payload: JSON.stringify(payload),
+      ...(typeof payload.userCode === 'string' ? { user_code: payload.userCode } : {}),
+    };
+    await raw(Oidc).replaceOne({ _id: rekeyed._id }, rekeyed, { upsert: true });
+    if (rekeyed._id !== doc._id) await Oidc.deleteOne({ _id: doc._id });
+  }
+}
+
+function createSigningKeyStore(
+  settings: mongoose.mongo.Collection<{ _id: string; at?: Date; sealed?: string }>,
+): SigningKeyStore {
+  const ID = 'signing_keys';
+  const read = async () => {
+    const doc = await settings.findOne({ _id: ID });
+    return typeof doc?.sealed === 'string' ? doc.sealed : null;
+  };
+  return {
+    read: () => guard(read),
+    insertIfAbsent: (sealed) =>
+      guard(async () => {
+        try {
+          await settings.insertOne({ _id: ID, sealed });
+          return sealed;
+        } catch (error) {
+          if (!(translate(error) instanceof DuplicateError)) throw error;
+          const stored = await read();
+          if (stored === null) throw new StoreError('signing keys vanished while being stored');
+          return stored;
+        }
+      }),
+    replace: (sealed) =>
+      guard(async () => {
+        await settings.updateOne({ _id: ID }, { $set: { sealed } }, { upsert: true });
+      }),
+  };
+}
+
+/**
  * Connects to MongoDB, creates the indexes (TTL where supported, a sweeper otherwise) and returns the stores.
  * @throws {StoreUnavailableError} when the server cannot be reached within the timeout.
  */
@@ -650,7 +742,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     }
   });
 
-  const settings = connection.db!.collection<{ _id: string; at?: Date }>('settings');
+  const settings = connection.db!.collection<{ _id: string; at?: Date; sealed?: string }>('settings');
+  await guard(() => migrateOidcKeys(Oidc));
 
   let sweeper: NodeJS.Timeout | undefined;
   try {
@@ -679,7 +772,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
           await settings.updateOne({ _id: 'cache_barrier' }, { $max: { at: new Date(atMs) } }, { upsert: true });
         }),
     },
-    oidc: createOidcStore(Oidc),
+    signingKeys: createSigningKeyStore(settings),
+    oidc: createHashedOidcStore(createOidcStore(Oidc)),
     ping: () =>
       guard(async () => {
         await connection.db!.admin().ping();

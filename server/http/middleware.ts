@@ -34,20 +34,72 @@ export function requestLog(logger: Logger): Middleware {
   };
 }
 
+/**
+ * Every URL Tokenwarden writes (discovery, `iss`, the endpoints in its metadata) comes from `ISSUER`, never from
+ * the request: the protocol and host Koa reports are set here from the issuer, whatever `Host` or
+ * `X-Forwarded-Host` a client sent. Otherwise a cache that ignores `Host` could be fed a discovery document
+ * pointing resource servers, and their client secrets, elsewhere.
+ */
+export function issuerOrigin(issuer: string): Middleware {
+  const url = new URL(issuer);
+  const protocol = url.protocol.slice(0, -1);
+  return async function originFromIssuer(ctx, next) {
+    const headers = ctx.req.headers;
+    headers.host = url.host;
+    headers['x-forwarded-host'] = url.host;
+    headers['x-forwarded-proto'] = protocol;
+    await next();
+  };
+}
+
+/** Endpoints a browser must not call across origins: they carry client secrets and tokens. */
+const SERVER_TO_SERVER = new Set(['/token', '/introspect', '/revoke']);
+
+/**
+ * `/token`, `/introspect` and `/revoke` are for servers, with client credentials: they send no CORS headers (a
+ * browser's cross-origin call, preflight or not, is refused by the browser), and answer any method but POST with
+ * 405 and `Allow: POST`. Discovery and `/jwks` are public documents and allow any origin.
+ */
+export function serverToServerEndpoints(): Middleware {
+  return async function serverToServer(ctx, next) {
+    if (!SERVER_TO_SERVER.has(ctx.path)) {
+      await next();
+      return;
+    }
+    if (ctx.method !== 'POST') {
+      ctx.status = 405;
+      ctx.set('Allow', 'POST');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'invalid_request', error_description: `method not allowed; use POST` };
+      return;
+    }
+    await next();
+    for (const name of Object.keys(ctx.response.headers)) {
+      if (name.toLowerCase().startsWith('access-control-')) ctx.remove(name);
+    }
+    if (ctx.response.get('Vary') === 'Origin') ctx.remove('Vary');
+  };
+}
+
 const DISCOVERY = '/.well-known/openid-configuration';
 
 /**
  * RFC 8414: serve the metadata at `/.well-known/oauth-authorization-server` too, and state the client
  * authentication methods of the introspection and revocation endpoints (oidc-provider leaves them out, and
  * RFC 8414 §2 then means "client_secret_basic only"). They are the token endpoint's: one client authentication.
+ * `scopes_supported` lists the PAT scope catalogue with the OAuth scopes, and the document may be cached for five
+ * minutes (its URLs come from `ISSUER` only).
  */
-export function authorizationServerMetadata(): Middleware {
+export function authorizationServerMetadata(catalogue: readonly string[]): Middleware {
   return async function rfc8414Metadata(ctx, next) {
     if (ctx.path === '/.well-known/oauth-authorization-server') ctx.path = DISCOVERY;
     await next();
     if (ctx.path !== DISCOVERY) return;
     const body = ctx.body as Record<string, unknown> | undefined;
     if (ctx.status !== 200 || !body || typeof body !== 'object') return;
+    ctx.set('Cache-Control', 'public, max-age=300');
+    const oauthScopes = Array.isArray(body.scopes_supported) ? (body.scopes_supported as string[]) : [];
+    body.scopes_supported = [...new Set([...catalogue, ...oauthScopes])];
     // No grant type here uses the authorization endpoint (RFC 8414 §2: then it is omitted), nor what goes with it.
     for (const unused of [
       'authorization_endpoint',

@@ -2,10 +2,10 @@
  * oidc-provider 9, configured as Tokenwarden's OAuth 2.0 authorization server: client_credentials at `/token`,
  * RFC 7662 introspection at `/introspect`, RFC 7009 revocation at `/revoke`, JWKS at `/jwks`, RFC 8414 discovery.
  *
- * PATs reach oidc-provider through its storage adapter: for the token models, a value that carries the PAT prefix
- * is resolved by the PAT service (checksum first, then cache, then MongoDB) and handed back as an AccessToken
- * payload whose `jti` is the PAT's public id and whose `clientId` is the dedicated PAT client. Everything else is
- * oidc-provider's own business, stored through the {@link OidcStore}.
+ * oidc-provider parses requests and authenticates clients (every method) at those endpoints; Tokenwarden's steps
+ * inside them (`endpoint-steps.ts`) answer introspection for PATs and OAuth tokens alike and revoke PATs. Its own
+ * models are stored through the {@link OidcStore}, which keeps every token only as a hash of its value; client
+ * secrets are stored hashed too, and compared hashed here.
  */
 import { randomBytes } from 'node:crypto';
 
@@ -18,11 +18,12 @@ import Provider, {
 } from 'oidc-provider';
 
 import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
-import type { Config } from '../../config/index.ts';
+import type { Config, SigningJwk } from '../../config/index.ts';
 import { STORE_UNAVAILABLE } from '../errors.ts';
+import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../services/client-secret-hash.ts';
 import { CLIENT_AUTH_METHODS, CLIENT_SCOPE } from '../services/clients.ts';
-import { PAT_ID, type PatFormat } from '../services/pat-format.ts';
-import type { LivePat, PatService } from '../services/pats.ts';
+import type { PatFormat } from '../services/pat-format.ts';
+import { installEndpointSteps, registerEndpointHooks, type EndpointHooks } from './endpoint-steps.ts';
 
 /** The scope that grants access to the management API. */
 export const ADMIN_SCOPE = 'admin';
@@ -46,45 +47,14 @@ export class ProviderStoreUnavailable extends Error {
   }
 }
 
-/** The AccessToken payload oidc-provider sees for a live PAT (its introspection then renders it). */
-export function patPayload(live: LivePat, patClientId: string): AdapterPayload {
-  return {
-    jti: live.id,
-    kind: 'AccessToken',
-    accountId: live.userId,
-    clientId: patClientId,
-    iat: live.issuedAt,
-    ...(live.expiresAt === null ? {} : { exp: live.expiresAt }),
-    ...(live.scopes.length === 0 ? {} : { scope: live.scopes.join(' ') }),
-    ...(live.resource === null ? {} : { aud: live.resource }),
-    extra: { username: live.username, token_kind: 'personal_access_token', pat_name: live.name },
-  };
-}
-
-interface OidcContext {
-  oidc?: { route?: string; client?: { clientId: string } };
-}
-
-/** The request oidc-provider is serving (its AsyncLocalStorage), if any. */
-function currentContext(): OidcContext | undefined {
-  return Provider.ctx;
-}
-
-function clientActor(ctx: OidcContext | undefined): string {
-  const clientId = ctx?.oidc?.client?.clientId;
-  return clientId ? `client:${clientId}` : 'system';
-}
-
 /** Builds the adapter class oidc-provider instantiates once per model name. */
 export function createAdapterClass(deps: {
   store: OidcStore;
-  pats: PatService;
   format: PatFormat;
-  patClientId: string;
   /** Told when storage is unreachable (oidc-provider does not report an exposed 503 as a server error). */
   onUnavailable?: (error: StoreUnavailableError) => void;
 }): new (name: string) => Adapter {
-  const { store, pats, format, patClientId, onUnavailable } = deps;
+  const { store, format, onUnavailable } = deps;
   const guard = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
       return await operation();
@@ -107,21 +77,8 @@ export function createAdapterClass(deps: {
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.tokenModel && format.hasPrefix(id)) {
-        // A PAT-shaped value is only ever an AccessToken; other models answer "not mine" without I/O.
-        if (this.name !== 'AccessToken') return undefined;
-        // Introspection is a use of the token (last_used_at, last_used_client); revocation is not.
-        const ctx = currentContext();
-        const live = await guard(() =>
-          pats.lookup(
-            id,
-            ctx?.oidc?.route === 'introspection'
-              ? { clientId: ctx.oidc.client?.clientId ?? null, actor: { id: clientActor(ctx), via: 'introspection' } }
-              : undefined,
-          ),
-        );
-        return live ? patPayload(live, patClientId) : undefined;
-      }
+      // A PAT-shaped value is never one of oidc-provider's tokens (they are drawn apart): "not mine", without I/O.
+      if (this.tokenModel && format.hasPrefix(id)) return undefined;
       return guard(() => store.find(this.name, id));
     }
 
@@ -138,12 +95,6 @@ export function createAdapterClass(deps: {
     }
 
     async destroy(id: string) {
-      // oidc-provider destroys a token by its jti; a PAT's jti is its public id (never its value).
-      if (this.name === 'AccessToken' && PAT_ID.test(id)) {
-        const actor = { id: clientActor(currentContext()), via: 'revocation_endpoint' } as const;
-        await guard(() => pats.revokeById(id, { actor }));
-        return;
-      }
       await guard(() => store.destroy(this.name, id));
     }
 
@@ -181,11 +132,33 @@ function keepOpaqueTokensApartFromPats(provider: Provider, format: PatFormat): v
   }
 }
 
+/**
+ * Client secrets are stored as hashes (`client-secret-hash.ts`): oidc-provider compares a presented secret with
+ * the stored hash of the registered one, in constant time. Nothing else in oidc-provider reads a secret here:
+ * `client_secret_jwt` (where the secret is an HMAC key) is not offered, and responses are signed with the server's
+ * asymmetric keys.
+ */
+function compareHashedClientSecrets(provider: Provider): void {
+  const proto = provider.Client.prototype as unknown as {
+    clientSecret?: string;
+    compareClientSecret(this: { clientSecret?: string }, actual: string): boolean;
+  };
+  proto.compareClientSecret = function compareClientSecret(actual: string) {
+    const digest = storedSecretDigest(this.clientSecret ?? '');
+    return digest !== null && typeof actual === 'string' && clientSecretMatches(digest, actual);
+  };
+}
+
 export interface ProviderDeps {
   readonly config: Config;
   readonly store: OidcStore;
-  readonly pats: PatService;
   readonly format: PatFormat;
+  /** The signing keys (configured, or kept in the store). */
+  readonly jwks: { readonly keys: readonly SigningJwk[] };
+  /** Keys for oidc-provider's signed cookies. */
+  readonly cookieKeys: readonly string[];
+  /** What Tokenwarden's steps inside the endpoints ask of this instance, once the provider exists. */
+  readonly hooks: (provider: Provider) => EndpointHooks;
   readonly onUnavailable?: (error: StoreUnavailableError) => void;
 }
 
@@ -193,12 +166,12 @@ export interface ProviderDeps {
 export function createProvider(deps: ProviderDeps): Provider {
   const { config } = deps;
   const patClientId = config.pat.clientId;
-  const signingAlg = signingAlgOf(config.jwks.keys[0]!);
+  const signingAlg = signingAlgOf(deps.jwks.keys[0]!);
 
   const clients: ClientMetadata[] = [
     {
       client_id: config.adminClient.clientId,
-      client_secret: config.adminClient.clientSecret,
+      client_secret: hashClientSecret(config.adminClient.clientSecret),
       client_name: 'Tokenwarden administrator',
       grant_types: ['client_credentials'],
       response_types: [],
@@ -209,7 +182,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     {
       // The client_id PAT introspection reports. Nobody can authenticate as it: its secret is random and unknown.
       client_id: patClientId,
-      client_secret: randomBytes(32).toString('base64url'),
+      client_secret: hashClientSecret(randomBytes(32).toString('base64url')),
       client_name: 'Personal access tokens',
       grant_types: [],
       response_types: [],
@@ -220,14 +193,12 @@ export function createProvider(deps: ProviderDeps): Provider {
   const configuration: Configuration = {
     adapter: createAdapterClass({
       store: deps.store,
-      pats: deps.pats,
       format: deps.format,
-      patClientId,
       ...(deps.onUnavailable ? { onUnavailable: deps.onUnavailable } : {}),
     }),
     clients,
-    jwks: { keys: config.jwks.keys },
-    cookies: { keys: [...config.cookieKeys] },
+    jwks: { keys: deps.jwks.keys.map((k) => ({ ...k })) },
+    cookies: { keys: [...deps.cookieKeys] },
     scopes: [ADMIN_SCOPE, CLIENT_SCOPE],
     claims: { openid: ['sub'] },
     clientAuthMethods: [...CLIENT_AUTH_METHODS],
@@ -257,21 +228,14 @@ export function createProvider(deps: ProviderDeps): Provider {
       pushedAuthorizationRequests: { enabled: false },
       clientCredentials: { enabled: true },
       jwtIntrospection: { enabled: true },
-      introspection: {
-        enabled: true,
-        // Any authenticated client may introspect a PAT; an OAuth token only while the client it was issued to
-        // still exists (deleting a client retires its tokens).
-        async allowedPolicy(ctx, client, token) {
-          if (token.clientId === patClientId || token.clientId === client.clientId) return true;
-          return (await ctx.oidc.provider.Client.find(token.clientId!)) !== undefined;
-        },
-      },
+      // Answered by Tokenwarden's step inside the endpoint (see endpoint-steps.ts and server/introspection/).
+      introspection: { enabled: true },
       revocation: {
         enabled: true,
-        // Leaked-token policy: any authenticated client may revoke a PAT it presents. OAuth tokens: only the
-        // client they were issued to (RFC 7009 §2.1).
+        // OAuth tokens: only the client they were issued to may revoke them (RFC 7009 §2.1). PATs never get here:
+        // Tokenwarden's step revokes them for any authenticated client that presents one (leaked-token policy).
         async allowedPolicy(_ctx, client, token) {
-          if (token.clientId === patClientId || token.clientId === client.clientId) return true;
+          if (token.clientId === client.clientId) return true;
           throw new errors.InvalidRequest('client is not authorized to revoke the presented token');
         },
       },
@@ -286,8 +250,13 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
+  installEndpointSteps();
   const provider = new Provider(config.issuer, configuration);
-  provider.proxy = config.trustProxy;
+  // Koa reads the protocol and host from X-Forwarded-*; the HTTP layer sets both from ISSUER on every request
+  // (`issuerOrigin`), so every URL oidc-provider builds is the issuer's, whatever Host the client sent.
+  provider.proxy = true;
   keepOpaqueTokensApartFromPats(provider, deps.format);
+  compareHashedClientSecrets(provider);
+  registerEndpointHooks(provider, deps.hooks(provider));
   return provider;
 }

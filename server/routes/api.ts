@@ -7,7 +7,15 @@ import { Router } from '@koa/router';
 import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 
-import { InsufficientScope, InvalidToken, MethodNotAllowed, MissingToken, NotFound, assertThat } from '../errors.ts';
+import {
+  InsufficientScope,
+  InvalidToken,
+  MalformedAuthorization,
+  MethodNotAllowed,
+  MissingToken,
+  NotFound,
+  assertThat,
+} from '../errors.ts';
 import { describeIssue, readJson } from '../http/body.ts';
 import { errorHandler } from '../http/errors.ts';
 import type { Logger } from '../logger.ts';
@@ -22,14 +30,19 @@ export interface ApiDeps {
   readonly retryAfterSeconds: number;
 }
 
-/** RFC 6750 §2.1: `Authorization: Bearer <token>`, resolved to a caller. */
-async function authenticate(ctx: Context, resolve: CallerResolver): Promise<Caller> {
+/**
+ * RFC 6750 §2.1: `Authorization: Bearer <token>`, resolved to a caller. No header, or another scheme, is a request
+ * without bearer credentials (401, a challenge without an error code); a `Bearer` header that is not
+ * `Bearer <b64token>` is malformed (400 `invalid_request`). A call that changes something has its PAT read from
+ * MongoDB, not from a cache.
+ */
+async function authenticate(ctx: Context, resolve: CallerResolver, fresh: boolean): Promise<Caller> {
   const header = ctx.get('Authorization');
-  assertThat(header !== '', () => new MissingToken());
-  const match = /^Bearer +([\x21-\x7e]+) *$/i.exec(header);
-  assertThat(match, () => new InvalidToken('the Authorization header must be "Bearer <access token>"'));
-  const caller = await resolve(match[1]!);
-  assertThat(caller, () => new InvalidToken('the access token is invalid, expired or revoked'));
+  assertThat(/^bearer(\s|$)/i.test(header), () => new MissingToken());
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  assertThat(match, () => new MalformedAuthorization('the Authorization header must be "Bearer <access token>"'));
+  const caller = await resolve(match[1]!, { fresh });
+  if ('refused' in caller) throw new InvalidToken(caller.refused);
   return caller;
 }
 
@@ -48,7 +61,7 @@ function authorize(spec: RouteSpec, caller: Caller): void {
 
 function handlerFor(spec: RouteSpec, resolve: CallerResolver): Middleware {
   return async function handleRoute(ctx) {
-    const caller = spec.auth === 'none' ? null : await authenticate(ctx, resolve);
+    const caller = spec.auth === 'none' ? null : await authenticate(ctx, resolve, spec.method !== 'get');
     if (caller) authorize(spec, caller);
     let query: unknown = undefined;
     if (spec.query) {

@@ -31,11 +31,12 @@ export function credentialRoutes(deps: { pats: PatService; limiter: RateLimiter 
       bodyLimit: 600 * 1024,
       responses: {
         202: { description: 'accepted: every live PAT among the credentials is revoked' },
-        429: { description: 'too many calls from this address; see Retry-After' },
+        429: { description: 'too many values reported from this address in the last minute; see Retry-After' },
       },
       async handle({ body: { credentials }, address }) {
-        const wait = deps.limiter.hit(address);
-        if (wait > 0) throw new TooManyRequests(wait, 'credential revocation requests from this address');
+        // Counted per value, not per call: a call of 1,000 values costs what 1,000 calls of one would.
+        const wait = deps.limiter.hit(address, credentials.length);
+        if (wait > 0) throw new TooManyRequests(wait, 'credentials reported from this address');
         await deps.pats.revokeLeaked(credentials, {
           actor: { id: `address:${address}`, via: 'credential_revocation' },
         });

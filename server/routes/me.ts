@@ -20,7 +20,10 @@ function me(caller: Caller | null): UserCaller {
 
 function self(caller: Caller | null): ActionContext {
   const user = me(caller);
-  return { actor: actorOf(user, 'self_service'), constraints: user.via === 'pat' ? user.constraints : undefined };
+  const actor = actorOf(user, 'self_service');
+  return user.via === 'pat'
+    ? { actor: { ...actor, credential: user.pat.credential }, constraints: user.constraints }
+    : { actor };
 }
 
 function currentTokenId(caller: Caller | null): string {

@@ -39,6 +39,11 @@ export interface Actor {
   readonly id: string;
   /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`. */
   readonly via: 'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection';
+  /**
+   * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
+   * a rotated-out one in its grace period. Recorded as the event's `credential` detail.
+   */
+  readonly credential?: 'current' | 'grace' | undefined;
 }
 
 export interface AuditService {
@@ -130,7 +135,7 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
         tokenId: subject.tokenId ?? null,
         actor: actor.id,
         via: actor.via,
-        details,
+        details: actor.credential === undefined ? details : { ...details, credential: actor.credential },
       };
       // Behind events already waiting: the log keeps its order.
       if (waiting.length > 0) {

@@ -10,7 +10,7 @@ import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErr
 import type Provider from 'oidc-provider';
 
 import type { UserStore } from '../../adapters/types.ts';
-import type { TrustedIssuer } from '../../config/index.ts';
+import { normaliseTyp, type TrustedIssuer } from '../../config/index.ts';
 import { ServiceUnavailable } from '../errors.ts';
 import type { Actor } from './audit.ts';
 import type { PatFormat } from './pat-format.ts';
@@ -30,8 +30,12 @@ export type Caller =
     }
   | { readonly kind: 'user'; readonly userId: string; readonly via: 'jwt'; readonly issuer: string };
 
-/** Resolves a bearer token to its caller, or null when it is unknown, expired, revoked or untrusted. */
-export type CallerResolver = (token: string) => Promise<Caller | null>;
+/**
+ * Resolves a bearer token to its caller, or to why it is refused (unknown, expired, revoked, untrusted, or a
+ * rotated-out PAT value, which may only be used at resource servers). With `fresh`, a PAT is read from MongoDB
+ * alone (no cache layer is trusted): every call that changes something asks for it.
+ */
+export type CallerResolver = (token: string, options?: { fresh?: boolean }) => Promise<Caller | { refused: string }>;
 
 /** The audit actor for a caller acting through the given door. */
 export function actorOf(caller: Caller, via: Actor['via']): Actor {
@@ -45,6 +49,16 @@ export interface CallerDeps {
   readonly format: PatFormat;
   readonly trustedIssuers: readonly TrustedIssuer[];
   readonly retryAfterSeconds: number;
+}
+
+const INVALID = { refused: 'the access token is invalid, expired or revoked' } as const;
+
+/** The scopes a JWT access token carries: `scope` (RFC 9068, space-separated) or `scp` (an array, common too). */
+function scopesOf(payload: Record<string, unknown>): Set<string> {
+  const out = new Set<string>();
+  if (typeof payload.scope === 'string') for (const s of payload.scope.split(' ')) if (s) out.add(s);
+  if (Array.isArray(payload.scp)) for (const s of payload.scp) if (typeof s === 'string') out.add(s);
+  return out;
 }
 
 function looksLikeJwt(token: string): boolean {
@@ -67,15 +81,23 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
     ]),
   );
 
-  async function fromJwt(token: string): Promise<Caller | null> {
+  async function fromJwt(token: string): Promise<Caller | { refused: string }> {
     let iss: string | undefined;
+    let typ: string | undefined;
     try {
       iss = decodeJwt(token).iss;
+      typ = decodeProtectedHeader(token).typ;
     } catch {
-      return null;
+      return INVALID;
     }
     const trusted = iss === undefined ? undefined : issuers.get(iss);
-    if (!trusted) return null;
+    if (!trusted) return INVALID;
+    // RFC 9068 §4: an access token says so in its header; an ID token (`typ: JWT`) is not one.
+    if (typ === undefined || !trusted.config.tokenTypes.includes(normaliseTyp(typ))) {
+      return {
+        refused: `the token is not an access token of this issuer (typ must be ${trusted.config.tokenTypes.join(' or ')})`,
+      };
+    }
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, trusted.jwks, {
@@ -88,19 +110,28 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
       if (error instanceof joseErrors.JWKSTimeout || (error instanceof TypeError && /fetch/i.test(error.message))) {
         throw new ServiceUnavailable(retryAfterSeconds, 'trusted issuer JWKS unreachable');
       }
-      return null;
+      return INVALID;
+    }
+    const required = trusted.config.requiredScope;
+    if (required !== null && !scopesOf(payload).has(required)) {
+      return { refused: `the access token lacks the "${required}" scope this issuer's tokens need here` };
     }
     const userId = payload[trusted.config.userClaim];
-    if (typeof userId !== 'string' || userId === '') return null;
+    if (typeof userId !== 'string' || userId === '') return INVALID;
     const user = await users.get(userId);
-    if (!user || user.disabled) return null;
+    if (!user || user.disabled) return INVALID;
     return { kind: 'user', userId, via: 'jwt', issuer: trusted.config.issuer };
   }
 
-  return async (token) => {
+  return async (token, options = {}) => {
     if (format.hasPrefix(token)) {
-      const pat = await pats.lookup(token, { clientId: null, actor: { id: 'bearer', via: 'self_service' } });
-      if (!pat) return null;
+      const pat = options.fresh
+        ? await pats.lookupInStore(token)
+        : await pats.lookup(token, { clientId: null, actor: { id: 'bearer', via: 'self_service' } });
+      if (!pat) return INVALID;
+      if (pat.credential !== 'current') {
+        return { refused: 'a rotated-out token value in its grace period may only be used at resource servers' };
+      }
       return {
         kind: 'user',
         userId: pat.userId,
@@ -111,9 +142,9 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
     }
     if (issuers.size > 0 && looksLikeJwt(token)) return fromJwt(token);
     const found = await provider.ClientCredentials.find(token);
-    if (!found || found.isExpired || found.clientId === undefined) return null;
+    if (!found || found.isExpired || found.clientId === undefined) return INVALID;
     const client = await provider.Client.find(found.clientId);
-    if (!client) return null;
+    if (!client) return INVALID;
     return { kind: 'client', clientId: found.clientId, scopes: new Set(found.scope?.split(' ').filter(Boolean) ?? []) };
   };
 }

@@ -6,16 +6,17 @@ import { randomBytes } from 'node:crypto';
 
 import type { OidcStore } from '../../adapters/types.ts';
 import { InvalidRequest, NotFound, assertThat } from '../errors.ts';
+import { hashClientSecret, isHashedClientSecret } from './client-secret-hash.ts';
 import type { Clock } from './clock.ts';
 import { randomBase62 } from './pat-format.ts';
 
-/** Client authentication methods a registered client may use at the token, introspection and revocation endpoints. */
-export const CLIENT_AUTH_METHODS = [
-  'client_secret_basic',
-  'client_secret_post',
-  'client_secret_jwt',
-  'private_key_jwt',
-] as const;
+/**
+ * Client authentication methods a registered client may use at the token, introspection and revocation endpoints.
+ * Not `client_secret_jwt`: there the secret is an HMAC key, so the server would have to keep it recoverable, where
+ * Tokenwarden keeps only a hash of every secret. `private_key_jwt` gives the same "no secret on the wire" with no
+ * shared secret at all.
+ */
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const;
 export type ClientAuthMethod = (typeof CLIENT_AUTH_METHODS)[number];
 
 export interface RegisterClientInput {
@@ -38,6 +39,12 @@ export interface ClientService {
   register(input: RegisterClientInput): Promise<{ client: ClientView; clientSecret: string | null }>;
   list(): Promise<ClientView[]>;
   remove(clientId: string): Promise<void>;
+  /**
+   * Hashes client secrets stored in plaintext by earlier versions (idempotent; run at start-up). A client registered
+   * with `client_secret_jwt` keeps its secret and authenticates with `client_secret_basic` from now on. Returns the
+   * ids of the clients it changed.
+   */
+  hashStoredSecrets(): Promise<{ hashed: string[]; switchedFromJwt: string[] }>;
 }
 
 export interface ClientServiceDeps {
@@ -85,7 +92,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
         redirect_uris: [],
         token_endpoint_auth_method: method,
         ...(input.clientName === undefined ? {} : { client_name: input.clientName }),
-        ...(clientSecret === null ? {} : { client_secret: clientSecret }),
+        ...(clientSecret === null ? {} : { client_secret: hashClientSecret(clientSecret) }),
         ...(input.jwks === undefined ? {} : { jwks: input.jwks }),
       };
       try {
@@ -107,6 +114,24 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const existing = await store.find(MODEL, clientId);
       assertThat(existing, () => new NotFound('client'));
       await store.destroy(MODEL, clientId);
+    },
+
+    async hashStoredSecrets() {
+      const hashed: string[] = [];
+      const switchedFromJwt: string[] = [];
+      for (const metadata of await store.list(MODEL)) {
+        const secret = metadata.client_secret;
+        if (typeof secret !== 'string' || isHashedClientSecret(secret)) continue;
+        const clientId = String(metadata.client_id);
+        const updated: Record<string, unknown> = { ...metadata, client_secret: hashClientSecret(secret) };
+        if (metadata.token_endpoint_auth_method === 'client_secret_jwt') {
+          updated.token_endpoint_auth_method = 'client_secret_basic';
+          switchedFromJwt.push(clientId);
+        }
+        await store.upsert(MODEL, clientId, updated, undefined);
+        hashed.push(clientId);
+      }
+      return { hashed, switchedFromJwt };
     },
   };
 }

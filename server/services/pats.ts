@@ -35,6 +35,7 @@ import {
   type Cursor,
   type PatRecord,
   type PatStore,
+  type RotatedValue,
   type TokenQuery,
   type UserRecord,
   type UserStore,
@@ -48,6 +49,7 @@ import {
   NotFound,
   assertThat,
 } from '../errors.ts';
+import type { CacheCodec } from '../pats/cache-codec.ts';
 import type { Actor, AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { newPatId, type PatFormat } from './pat-format.ts';
@@ -63,6 +65,11 @@ export interface LivePat {
   /** Seconds since the epoch. */
   readonly issuedAt: number;
   readonly expiresAt: number | null;
+  /**
+   * Which value was presented: the token's `current` one, or a rotated-out one still in its `grace` period. A grace
+   * value may be introspected (resource access) and revoked, nothing else.
+   */
+  readonly credential: 'current' | 'grace';
 }
 
 /**
@@ -134,8 +141,11 @@ export interface PatService {
   revoke(userId: string, id: string, ctx: ActionContext): Promise<PatRecord>;
   /** Revokes every live token of the user; returns how many. */
   revokeAll(userId: string, ctx: ActionContext): Promise<number>;
-  /** Revokes by public id (the revocation endpoint's path). Returns false when unknown. */
-  revokeById(id: string, ctx: ActionContext): Promise<boolean>;
+  /**
+   * Revokes the token behind a presented value (RFC 7009 `/revoke`): its current value, or a rotated-out one still
+   * in its grace period, whatever the state of its user. Returns false when the value revokes nothing.
+   */
+  revokeByValue(value: string, ctx: ActionContext): Promise<boolean>;
   /**
    * Revokes every live PAT among presented values (a secret scanner reporting leaks). Values that are not PATs,
    * unknown or already dead are ignored; a rotated-out value still in its grace period revokes its token.
@@ -152,6 +162,11 @@ export interface PatService {
    * undefined when it does. For the introspection fast path, which then stays synchronous.
    */
   lookupCached(value: string, use?: { clientId: string | null; actor: Actor }): LivePat | null | undefined;
+  /**
+   * The live PAT for a presented value read from MongoDB alone (no cache layer is trusted), or null; for the
+   * self-service writes, which must not act on a cache entry. Grace values are answered as such.
+   */
+  lookupInStore(value: string): Promise<LivePat | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */
@@ -172,6 +187,8 @@ export interface PatServiceDeps {
   readonly clock: Clock;
   readonly policy: TokenPolicy;
   readonly cacheTtlSeconds: number;
+  /** Reads and writes shared-cache entries, authenticated under `SECRET_KEY`. */
+  readonly codec: CacheCodec;
   /** Told about cache failures (never with a token or hash). */
   readonly onCacheError: (operation: string, error: unknown) => void;
   /** Told about failed background writes (last-used, audit of a rotated-out value). */
@@ -186,9 +203,6 @@ export interface PatServiceDeps {
   readonly onLastUsedWrite?: () => void;
 }
 
-const REVOKED = 'revoked';
-const STALE = 'stale';
-const UNKNOWN = 'unknown';
 const INVALIDATIONS = 'pat-invalidations';
 /** How long a "read MongoDB" marker around a change lives (far beyond any lookup in flight; then caching resumes). */
 const CHANGE_MARKER_TTL_SECONDS = 30;
@@ -197,53 +211,7 @@ const SKEW_MARGIN_MS = 5000;
 const DAY_MS = 86_400_000;
 const cacheKey = (hash: string) => `pat:${hash}`;
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
-
-interface CachedPat {
-  i: string;
-  u: string;
-  n: string;
-  m: string;
-  s: string[];
-  r: string | null;
-  c: number;
-  e: number | null;
-  /** When the entry was written (epoch ms, wall clock): compared with the barrier. */
-  w: number;
-}
-
-function fromCache(raw: string): (LivePat & { writtenAt: number }) | null {
-  try {
-    const c = JSON.parse(raw) as CachedPat;
-    return {
-      writtenAt: typeof c.w === 'number' ? c.w : 0,
-      id: c.i,
-      userId: c.u,
-      username: c.n,
-      name: c.m,
-      scopes: c.s,
-      resource: c.r,
-      issuedAt: c.c,
-      expiresAt: c.e,
-    };
-  } catch {
-    return null;
-  }
-}
-
-function toCache(p: LivePat): string {
-  const c: CachedPat = {
-    i: p.id,
-    u: p.userId,
-    n: p.username,
-    m: p.name,
-    s: [...p.scopes],
-    r: p.resource,
-    c: p.issuedAt,
-    e: p.expiresAt,
-    w: Date.now(),
-  };
-  return JSON.stringify(c);
-}
+type Marker = 'revoked' | 'stale' | 'unknown';
 
 /** Creates the PAT service. */
 export function createPatService(deps: PatServiceDeps): PatService {
@@ -257,6 +225,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     clock,
     policy,
     cacheTtlSeconds,
+    codec,
     onCacheError,
     onBackgroundError,
   } = deps;
@@ -280,7 +249,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
    * Hashes whose tombstone is not yet in Redis: the tombstone to write and its TTL (a change marker lives briefly, a
    * tombstone as long as any cache entry).
    */
-  const pending = new Map<string, { tombstone: string; ttlSeconds: number }>();
+  const pending = new Map<string, { tombstone: Marker; ttlSeconds: number }>();
   const lastUsedIntervalMs = policy.lastUsedIntervalSeconds * 1000;
   /** Per instance, the last time a use was written per token: no database round trip more than once per interval. */
   const clockPerf = { now: () => clock.now().getTime() };
@@ -368,17 +337,17 @@ export function createPatService(deps: PatServiceDeps): PatService {
    * no cache still answers with the old state. A lookup meanwhile reads MongoDB and does not cache what it read.
    */
   async function pointCacheAtDatabase(hashes: readonly string[]): Promise<void> {
-    await writeTombstones(hashes, STALE, CHANGE_MARKER_TTL_SECONDS);
+    await writeTombstones(hashes, 'stale', CHANGE_MARKER_TTL_SECONDS);
   }
 
   async function writeTombstones(
     hashes: readonly string[],
-    tombstone: string,
+    tombstone: Marker,
     ttlSeconds = cacheTtlSeconds,
   ): Promise<void> {
     if (!cache || hashes.length === 0) return;
     for (const hash of hashes) {
-      if (pending.get(hash)?.tombstone !== REVOKED) pending.set(hash, { tombstone, ttlSeconds });
+      if (pending.get(hash)?.tombstone !== 'revoked') pending.set(hash, { tombstone, ttlSeconds });
       local?.delete(hash);
     }
     await flushPending();
@@ -402,7 +371,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     await Promise.all(
       [...pending].map(async ([hash, { tombstone, ttlSeconds }]) => {
         try {
-          await cache.set(cacheKey(hash), tombstone, ttlSeconds);
+          await cache.set(cacheKey(hash), codec.marker(cacheKey(hash), tombstone), ttlSeconds);
           if (pending.get(hash)?.tombstone === tombstone) pending.delete(hash);
         } catch (error) {
           onCacheError('invalidate', error);
@@ -470,7 +439,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     const ttl = ttlFor(live);
     if (ttl < 1) return;
     try {
-      await cache.set(cacheKey(hash), toCache(live), ttl, true);
+      await cache.set(cacheKey(hash), codec.live(cacheKey(hash), live, Date.now()), ttl, true);
     } catch (error) {
       onCacheError('set', error);
     }
@@ -561,6 +530,141 @@ export function createPatService(deps: PatServiceDeps): PatService {
     );
   }
 
+  /**
+   * What MongoDB says of a value's hash: `live` (current or grace), `revoked`, `stale` (expired, or its user
+   * disabled or deleted: it may come back), `unknown`, or `grace_over` (a rotated-out value past its grace).
+   */
+  async function readStore(
+    hash: string,
+    use: { actor: Actor } | undefined,
+  ): Promise<{ state: 'live'; live: LivePat } | { state: 'revoked' | 'stale' | 'unknown' | 'grace_over' }> {
+    let pat = await pats.findByHash(hash);
+    let credential: LivePat['credential'] = 'current';
+    if (!pat) {
+      const rotated = await pats.findRotated(hash);
+      if (!rotated) return { state: 'unknown' };
+      if (isPast(rotated.validUntil)) {
+        if (use) recordRotatedValuePresented(hash, rotated, use.actor);
+        return { state: 'grace_over' };
+      }
+      pat = await pats.findById(rotated.tokenId);
+      credential = 'grace';
+    }
+    if (!pat || pat.revokedAt !== null) return { state: 'revoked' };
+    if (isPast(pat.expiresAt)) return { state: 'stale' };
+    const user = await users.get(pat.userId);
+    if (!user || user.disabled) return { state: 'stale' };
+    return {
+      state: 'live',
+      live: {
+        id: pat.id,
+        userId: pat.userId,
+        username: user.username,
+        name: pat.name,
+        scopes: pat.scopes,
+        resource: pat.resource,
+        issuedAt: seconds(pat.rotatedAt ?? pat.createdAt),
+        expiresAt: pat.expiresAt === null ? null : seconds(pat.expiresAt),
+        credential,
+      },
+    };
+  }
+
+  /** One audit event per rotated-out value per minute, however often it is replayed (in the background). */
+  function recordRotatedValuePresented(hash: string, rotated: RotatedValue, actor: Actor): void {
+    if (presented.has(hash)) return;
+    presented.set(hash, true);
+    pats
+      .findById(rotated.tokenId)
+      .then((holder) =>
+        audit.record(
+          'token.rotated_value_presented',
+          actor,
+          { userId: holder?.userId ?? null, tokenId: rotated.tokenId },
+          { rotated_at: rotated.rotatedAt.toISOString() },
+        ),
+      )
+      .catch((error: unknown) => onBackgroundError('audit', error));
+  }
+
+  /**
+   * The unrevoked tokens behind presented values, in two queries however many values: those whose current value
+   * it is, then those with a rotated-out value still in its grace period. Malformed values, and values the shared
+   * cache remembers as unknown, cost no database query. Each token once, with the kind of value that named it.
+   */
+  async function tokensBehind(
+    values: readonly string[],
+  ): Promise<Array<{ record: PatRecord; credential: LivePat['credential'] }>> {
+    const hashes = [...new Set(values)].filter((v) => format.isWellFormed(v)).map((v) => format.hash(v));
+    const known = cache
+      ? (
+          await Promise.all(
+            hashes.map(async (hash) => {
+              const raw = await readCache(hash);
+              const entry = typeof raw === 'string' ? codec.decode(cacheKey(hash), raw) : null;
+              return entry?.kind === 'unknown' ? null : hash;
+            }),
+          )
+        ).filter((hash): hash is string => hash !== null)
+      : hashes;
+    const out = new Map<string, { record: PatRecord; credential: LivePat['credential'] }>();
+    const current = await pats.findByHashes(known);
+    for (const record of current) if (record.revokedAt === null) out.set(record.id, { record, credential: 'current' });
+    const matched = new Set(current.map((p) => p.tokenHash));
+    const rotated = await pats.findRotatedMany(known.filter((hash) => !matched.has(hash)));
+    for (const value of rotated) {
+      if (isPast(value.validUntil) || out.has(value.tokenId)) continue;
+      const record = await pats.findById(value.tokenId);
+      if (record && record.revokedAt === null) out.set(record.id, { record, credential: 'grace' });
+    }
+    return [...out.values()];
+  }
+
+  /**
+   * The one revoke routine: point the caches at MongoDB, revoke, then tombstone and audit. Null when the token was
+   * already revoked (nothing recorded twice).
+   */
+  async function revokeRecord(
+    before: PatRecord,
+    ctx: ActionContext,
+    details: Record<string, string> = {},
+  ): Promise<PatRecord | null> {
+    if (before.revokedAt !== null) return null;
+    await pointCacheAtDatabase([before.tokenHash]);
+    const after = await pats.revoke(before.id, clock.now());
+    if (!after) return null;
+    await recordRevocations([after], ctx, details);
+    return after;
+  }
+
+  /**
+   * The expiry of a rotated token: the current one, unless the caller asks for an earlier one (rotation never
+   * extends a token; an admin's shortening stays), and never past the calling token's own expiry.
+   */
+  function rotatedExpiry(
+    current: Date | null,
+    requested: Date | null | undefined,
+    constraints: Constraints | undefined,
+  ) {
+    const cap = constraints?.expiresAt == null ? null : new Date(constraints.expiresAt * 1000);
+    const earliest = (a: Date | null, b: Date | null) => (a === null ? b : b === null ? a : a < b ? a : b);
+    if (requested === undefined) return earliest(current, cap);
+    if (requested === null) {
+      assertThat(
+        current === null,
+        () =>
+          new InvalidRequest('expires_at: a rotation keeps the expiry or brings it earlier, never later', 'expires_at'),
+      );
+      return resolveExpiry(null, constraints);
+    }
+    assertThat(
+      current === null || requested <= current,
+      () =>
+        new InvalidRequest('expires_at: a rotation keeps the expiry or brings it earlier, never later', 'expires_at'),
+    );
+    return resolveExpiry(requested, constraints);
+  }
+
   async function recordRevocations(
     revoked: readonly PatRecord[],
     ctx: ActionContext,
@@ -568,7 +672,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
   ): Promise<void> {
     await writeTombstones(
       revoked.map((p) => p.tokenHash),
-      REVOKED,
+      'revoked',
     );
     for (const p of revoked) {
       await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id }, details);
@@ -680,7 +784,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
       }
       if (updated.name !== pat.name || updated.expiresAt?.getTime() !== pat.expiresAt?.getTime()) {
         // Short-lived: long enough for any lookup that read the old state to have finished, then caching resumes.
-        await writeTombstones([updated.tokenHash], STALE, CHANGE_MARKER_TTL_SECONDS);
+        await writeTombstones([updated.tokenHash], 'stale', CHANGE_MARKER_TTL_SECONDS);
       }
       return updated;
     },
@@ -689,6 +793,8 @@ export function createPatService(deps: PatServiceDeps): PatService {
       const pat = await requireToken(userId, id);
       assertThat(pat.revokedAt === null, () => new Conflict('the token is revoked', 'id'));
       assertThat(!isPast(pat.expiresAt), () => new Conflict('the token has expired', 'id'));
+      const user = await requireUser(userId);
+      assertThat(!user.disabled, () => new InvalidRequest('the user is disabled', 'user_id'));
       checkScopes(
         pat.scopes.filter((s) => Object.hasOwn(policy.scopes, s)),
         ctx.constraints,
@@ -698,7 +804,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
         Number.isInteger(input.graceSeconds) && input.graceSeconds >= 0 && input.graceSeconds <= MAX_GRACE_SECONDS,
         () => new InvalidRequest(`grace_seconds must be an integer from 0 to ${MAX_GRACE_SECONDS}`, 'grace_seconds'),
       );
-      const expiresAt = resolveExpiry(input.expiresAt, ctx.constraints);
+      const expiresAt = rotatedExpiry(pat.expiresAt, input.expiresAt, ctx.constraints);
       const now = clock.now();
       const token = format.generate();
       const toHash = format.hash(token);
@@ -711,7 +817,9 @@ export function createPatService(deps: PatServiceDeps): PatService {
       const rotated = await pats.rotate(id, pat.tokenHash, toHash, { expiresAt, at: now });
       assertThat(rotated, () => new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id'));
       await pats.setRotatedValidUntil(pat.tokenHash, validUntil);
-      await writeTombstones([pat.tokenHash], STALE);
+      // A later rotation ends the grace of every earlier value: only the value rotated out now may keep one.
+      await pats.endGrace(id, pat.tokenHash, now);
+      await writeTombstones([pat.tokenHash], 'stale');
       await audit.record(
         'token.rotated',
         ctx.actor,
@@ -726,11 +834,11 @@ export function createPatService(deps: PatServiceDeps): PatService {
 
     async revoke(userId, id, ctx) {
       const before = await requireToken(userId, id);
-      if (before.revokedAt === null) await pointCacheAtDatabase([before.tokenHash]);
-      const revoked = await pats.revoke(id, clock.now());
-      assertThat(revoked, () => new NotFound('token'));
-      if (before.revokedAt === null) await recordRevocations([revoked], ctx);
-      return revoked;
+      const revoked = await revokeRecord(before, ctx);
+      if (revoked) return revoked;
+      const current = await pats.findById(id);
+      assertThat(current, () => new NotFound('token'));
+      return current;
     },
 
     async revokeAll(userId, ctx) {
@@ -741,39 +849,19 @@ export function createPatService(deps: PatServiceDeps): PatService {
       return revoked.length;
     },
 
-    async revokeById(id, ctx) {
-      const before = await pats.findById(id);
-      if (!before) return false;
-      if (before.revokedAt === null) await pointCacheAtDatabase([before.tokenHash]);
-      const revoked = await pats.revoke(id, clock.now());
-      if (!revoked) return false;
-      if (before.revokedAt === null) await recordRevocations([revoked], ctx);
-      return true;
+    async revokeByValue(value, ctx) {
+      const [behind] = await tokensBehind([value]);
+      if (!behind) return false;
+      return (await revokeRecord(behind.record, { actor: { ...ctx.actor, credential: behind.credential } })) !== null;
     },
 
     async revokeLeaked(values, ctx) {
-      const ids = new Set<string>();
-      for (const value of new Set(values)) {
-        if (!format.isWellFormed(value)) continue;
-        const hash = format.hash(value);
-        const current = await pats.findByHash(hash);
-        if (current) {
-          ids.add(current.id);
-          continue;
-        }
-        const rotated = await pats.findRotated(hash);
-        if (rotated && !isPast(rotated.validUntil)) ids.add(rotated.tokenId);
+      let count = 0;
+      for (const { record, credential } of await tokensBehind(values)) {
+        const actor = { ...ctx.actor, credential };
+        if (await revokeRecord(record, { actor }, { reason: 'leaked' })) count++;
       }
-      const revoked: PatRecord[] = [];
-      for (const id of ids) {
-        const before = await pats.findById(id);
-        if (!before || before.revokedAt !== null) continue;
-        await pointCacheAtDatabase([before.tokenHash]);
-        const after = await pats.revoke(id, clock.now());
-        if (after) revoked.push(after);
-      }
-      await recordRevocations(revoked, ctx, { reason: 'leaked' });
-      return revoked.length;
+      return count;
     },
 
     lookupCached(value, use) {
@@ -789,96 +877,68 @@ export function createPatService(deps: PatServiceDeps): PatService {
       if (hot !== undefined) return hot;
       const epoch = invalidationEpoch;
 
-      const cached = await readCache(hash);
-      if (cached === REVOKED || cached === UNKNOWN) {
+      const key = cacheKey(hash);
+      const raw = await readCache(hash);
+      const entry = typeof raw === 'string' ? codec.decode(key, raw) : null;
+      if (entry?.kind === 'revoked' || entry?.kind === 'unknown') {
         layer('redis');
         localSet(hash, null, epoch);
         return null;
       }
+      // An entry that is distrusted (older than the barrier) or does not verify (forged, or an older format) is
+      // re-checked against MongoDB and replaced by compare-and-set.
       let suspect: string | null = null;
-      if (typeof cached === 'string' && cached !== STALE) {
-        const hit = fromCache(cached);
-        if (hit && hit.writtenAt >= distrustBefore) {
+      if (entry?.kind === 'live') {
+        if (entry.writtenAt >= distrustBefore) {
           layer('redis');
-          if (isPast(hit.expiresAt)) return null;
-          localSet(hash, hit, epoch);
-          if (use) touch(hit.id, use);
-          return hit;
+          if (isPast(entry.live.expiresAt)) return null;
+          localSet(hash, entry.live, epoch);
+          if (use) touch(entry.live.id, use);
+          return entry.live;
         }
-        suspect = cached;
+        suspect = raw!;
+      } else if (entry?.kind === 'untrusted') {
+        onCacheError('verify', new Error('a shared cache entry failed authentication'));
+        suspect = raw!;
       }
-      const inactive = async (tombstone: string) => {
-        if (suspect !== null) await settle(hash, suspect, tombstone, cacheTtlSeconds);
-        return null;
-      };
 
       layer('database');
-      let pat = await pats.findByHash(hash);
-      let inGrace = false;
-      if (!pat) {
-        const rotated = await pats.findRotated(hash);
-        if (!rotated) {
+      const found = await readStore(hash, use);
+      if (found.state !== 'live') {
+        if (found.state === 'unknown' && raw === null && cache) {
           // Unknown: remember it briefly, so repeated guesses do not reach MongoDB.
-          if (cache && cached === null) {
-            await cache
-              .set(cacheKey(hash), UNKNOWN, negativeTtl, true)
-              .catch((error: unknown) => onCacheError('set', error));
-          }
-          localSet(hash, null, epoch);
-          return null;
+          await cache
+            .set(key, codec.marker(key, 'unknown'), negativeTtl, true)
+            .catch((error: unknown) => onCacheError('set', error));
         }
-        if (isPast(rotated.validUntil)) {
-          if (use && !presented.has(hash)) {
-            presented.set(hash, true);
-            const holder = await pats.findById(rotated.tokenId);
-            audit
-              .record(
-                'token.rotated_value_presented',
-                use.actor,
-                { userId: holder?.userId ?? null, tokenId: rotated.tokenId },
-                {
-                  rotated_at: rotated.rotatedAt.toISOString(),
-                },
-              )
-              .catch((error: unknown) => onBackgroundError('audit', error));
-          }
-          return null;
+        if (found.state === 'unknown' || found.state === 'revoked') localSet(hash, null, epoch);
+        if (suspect !== null) {
+          const marker = found.state === 'grace_over' ? 'revoked' : found.state;
+          await settle(hash, suspect, codec.marker(key, marker), marker === 'unknown' ? negativeTtl : cacheTtlSeconds);
         }
-        pat = await pats.findById(rotated.tokenId);
-        inGrace = true;
+        return null;
       }
-      if (!pat || pat.revokedAt !== null) {
-        localSet(hash, null, epoch);
-        return inactive(REVOKED);
-      }
-      if (isPast(pat.expiresAt)) return inactive(STALE);
-      const user = await users.get(pat.userId);
-      if (!user || user.disabled) return inactive(STALE);
-
-      const live: LivePat = {
-        id: pat.id,
-        userId: pat.userId,
-        username: user.username,
-        name: pat.name,
-        scopes: pat.scopes,
-        resource: pat.resource,
-        issuedAt: seconds(pat.rotatedAt ?? pat.createdAt),
-        expiresAt: pat.expiresAt === null ? null : seconds(pat.expiresAt),
-      };
+      const { live } = found;
       // A rotated-out value in its grace period is never cached: each use re-reads the token, so revoking it
-      // (which tombstones the current value only) also ends the grace at once.
-      if (!inGrace) {
-        if (cached === null) await populate(hash, live);
-        else if (suspect !== null) await settle(hash, suspect, toCache(live), ttlFor(live));
+      // (which tombstones the current value only) or rotating again also ends the grace at once.
+      if (live.credential === 'current') {
+        if (raw === null) await populate(hash, live);
+        else if (suspect !== null) await settle(hash, suspect, codec.live(key, live, Date.now()), ttlFor(live));
         // Under a "read MongoDB" marker the token is being changed: keep nothing in memory either.
-        if (cached !== STALE) localSet(hash, live, epoch);
+        if (entry?.kind !== 'stale') localSet(hash, live, epoch);
       }
       if (use) touch(live.id, use);
       return live;
     },
 
+    async lookupInStore(value) {
+      if (!format.isWellFormed(value)) return null;
+      const found = await readStore(format.hash(value), undefined);
+      return found.state === 'live' ? found.live : null;
+    },
+
     async invalidateUser(userId) {
-      await writeTombstones(await pats.unrevokedHashesOfUser(userId), STALE);
+      await writeTombstones(await pats.unrevokedHashesOfUser(userId), 'stale');
     },
 
     async uncacheUser(userId) {

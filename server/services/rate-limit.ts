@@ -7,8 +7,8 @@ import { LRUCache } from 'lru-cache';
 import type { Clock } from './clock.ts';
 
 export interface RateLimiter {
-  /** Counts one event for `key`; returns the seconds to wait when the key is now over its limit, else 0. */
-  hit(key: string): number;
+  /** Counts `count` events (default 1) for `key`; returns the seconds to wait when it is now over its limit, else 0. */
+  hit(key: string, count?: number): number;
   /** Without counting: the seconds to wait when `key` has used up its window, else 0. */
   blocked(key: string): number;
 }
@@ -19,14 +19,14 @@ export function createRateLimiter(opts: { limit: number; windowMs: number; clock
   const now = () => opts.clock.now().getTime();
   const wait = (resetAt: number) => Math.max(1, Math.ceil((resetAt - now()) / 1000));
   return {
-    hit(key) {
+    hit(key, count = 1) {
       const t = now();
       let w = windows.get(key);
       if (!w || t >= w.resetAt) {
         w = { count: 0, resetAt: t + opts.windowMs };
         windows.set(key, w);
       }
-      w.count++;
+      w.count += count;
       return w.count > opts.limit ? wait(w.resetAt) : 0;
     },
     blocked(key) {

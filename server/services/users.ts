@@ -34,6 +34,21 @@ export function createUserService(deps: {
 }): UserService {
   const { users, pats, audit, clock } = deps;
 
+  /**
+   * A user id that owned tokens or audit events before (a user deleted before deletions left a tombstone) is never
+   * given out again: the new user would inherit the old one's tokens and audit trail.
+   */
+  async function refuseInheritance(id: string): Promise<void> {
+    const [tokens, events] = await Promise.all([
+      pats.list({ userId: id, status: 'all', now: clock.now(), limit: 1 }),
+      audit.list({ userId: id, limit: 1 }),
+    ]);
+    assertThat(
+      tokens.items.length === 0 && events.items.length === 0,
+      () => new Conflict('this user id belonged to a deleted user and cannot be reused', 'id'),
+    );
+  }
+
   async function requireUser(id: string): Promise<UserRecord> {
     const user = await users.get(id);
     assertThat(user, () => new NotFound('user'));
@@ -43,6 +58,7 @@ export function createUserService(deps: {
   return {
     async create(input, ctx) {
       const now = clock.now();
+      if (input.id !== undefined) await refuseInheritance(input.id);
       const user: UserRecord = {
         id: input.id ?? `usr_${randomBase62(16)}`,
         username: input.username,
@@ -56,7 +72,12 @@ export function createUserService(deps: {
       } catch (error) {
         if (error instanceof DuplicateError) {
           const field = error.field === 'username' ? 'username' : 'id';
-          throw new Conflict(`a user with this ${field} already exists`, field);
+          throw new Conflict(
+            field === 'id'
+              ? 'a user with this id exists or existed (user ids are never reused)'
+              : 'a user with this username already exists',
+            field,
+          );
         }
         throw error;
       }
@@ -90,7 +111,7 @@ export function createUserService(deps: {
     async remove(id, ctx) {
       await requireUser(id);
       await pats.revokeAll(id, ctx);
-      await users.delete(id);
+      await users.delete(id, clock.now());
       await audit.record('user.deleted', ctx.actor, { userId: id });
     },
   };

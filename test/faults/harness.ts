@@ -36,6 +36,8 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
   const port = Number(env.PORT);
   const url = `http://127.0.0.1:${port}`;
   const adminSecret = randomBytes(24).toString('base64url');
+  // Fixed for the process's life: a restart must read the signing keys and cache entries the first run wrote.
+  const secretKey = randomBytes(32).toString('base64url');
   let child: ChildProcess | undefined;
   let out = '';
   let errors: string[] = [];
@@ -57,6 +59,7 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
           HOST: '127.0.0.1',
           ISSUER: url,
           ADMIN_CLIENT_SECRET: adminSecret,
+          SECRET_KEY: secretKey,
           ...env,
         },
         stdio: ['ignore', 'pipe', 'pipe'],

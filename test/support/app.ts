@@ -17,6 +17,17 @@ import type { Clock } from '../../server/services/clock.ts';
 import { services } from './hooks.ts';
 import { freePort } from './services.ts';
 
+/** The SECRET_KEY every test instance shares (instances on one database must agree on it). */
+export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnopqrstuv';
+
+/** The body of a shared-cache entry as stored (`2.<mac>.<body>`: see server/pats/cache-codec.ts), or null. */
+export function cacheBody(raw: string | null): string | null {
+  if (raw === null) return null;
+  const match = /^2\.[A-Za-z0-9_-]{43}\.(.*)$/s.exec(raw);
+  if (!match) throw new Error(`not a cache entry of the current format: ${raw.slice(0, 60)}`);
+  return match[1]!;
+}
+
 /** The scope catalogue the tests run with. */
 export const TEST_SCOPES = {
   read: 'Read access',
@@ -141,6 +152,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ISSUER: `http://127.0.0.1:${port}`,
     LOG_LEVEL: options.captureLogs ? 'debug' : 'silent',
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
+    SECRET_KEY: TEST_SECRET_KEY,
     SCOPES: JSON.stringify(TEST_SCOPES),
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
     ...(useRedis ? { REDIS_URL: redis.url } : {}),
@@ -169,6 +181,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     pats: counter.wrap('mongo.pats', real.pats),
     audit: counter.wrap('mongo.audit', real.audit),
     barrier: counter.wrap('mongo.barrier', real.barrier),
+    signingKeys: real.signingKeys,
     oidc: counter.wrap('mongo.oidc', real.oidc),
     ping: () => real.ping(),
     close: () => real.close(),

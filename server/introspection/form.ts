@@ -1,7 +1,7 @@
 /**
- * Reading an `application/x-www-form-urlencoded` body ahead of oidc-provider, and handing it back: the steps in
- * front of it (the introspection fast path, the failed-authentication throttle) must see the parameters, and
- * oidc-provider must still read the same bytes (it reads `req.iterator()`).
+ * Reading an `application/x-www-form-urlencoded` body ahead of oidc-provider, and handing it back: the fast path
+ * reads the parameters, and when it leaves a request to oidc-provider, oidc-provider must still read the same bytes
+ * (it reads `req.iterator()`).
  */
 import type { IncomingMessage } from 'node:http';
 
@@ -69,17 +69,6 @@ export function readFormBodyThen(
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('close', onClose);
-}
-
-/** {@link readFormBodyThen} as a promise, the body replayed for the next reader. */
-export function readFormBody(req: IncomingMessage, length: number | undefined): Promise<Buffer | null> {
-  return new Promise((resolve) =>
-    readFormBodyThen(req, length, (body) => {
-      if (body === 'aborted') return resolve(null);
-      if (body) replayFormBody(req, body);
-      resolve(body);
-    }),
-  );
 }
 
 /** Printable ASCII only: what a client id or secret may be once form-decoded. */

@@ -1,22 +1,24 @@
 /**
  * The introspection fast path: `POST /introspect` with a PAT-shaped token and client_secret_basic or
- * client_secret_post is answered here, in front of Koa and without oidc-provider's middleware chain (JOSE header decoding of every
- * token, AsyncLocalStorage, generic client authentication, parameter assembly). The answer is the one
- * oidc-provider would give — same status, headers that matter and JSON, member order included — which the parity
- * test checks request by request.
+ * client_secret_post is answered here, in front of Koa and without oidc-provider's middleware chain (JOSE header
+ * decoding of every token, AsyncLocalStorage, generic client authentication, parameter assembly). It is a second
+ * transport over the same steps as oidc-provider's endpoint: the same lookup (`introspect.ts`) and the same renderer
+ * (`render.ts`); the parity test checks status, headers and body request by request.
  *
  * Anything else goes to oidc-provider unchanged: JWT client authentication, non-PAT tokens, a JWT response
  * (`Accept: application/token-introspection+jwt`), repeated or unknown parameters, malformed or failed client
- * authentication (so its RFC-shaped errors stay the only ones). The body this step read is replayed to it.
+ * authentication (so its RFC-shaped errors, and the failed-authentication throttle, stay the only ones). The body
+ * this step read is replayed to it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { StoreUnavailableError } from '../../adapters/types.ts';
 import { ServiceUnavailable, errorBody } from '../errors.ts';
-import type { PresentedSecret, SecretAuthenticator, SecretCheck } from '../services/client-secrets.ts';
-import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } from './form-body.ts';
+import type { PresentedSecret, SecretAuthenticator, SecretCheck } from './client-secrets.ts';
+import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } from './form.ts';
 import type { PatFormat } from '../services/pat-format.ts';
-import type { LivePat, PatService } from '../services/pats.ts';
+import type { Introspector } from './introspect.ts';
+import { INACTIVE, renderActive, type ActiveSubject } from './render.ts';
 
 interface Params {
   token: string | undefined;
@@ -89,14 +91,12 @@ function parseParams(raw: Buffer): Params | null {
 }
 
 export interface FastIntrospectionDeps {
-  readonly pats: PatService;
+  readonly introspector: Introspector;
   readonly format: PatFormat;
   readonly authenticator: SecretAuthenticator;
   readonly issuer: string;
   readonly patClientId: string;
   readonly retryAfterSeconds: number;
-  /** Whether failed authentications have blocked this client id or address (then the application answers 429). */
-  readonly isBlocked?: (clientId: string, address: string) => boolean;
 }
 
 /** The credentials of exactly one secret mechanism, or null (none, several, malformed: not for the fast path). */
@@ -112,25 +112,6 @@ function presentedSecret(header: string | undefined, params: Params): PresentedS
   }
   if (!bodyId || !bodySecret) return null;
   return { clientId: bodyId, clientSecret: bodySecret };
-}
-
-/** The introspection response oidc-provider renders for a live PAT, member for member. */
-export function renderLivePat(live: LivePat, issuer: string, patClientId: string): Record<string, unknown> {
-  return {
-    active: true,
-    sub: live.userId,
-    username: live.username,
-    token_kind: 'personal_access_token',
-    pat_name: live.name,
-    client_id: patClientId,
-    ...(live.expiresAt === null ? {} : { exp: live.expiresAt }),
-    iat: live.issuedAt,
-    iss: issuer,
-    jti: live.id,
-    ...(live.resource === null ? {} : { aud: live.resource }),
-    ...(live.scopes.length === 0 ? {} : { scope: live.scopes.join(' ') }),
-    token_type: 'Bearer',
-  };
 }
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
@@ -155,7 +136,7 @@ export type FastPathDone = (error: unknown, outcome: false | 'aborted' | FastOut
 export function fastIntrospectionHandler(
   deps: FastIntrospectionDeps,
 ): (req: IncomingMessage, res: ServerResponse, done: FastPathDone) => void {
-  const { pats, format, authenticator, issuer, patClientId } = deps;
+  const { introspector, format, authenticator, issuer, patClientId } = deps;
   const send = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
     res.writeHead(status, {
       'Content-Type': 'application/json; charset=utf-8',
@@ -165,17 +146,17 @@ export function fastIntrospectionHandler(
     });
     res.end(text);
   };
-  /** Answers rendered once per cached PAT object (the in-process layer hands out the same object until it changes). */
-  const rendered = new WeakMap<LivePat, string>();
-  const INACTIVE = JSON.stringify({ active: false });
-  const answer = (res: ServerResponse, live: LivePat | null): FastOutcome => {
-    let text = INACTIVE;
-    if (live) {
-      text = rendered.get(live) ?? JSON.stringify(renderLivePat(live, issuer, patClientId));
-      rendered.set(live, text);
+  /** Answers rendered once per subject (the in-process layer hands out the same one until the token changes). */
+  const rendered = new WeakMap<ActiveSubject, string>();
+  const inactive = JSON.stringify(INACTIVE);
+  const answer = (res: ServerResponse, subject: ActiveSubject | null): FastOutcome => {
+    let text = inactive;
+    if (subject) {
+      text = rendered.get(subject) ?? JSON.stringify(renderActive(subject, issuer, patClientId));
+      rendered.set(subject, text);
     }
     send(res, 200, text);
-    return live ? 'active' : 'inactive';
+    return subject ? 'active' : 'inactive';
   };
   const unavailable = (res: ServerResponse, error: unknown, done: FastPathDone) => {
     if (!(error instanceof StoreUnavailableError)) {
@@ -187,23 +168,10 @@ export function fastIntrospectionHandler(
     done(null, 'error');
   };
 
-  /** Who is introspecting, as the PAT service records it: one object per client, not one per request. */
-  const uses = new Map<string, { clientId: string; actor: { id: string; via: 'introspection' } }>();
-  const useOf = (clientId: string) => {
-    let use = uses.get(clientId);
-    if (!use) {
-      if (uses.size >= 1000) uses.clear();
-      use = { clientId, actor: { id: `client:${clientId}`, via: 'introspection' } };
-      uses.set(clientId, use);
-    }
-    return use;
-  };
-
   const introspect = (res: ServerResponse, token: string, clientId: string, done: FastPathDone) => {
-    const use = useOf(clientId);
-    let hot: LivePat | null | undefined;
+    let hot: ActiveSubject | null | undefined;
     try {
-      hot = pats.lookupCached(token, use);
+      hot = introspector.introspectCached(token, clientId);
     } catch (error) {
       done(error, false);
       return;
@@ -212,10 +180,10 @@ export function fastIntrospectionHandler(
       done(null, answer(res, hot));
       return;
     }
-    pats
-      .lookup(token, use)
+    introspector
+      .introspect(token, clientId)
       .then(
-        (live) => done(null, answer(res, live)),
+        (subject) => done(null, answer(res, subject)),
         (error: unknown) => unavailable(res, error, done),
       )
       .catch((error: unknown) => done(error, false));
@@ -265,9 +233,7 @@ export function fastIntrospectionHandler(
       const token = params?.token;
       if (!params || !token || !format.hasPrefix(token)) return leave(null, false);
       const presented = presentedSecret(req.headers.authorization, params);
-      if (!presented || deps.isBlocked?.(presented.clientId, req.socket.remoteAddress ?? '')) {
-        return leave(null, false);
-      }
+      if (!presented) return leave(null, false);
       const cached = authenticator.authenticateCached(presented);
       if (cached) return authenticated(res, token, cached, leave);
       authenticator

@@ -1,15 +1,16 @@
 /**
  * Client secret authentication (RFC 6749 §2.3.1: client_secret_basic and client_secret_post) for the
- * introspection fast path, with the same rules as oidc-provider's: either mechanism for a client registered with
- * either method, secrets compared in constant time, expired secrets refused. Anything it cannot decide (another
- * method, a malformed header) is left to oidc-provider, which renders the RFC-shaped error.
+ * introspection fast path, with the same rules as oidc-provider's (configured through `server/oidc/provider.ts`):
+ * either mechanism for a client registered with either method, the SHA-256 of the presented secret compared in
+ * constant time with the stored one, expired secrets refused. Anything it cannot decide (another method, a
+ * malformed header) or refuses is left to oidc-provider, which renders the RFC-shaped error and is the one place
+ * failed authentications are counted.
  */
-import { timingSafeEqual } from 'node:crypto';
-
 import { LRUCache } from 'lru-cache';
 
 import type { OidcPayload, OidcStore } from '../../adapters/types.ts';
-import type { Clock } from './clock.ts';
+import { clientSecretMatches, storedSecretDigest } from '../services/client-secret-hash.ts';
+import type { Clock } from '../services/clock.ts';
 
 /** The client credentials as presented: from the Authorization header or the body. */
 export interface PresentedSecret {
@@ -31,25 +32,6 @@ const REJECTED: SecretCheck = { outcome: 'rejected' };
 const UNDECIDED: SecretCheck = { outcome: 'undecided' };
 const SECRET_METHODS = new Set(['client_secret_basic', 'client_secret_post']);
 
-/** Where a presented secret is written for the comparison: reused, as every check runs synchronously to its end. */
-let scratch = Buffer.alloc(256);
-
-/**
- * Whether `presented` is `expected`, in time that depends on the expected secret's length only (the same guarantee
- * as oidc-provider's own comparison): the presented bytes are written into a scratch buffer of that length and
- * compared with `timingSafeEqual`; the length check comes after the comparison, so no branch depends on content.
- * No hashing and no new buffer (a SHA-256 into a fresh Buffer cost more than a microsecond): this runs on every
- * introspection.
- */
-export function secretMatches(expected: Buffer, presented: string): boolean {
-  if (scratch.length < expected.length) scratch = Buffer.alloc(expected.length * 2);
-  const window = scratch.subarray(0, expected.length);
-  window.fill(0);
-  window.write(presented, 'utf8');
-  const same = timingSafeEqual(window, expected);
-  return Buffer.byteLength(presented, 'utf8') === expected.length && same;
-}
-
 /** Creates the authenticator over the static clients and the (cached) client store. */
 export function createSecretAuthenticator(deps: {
   staticClients: readonly Record<string, unknown>[];
@@ -59,8 +41,8 @@ export function createSecretAuthenticator(deps: {
   clock: Clock;
 }): SecretAuthenticator {
   const statics = new Map(deps.staticClients.map((c) => [String(c.client_id), c]));
-  /** Registered secrets as bytes, converted once. */
-  const expected = new LRUCache<string, Buffer>({ max: 10_000 });
+  /** Stored secrets' digests, decoded once. */
+  const digests = new LRUCache<string, Buffer>({ max: 10_000 });
   const decide = (metadata: OidcPayload | undefined, { clientId, clientSecret }: PresentedSecret): SecretCheck => {
     if (!metadata) return UNDECIDED;
     const method =
@@ -72,12 +54,14 @@ export function createSecretAuthenticator(deps: {
     if (typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime()) {
       return UNDECIDED;
     }
-    let registered = expected.get(metadata.client_secret);
-    if (!registered) {
-      registered = Buffer.from(metadata.client_secret, 'utf8');
-      expected.set(metadata.client_secret, registered);
+    let digest = digests.get(metadata.client_secret);
+    if (!digest) {
+      const decoded = storedSecretDigest(metadata.client_secret);
+      if (!decoded) return UNDECIDED;
+      digest = decoded;
+      digests.set(metadata.client_secret, digest);
     }
-    return secretMatches(registered, clientSecret) ? { outcome: 'authenticated', clientId } : REJECTED;
+    return clientSecretMatches(digest, clientSecret) ? { outcome: 'authenticated', clientId } : REJECTED;
   };
   return {
     async authenticate(presented) {

@@ -1,0 +1,55 @@
+/**
+ * OAuth access tokens issued by oidc-provider (`/token`), found for introspection with oidc-provider's own models
+ * and rules: the token exists and has not expired, its grant (if any) is intact, and the client it was issued to
+ * still exists (deleting a client retires its tokens). What oidc-provider's introspection checks, minus the
+ * features Tokenwarden does not enable (refresh tokens, pairwise subjects, sender-constrained tokens).
+ */
+import type Provider from 'oidc-provider';
+
+import type { OAuthTokenSubject } from '../introspection/render.ts';
+
+interface TokenModel {
+  isValid: boolean;
+  clientId?: string;
+  accountId?: string;
+  grantId?: string;
+  scope?: string;
+  exp?: number;
+  iat?: number;
+  aud?: string | string[];
+  extra?: Record<string, unknown>;
+}
+
+/** The active OAuth access token with this value, asked about by `clientId`; null when there is none. */
+export async function findOAuthToken(
+  provider: Provider,
+  value: string,
+  clientId: string,
+): Promise<OAuthTokenSubject | null> {
+  const [access, credentials] = (await Promise.all([
+    provider.AccessToken.find(value),
+    provider.ClientCredentials.find(value),
+  ])) as unknown as [TokenModel | undefined, TokenModel | undefined];
+  const token = access ?? credentials;
+  if (!token?.isValid || token.clientId === undefined || token.exp === undefined || token.iat === undefined) {
+    return null;
+  }
+  if (token.grantId) {
+    const grant = (await provider.Grant.find(token.grantId, { ignoreExpiration: true })) as
+      { isExpired: boolean; clientId?: string; accountId?: string } | undefined;
+    if (!grant || grant.isExpired || grant.clientId !== token.clientId || grant.accountId !== token.accountId) {
+      return null;
+    }
+  }
+  if (token.clientId !== clientId && !(await provider.Client.find(token.clientId))) return null;
+  return {
+    value,
+    clientId: token.clientId,
+    accountId: token.accountId,
+    scope: token.scope,
+    exp: token.exp,
+    iat: token.iat,
+    aud: token.aud,
+    extra: token.extra,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The shared cache's entry format (Redis key `pat:<sha256 of the value>`), versioned and authenticated.
+ *
+ * An entry is `2.<mac>.<body>`: `body` is a marker (`revoked`, `stale`, `unknown`) or the JSON of a live answer,
+ * and `mac` is HMAC-SHA256 (key derived from `SECRET_KEY`) over the Redis key and the body. Binding the key means an
+ * entry copied under another token's key does not verify: whoever can write to Redis cannot make a value active,
+ * nor move an answer from one token to another. An entry that does not verify (forged, corrupted, or written by an
+ * older version) decodes as `untrusted`: the lookup then asks MongoDB and overwrites it.
+ */
+import type { Keyring } from '../services/keyring.ts';
+import type { LivePat } from '../services/pats.ts';
+
+/** The entry format this code writes. */
+export const CACHE_CODEC_VERSION = '2';
+
+/** A decoded entry. */
+export type CacheEntry =
+  | { readonly kind: 'revoked' | 'stale' | 'unknown' }
+  | { readonly kind: 'live'; readonly live: LivePat; readonly writtenAt: number }
+  | { readonly kind: 'untrusted' };
+
+/** Markers: a revocation tombstone, a "read MongoDB" marker around a change, a remembered unknown value. */
+export type CacheMarker = 'revoked' | 'stale' | 'unknown';
+
+interface CachedPat {
+  i: string;
+  u: string;
+  n: string;
+  m: string;
+  s: string[];
+  r: string | null;
+  c: number;
+  e: number | null;
+  /** When the entry was written (epoch ms, wall clock): compared with the barrier. */
+  w: number;
+}
+
+const UNTRUSTED: CacheEntry = { kind: 'untrusted' };
+const MARKERS = new Set<string>(['revoked', 'stale', 'unknown']);
+
+export interface CacheCodec {
+  /** The stored form of a marker under `key`. */
+  marker(key: string, marker: CacheMarker): string;
+  /** The stored form of a live answer under `key`, stamped with `writtenAtMs`. */
+  live(key: string, live: LivePat, writtenAtMs: number): string;
+  /** Reads a stored entry found under `key`. */
+  decode(key: string, raw: string): CacheEntry;
+}
+
+/** Creates the codec over the keyring's `cache-mac` keys. */
+export function createCacheCodec(keyring: Keyring): CacheCodec {
+  const seal = (key: string, body: string) =>
+    `${CACHE_CODEC_VERSION}.${keyring.mac('cache-mac', `${key}\n${body}`)}.${body}`;
+  return {
+    marker: seal,
+    live(key, p, writtenAtMs) {
+      const c: CachedPat = {
+        i: p.id,
+        u: p.userId,
+        n: p.username,
+        m: p.name,
+        s: [...p.scopes],
+        r: p.resource,
+        c: p.issuedAt,
+        e: p.expiresAt,
+        w: writtenAtMs,
+      };
+      return seal(key, JSON.stringify(c));
+    },
+    decode(key, raw) {
+      const first = raw.indexOf('.');
+      const second = raw.indexOf('.', first + 1);
+      if (first === -1 || second === -1 || raw.slice(0, first) !== CACHE_CODEC_VERSION) return UNTRUSTED;
+      const body = raw.slice(second + 1);
+      if (!keyring.verify('cache-mac', `${key}\n${body}`, raw.slice(first + 1, second))) return UNTRUSTED;
+      if (MARKERS.has(body)) return { kind: body as CacheMarker };
+      try {
+        const c = JSON.parse(body) as CachedPat;
+        return {
+          kind: 'live',
+          writtenAt: c.w,
+          live: {
+            id: c.i,
+            userId: c.u,
+            username: c.n,
+            name: c.m,
+            scopes: c.s,
+            resource: c.r,
+            issuedAt: c.c,
+            expiresAt: c.e,
+            credential: 'current',
+          },
+        };
+      } catch {
+        return UNTRUSTED;
+      }
+    },
+  };
+}
