@@ -40,7 +40,7 @@ export interface InteropStack {
   /** Tokenwarden's own answer for `token` (asked directly, as the resource server's client). */
   readonly introspect: (token: string) => Promise<Record<string, unknown>>;
   readonly createUser: () => Promise<string>;
-  readonly createPat: (userId: string, scopes: string[], expiresAt?: Date) => Promise<{ id: string; token: string }>;
+  readonly createPat: (userId: string, scopes: string[]) => Promise<{ id: string; token: string }>;
   /** RFC 7009 revocation, by the resource server's client. */
   readonly revoke: (token: string) => Promise<void>;
   /** A client registered through the admin API, and an access token it got with client_credentials. */
@@ -124,14 +124,13 @@ export async function startStack(): Promise<InteropStack> {
         );
         return String(body.id);
       },
-      createPat: async (userId, scopes, expiresAt) => {
+      createPat: async (userId, scopes) => {
         const body = await expectStatus(
           'create PAT',
           201,
           api.admin('POST', `/api/users/${userId}/tokens`, {
             name: `interop ${randomBytes(4).toString('hex')}`,
             scopes,
-            ...(expiresAt ? { expires_at: expiresAt.toISOString() } : {}),
           }),
         );
         return { id: String(body.id), token: String(body.token) };
