@@ -194,7 +194,7 @@ describe('the tokenwarden CLI', function () {
       const h = await freshHome();
       for (const args of [
         ['login', app.url, '--client-secret', secret],
-        ['login', app.url, `--client-secret=${'x'.repeat(40)}`],
+        ['login', app.url, `--client-secret=${secret}`],
         ['login', app.url, secret],
       ]) {
         const r = await run(args, { home: h, input: secret });

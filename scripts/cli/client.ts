@@ -93,32 +93,32 @@ function judge(status: number, text: string, what: string | null, clientError: E
   throw new CliError(code, what ? `${what}: ${reason}` : reason, error, status);
 }
 
-/** POSTs a form to an OAuth endpoint as `client`; its JSON answer. */
+/** How {@link postForm} reports a refusal: a prefix for the message, and the exit code of a 4xx (default `api`). */
+export interface FormOptions {
+  readonly what: string;
+  readonly clientError?: ExitCode;
+  readonly signal?: AbortSignal;
+}
+
+/** POSTs a form to an OAuth endpoint (`/token`, `/introspect`) as `client`; its JSON answer. */
 export async function postForm(
   url: string,
   path: string,
   client: ClientCredentials,
   fields: Record<string, string>,
-  what: string,
-  clientError: ExitCode = EXIT.api,
-  signal?: AbortSignal,
+  { what, clientError = EXIT.api, signal }: FormOptions,
 ): Promise<Json> {
-  const { status, text } = await send(
-    `${url}${path}`,
-    {
-      method: 'POST',
-      headers: { Authorization: basic(client), 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
-    },
-    signal,
-  );
+  const headers = { Authorization: basic(client), 'Content-Type': 'application/x-www-form-urlencoded' };
+  const body = new URLSearchParams(fields).toString();
+  const { status, text } = await send(`${url}${path}`, { method: 'POST', headers, body }, signal);
   return judge(status, text, what, clientError) as Json;
 }
 
 /** An admin access token (client credentials, scope `admin`); any refusal is an authentication failure. */
 export async function adminToken(url: string, client: ClientCredentials, signal?: AbortSignal): Promise<string> {
   const grant = { grant_type: 'client_credentials', scope: 'admin' };
-  const answer = await postForm(url, '/token', client, grant, 'cannot obtain an admin token', EXIT.auth, signal);
+  const what = 'cannot obtain an admin token';
+  const answer = await postForm(url, '/token', client, grant, { what, clientError: EXIT.auth, signal });
   if (typeof answer.access_token !== 'string') throw new CliError(EXIT.server, '/token answered no access_token');
   return answer.access_token;
 }

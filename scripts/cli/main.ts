@@ -37,6 +37,8 @@ export function createProgram(): Command {
     .option('--json', 'print the API’s JSON instead of tables (for scripts)')
     .addHelpText('after', `\n${CREDENTIALS_HELP}\n\n${EXIT_CODES_HELP}`)
     .showHelpAfterError('(run with --help for usage)')
+    // "unknown option '--client-secret=…'" must not repeat the value: it may be the secret that has no place there.
+    .configureOutput({ outputError: (text, write) => write(text.replace(/('-{1,2}[^=' ]+)=[^']*'/g, "$1=…'")) })
     .exitOverride();
   const context = createContext(program);
   for (const register of COMMANDS) register(program, context);

@@ -8,10 +8,18 @@ import type { Register } from '../context.ts';
 import { introspectionSecret } from '../credentials.ts';
 import { CliError, EXIT } from '../errors.ts';
 import { interactive, readSecret } from '../input.ts';
-import { fields } from '../output.ts';
+import { cell, fields } from '../output.ts';
 
 /** Members that are NumericDate (RFC 7519 §2), shown with their date for people. */
 const TIMES = new Set(['exp', 'iat', 'nbf']);
+
+const withDates = (answer: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(answer).map(([key, value]) => [
+      key,
+      TIMES.has(key) && typeof value === 'number' ? `${value} (${cell(new Date(value * 1000).toISOString())})` : value,
+    ]),
+  );
 
 /** Registers `introspect`. */
 export const registerIntrospect: Register = (program, cli) => {
@@ -35,24 +43,8 @@ export const registerIntrospect: Register = (program, cli) => {
         clientSecret = await readSecret('Client secret');
       }
       const token = await readSecret('Token');
-      const answer = await postForm(
-        url,
-        '/introspect',
-        { clientId: options.clientId, clientSecret },
-        { token },
-        'introspection',
-      );
-      cli.out.data(answer, () =>
-        fields(
-          Object.fromEntries(
-            Object.entries(answer).map(([key, value]) => [
-              key,
-              TIMES.has(key) && typeof value === 'number'
-                ? `${value} (${new Date(value * 1000).toISOString()})`
-                : value,
-            ]),
-          ),
-        ),
-      );
+      const client = { clientId: options.clientId, clientSecret };
+      const answer = await postForm(url, '/introspect', client, { token }, { what: 'introspection' });
+      cli.out.data(answer, () => fields(withDates(answer)));
     });
 };
