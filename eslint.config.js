@@ -34,6 +34,28 @@ export default tseslint.config(
     },
   },
   {
+    // The CLI is a client of the HTTP API: it shares no code with the server.
+    files: ['scripts/cli/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/server/**', '**/adapters/**', '**/config/**', '**/test/**'],
+              message: 'The CLI knows the server only through its HTTP API.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The CLI's launcher is plain JavaScript (it runs before anything is compiled), outside the TypeScript project.
+    files: ['scripts/cli/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unused-expressions': 'off',
