@@ -49,7 +49,8 @@ import { hashClientSecret } from './services/client-secret-hash.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
 import { createPatFormat, type PatFormat } from './services/pat-format.ts';
-import { createPatService, type PatService } from './services/pats.ts';
+import { createPatService } from './pats/service.ts';
+import type { PatService } from './pats/types.ts';
 import { createUserService, type UserService } from './services/users.ts';
 
 export interface TokenwardenOptions {

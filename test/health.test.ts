@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 
 import { startApp, type TestApp } from './support/app.ts';
-import { services } from './support/hooks.ts';
+import { needsServices, services } from './support/hooks.ts';
 
 describe('GET /healthz and /readyz', () => {
+  before(needsServices);
   let app: TestApp;
   before(async () => {
     app = await startApp();

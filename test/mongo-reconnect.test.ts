@@ -6,7 +6,7 @@ import { guardClosedSocketWrites } from '../adapters/mongo/closed-socket-guard.t
 import { createMongoStorage } from '../adapters/mongo/storage.ts';
 import type { Storage } from '../adapters/types.ts';
 import { eventually } from './support/eventually.ts';
-import { services } from './support/hooks.ts';
+import { needsServices, services } from './support/hooks.ts';
 
 /**
  * A TCP proxy in front of the test's MongoDB-compatible server that can close every connection at once, as a
@@ -57,6 +57,7 @@ function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> 
 }
 
 describe('MongoDB connection loss', function () {
+  before(needsServices);
   this.timeout(120_000);
 
   it('guards the driver it runs with against writes to a just-closed socket', () => {

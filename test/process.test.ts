@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 
-import { services } from './support/hooks.ts';
+import { needsServices, services } from './support/hooks.ts';
 import { freePort } from './support/services.ts';
 
 /** Runs `server/index.ts` as `npm start` would (through tsx instead of the build). */
@@ -50,6 +50,7 @@ function exitCode(child: ChildProcess): Promise<number | null> {
 const noServices = { MONGODB_URI: undefined, REDIS_URL: undefined, NODE_ENV: 'development', LOG_LEVEL: 'warn' };
 
 describe('the tokenwarden process', () => {
+  before(needsServices);
   describe('embedded default (no MONGODB_URI)', () => {
     let child: ReturnType<typeof startProcess> | undefined;
     afterEach(async () => {

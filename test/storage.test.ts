@@ -6,7 +6,7 @@ import mongoose from 'mongoose';
 import { createMemoryStorage } from '../adapters/memory/storage.ts';
 import { createMongoStorage } from '../adapters/mongo/storage.ts';
 import { DuplicateError, type PatRecord, type Storage, type UserRecord } from '../adapters/types.ts';
-import { services } from './support/hooks.ts';
+import { services, useServices } from './support/hooks.ts';
 
 const user = (id: string, username = id): UserRecord => ({
   id,
@@ -46,6 +46,7 @@ const backends: Array<[string, () => Promise<Backend>]> = [
   [
     'MongoDB (mongoose)',
     async () => {
+      await useServices();
       let ttlFallback = false;
       const dbName = `tw_store_${randomBytes(4).toString('hex')}`;
       const storage = await createMongoStorage({
@@ -64,7 +65,8 @@ for (const [label, make] of backends) {
     let storage: Storage;
     let ttlFallback: boolean;
     let dbName: string | undefined;
-    before(async () => {
+    before(async function () {
+      this.timeout(120_000);
       ({ storage, ttlFallback, dbName } = await make());
     });
     after(() => storage.close());

@@ -6,7 +6,7 @@
  */
 import type { Actor } from '../services/audit.ts';
 import type { PatFormat } from '../services/pat-format.ts';
-import type { LivePat, PatService } from '../services/pats.ts';
+import type { LivePat, PatService } from '../pats/types.ts';
 import type { ActiveSubject, OAuthTokenSubject } from './render.ts';
 
 /** Who is introspecting, as the PAT service records a use: one object per client, not one per request. */

@@ -5,7 +5,7 @@
  */
 import { hash } from 'node:crypto';
 
-import type { LivePat } from '../services/pats.ts';
+import type { LivePat } from '../pats/types.ts';
 
 /** An OAuth access token issued by `/token`, as introspection needs it (from oidc-provider's token model). */
 export interface OAuthTokenSubject {

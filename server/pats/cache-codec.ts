@@ -8,7 +8,7 @@
  * older version) decodes as `untrusted`: the lookup then asks MongoDB and overwrites it.
  */
 import type { Keyring } from '../services/keyring.ts';
-import type { LivePat } from '../services/pats.ts';
+import type { LivePat } from './types.ts';
 
 /** The entry format this code writes. */
 export const CACHE_CODEC_VERSION = '2';

@@ -10,7 +10,7 @@ import { actorOf, type Caller } from '../services/callers.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { TokenQuery } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
-import type { ActionContext, PatService } from '../services/pats.ts';
+import type { ActionContext, PatService } from '../pats/types.ts';
 import type { UserService } from '../services/users.ts';
 import {
   USER_ID,

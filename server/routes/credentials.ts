@@ -7,7 +7,7 @@
 import { z } from 'zod';
 
 import { TooManyRequests } from '../errors.ts';
-import type { PatService } from '../services/pats.ts';
+import type { PatService } from '../pats/types.ts';
 import type { RateLimiter } from '../services/rate-limit.ts';
 import { route, type RouteSpec } from './spec.ts';
 

@@ -7,7 +7,7 @@ import type { ZodType } from 'zod';
 
 import { InvalidRequest, assertThat } from '../errors.ts';
 import { actorOf, type Caller } from '../services/callers.ts';
-import type { ActionContext } from '../services/pats.ts';
+import type { ActionContext } from '../pats/types.ts';
 import { tokenPage, type RouteDeps } from './admin.ts';
 import { bodies, cursors, inputs, page, pageOf, queries, responses, views, withValue } from './schemas.ts';
 import { route, type RouteSpec } from './spec.ts';

@@ -8,7 +8,8 @@ import type { AuditEvent, Cursor, PatRecord, UserRecord } from '../../adapters/t
 import { InvalidRequest } from '../errors.ts';
 import { AUDIT_TYPES } from '../services/audit.ts';
 import { CLIENT_AUTH_METHODS, type ClientView } from '../services/clients.ts';
-import { MAX_GRACE_SECONDS, type CreatePatInput, type RotatePatInput, type UpdatePatInput } from '../services/pats.ts';
+import { MAX_GRACE_SECONDS } from '../pats/policy.ts';
+import type { CreatePatInput, RotatePatInput, UpdatePatInput } from '../pats/types.ts';
 
 /** User ids: 1-128 characters that are safe in a URL path segment. */
 export const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;

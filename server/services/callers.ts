@@ -14,7 +14,7 @@ import { normaliseTyp, type TrustedIssuer } from '../../config/index.ts';
 import { ServiceUnavailable } from '../errors.ts';
 import type { Actor } from './audit.ts';
 import type { PatFormat } from './pat-format.ts';
-import type { Constraints, LivePat, PatService } from './pats.ts';
+import type { Constraints, LivePat, PatService } from '../pats/types.ts';
 
 /** The scope a PAT needs to call `/api/me`. */
 export const MANAGE_SCOPE = 'tokens:manage';

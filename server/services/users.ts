@@ -7,7 +7,7 @@ import { Conflict, NotFound, assertThat } from '../errors.ts';
 import type { AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { randomBase62 } from './pat-format.ts';
-import type { ActionContext, PatService } from './pats.ts';
+import type { ActionContext, PatService } from '../pats/types.ts';
 
 export interface CreateUserInput {
   readonly id?: string | undefined;

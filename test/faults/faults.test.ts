@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { createPatFormat } from '../../server/services/pat-format.ts';
 import { basic } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
-import { services } from '../support/hooks.ts';
+import { needsServices, services } from '../support/hooks.ts';
 import { canConnect, freePort } from '../support/services.ts';
 import {
   bootstrap,
@@ -29,6 +29,7 @@ import {
  * acknowledged write is read back. Prints a summary table: requests, failures by kind, wrong answers, lost writes.
  */
 describe('faults under load', function () {
+  before(needsServices);
   this.timeout(240_000);
   const rows: Array<{ scenario: string; load: LoadSummary; check: Verification }> = [];
   const format = createPatFormat('pat');

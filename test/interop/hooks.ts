@@ -3,7 +3,7 @@
  * stack on them (Tokenwarden, its https front, Apache's resource server); stopped in the reverse order. Test files
  * reach the stack through {@link interop}.
  */
-import { mochaHooks as serviceHooks } from '../support/hooks.ts';
+import { mochaHooks as serviceHooks, useServices } from '../support/hooks.ts';
 import { startStack, type InteropStack } from './stack.ts';
 
 let running: InteropStack | undefined;
@@ -17,7 +17,7 @@ export function interop(): InteropStack {
 export const mochaHooks = {
   async beforeAll(this: Mocha.Context) {
     this.timeout(180_000);
-    await serviceHooks.beforeAll.call(this);
+    await useServices();
     running = await startStack();
   },
   async afterAll(this: Mocha.Context) {

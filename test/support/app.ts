@@ -14,7 +14,7 @@ import { loadConfig, type Config } from '../../config/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
 import type { Clock } from '../../server/services/clock.ts';
-import { services } from './hooks.ts';
+import { useServices } from './hooks.ts';
 import { freePort } from './services.ts';
 
 /** The SECRET_KEY every test instance shares (instances on one database must agree on it). */
@@ -140,7 +140,7 @@ export const basic = (c: { clientId: string; clientSecret: string }) =>
 
 /** Starts an instance. Call `close()` in an `after` hook. */
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {
-  const { redis, mongo } = services();
+  const { redis, mongo } = await useServices();
   const dbName = `tw_${randomBytes(6).toString('hex')}`;
   const mongoUri = `${mongo.url.replace(/\/$/, '')}/${dbName}`;
   const useRedis = !options.memory && !options.noRedis;

@@ -1,28 +1,46 @@
 /**
- * Mocha root hooks: start Redis and the MongoDB-compatible server once for the whole run, stop them at the end.
- * Test files reach them through {@link services}.
+ * The real services the integration tests run against: a throwaway Redis and a MongoDB-compatible server, started
+ * once per run by the first test file that asks for them ({@link useServices}, which `startApp` calls), and stopped
+ * by the mocha root hook at the end. Pure unit tests never ask, so they run without starting anything.
  */
+import type { Context } from 'mocha';
+
 import { startMongo, startRedis, type ServiceHandle } from './services.ts';
 
-let running: { redis: ServiceHandle; mongo: ServiceHandle & { cleanup(): void } } | undefined;
+interface Running {
+  redis: ServiceHandle;
+  mongo: ServiceHandle & { cleanup(): void };
+}
 
-/** The running services (inside a test or hook). */
+let starting: Promise<Running> | undefined;
+let running: Running | undefined;
+
+/** Starts the services unless they run already; resolves once both accept connections. */
+export function useServices(): Promise<Running> {
+  starting ??= Promise.all([startRedis(), startMongo()]).then(([redis, mongo]) => (running = { redis, mongo }));
+  return starting;
+}
+
+/** A `before` hook for files that reach the services directly: starts them, with time for a cold start. */
+export async function needsServices(this: Context): Promise<void> {
+  this.timeout(120_000);
+  await useServices();
+}
+
+/** The running services (after {@link useServices}). */
 export function services(): { redis: ServiceHandle; mongo: ServiceHandle } {
-  if (!running) throw new Error('test services are not running (is test/support/hooks.ts loaded by .mocharc?)');
+  if (!running) throw new Error('test services are not running: call useServices() (startApp does) first');
   return running;
 }
 
 export const mochaHooks = {
-  async beforeAll(this: Mocha.Context) {
-    this.timeout(120_000);
-    const [redis, mongo] = await Promise.all([startRedis(), startMongo()]);
-    running = { redis, mongo };
-  },
-  async afterAll(this: Mocha.Context) {
+  async afterAll(this: Context) {
     this.timeout(30_000);
-    if (!running) return;
-    const { redis, mongo } = running;
+    const started = starting;
+    starting = undefined;
     running = undefined;
+    if (!started) return;
+    const { redis, mongo } = await started;
     await Promise.allSettled([redis.controllable ? redis.stop() : null, mongo.controllable ? mongo.stop() : null]);
     mongo.cleanup();
   },

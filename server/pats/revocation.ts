@@ -1,0 +1,88 @@
+/**
+ * Revocation: one routine for every way a token ends (the admin API, self-service, RFC 7009 `/revoke`, a leak
+ * report, revoking all of a user's tokens). Each one points the caches at MongoDB first, revokes the token with an
+ * acknowledged single-document update, then writes the `revoked` marker everywhere and records the event.
+ */
+import type { PatRecord, PatStore } from '../../adapters/types.ts';
+import type { AuditService } from '../services/audit.ts';
+import type { Clock } from '../services/clock.ts';
+import type { PatFormat } from '../services/pat-format.ts';
+import type { PatCache } from './cache-protocol.ts';
+import type { PolicyRules } from './policy.ts';
+import type { ActionContext, LivePat } from './types.ts';
+
+export interface Revocation {
+  /** Revokes one token; null when it was already revoked (nothing recorded twice). */
+  revokeRecord(before: PatRecord, ctx: ActionContext, details?: Record<string, string>): Promise<PatRecord | null>;
+  /** Revokes every unrevoked token of a user; returns those it revoked. */
+  revokeAllOf(userId: string, ctx: ActionContext): Promise<PatRecord[]>;
+  /**
+   * The unrevoked tokens behind presented values, each once, with the kind of value that named it: the current
+   * value, or a rotated-out one still in its grace period. Two queries however many values.
+   */
+  tokensBehind(values: readonly string[]): Promise<Array<{ record: PatRecord; credential: LivePat['credential'] }>>;
+}
+
+export interface RevocationDeps {
+  readonly pats: PatStore;
+  readonly audit: AuditService;
+  readonly format: PatFormat;
+  readonly clock: Clock;
+  readonly rules: PolicyRules;
+  readonly cache: PatCache;
+}
+
+/** Creates the routine. */
+export function createRevocation(deps: RevocationDeps): Revocation {
+  const { pats, audit, format, clock, rules, cache } = deps;
+
+  async function recordRevocations(
+    revoked: readonly PatRecord[],
+    ctx: ActionContext,
+    details: Record<string, string> = {},
+  ): Promise<void> {
+    await cache.invalidate(
+      revoked.map((p) => p.tokenHash),
+      'revoked',
+    );
+    for (const p of revoked) {
+      await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id }, details);
+    }
+  }
+
+  return {
+    async revokeRecord(before, ctx, details = {}) {
+      if (before.revokedAt !== null) return null;
+      await cache.pointAtDatabase([before.tokenHash]);
+      const after = await pats.revoke(before.id, clock.now());
+      if (!after) return null;
+      await recordRevocations([after], ctx, details);
+      return after;
+    },
+
+    async revokeAllOf(userId, ctx) {
+      await cache.pointAtDatabase(await pats.unrevokedHashesOfUser(userId));
+      const revoked = await pats.revokeAllOfUser(userId, clock.now());
+      await recordRevocations(revoked, ctx);
+      return revoked;
+    },
+
+    async tokensBehind(values) {
+      const hashes = [...new Set(values)].filter((v) => format.isWellFormed(v)).map((v) => format.hash(v));
+      // Values the shared cache remembers as unknown cost no query (a scanner's report is mostly noise).
+      const unknown = await Promise.all(hashes.map((hash) => cache.knownUnknown(hash)));
+      const candidates = hashes.filter((_, i) => !unknown[i]);
+      const out = new Map<string, { record: PatRecord; credential: LivePat['credential'] }>();
+      const current = await pats.findByHashes(candidates);
+      for (const record of current)
+        if (record.revokedAt === null) out.set(record.id, { record, credential: 'current' });
+      const matched = new Set(current.map((p) => p.tokenHash));
+      for (const value of await pats.findRotatedMany(candidates.filter((hash) => !matched.has(hash)))) {
+        if (rules.isPast(value.validUntil) || out.has(value.tokenId)) continue;
+        const record = await pats.findById(value.tokenId);
+        if (record && record.revokedAt === null) out.set(record.id, { record, credential: 'grace' });
+      }
+      return [...out.values()];
+    },
+  };
+}

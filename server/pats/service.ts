@@ -1,0 +1,164 @@
+/**
+ * The PAT service: personal access tokens' lifecycle, policy and introspection lookup, assembled from
+ *
+ * - `policy.ts`: the catalogue, lifetimes and what a PAT caller may grant;
+ * - `commands.ts`: create, update and rotate;
+ * - `revocation.ts`: the one revoke routine;
+ * - `lookup.ts`: the lookup pipeline, as named steps;
+ * - `last-used.ts`: `last_used_at`, at most once per interval;
+ * - `cache-protocol.ts` and `cache-codec.ts`: the in-process and shared caches in front of MongoDB.
+ *
+ * No HTTP here: callers get records, or RFC-shaped errors (`server/errors.ts`).
+ */
+import type { BarrierStore, Cache, PatStore, UserStore } from '../../adapters/types.ts';
+import { NotFound, assertThat } from '../errors.ts';
+import type { AuditService } from '../services/audit.ts';
+import type { Clock } from '../services/clock.ts';
+import { fetchPage } from '../services/pagination.ts';
+import type { PatFormat } from '../services/pat-format.ts';
+import type { CacheCodec } from './cache-codec.ts';
+import { createPatCache } from './cache-protocol.ts';
+import { createCommands } from './commands.ts';
+import { createLastUsed } from './last-used.ts';
+import { createLookup, type LookupLayer } from './lookup.ts';
+import { createPolicyRules, type TokenPolicy } from './policy.ts';
+import { createRevocation } from './revocation.ts';
+import type { PatService } from './types.ts';
+
+export interface PatServiceDeps {
+  readonly pats: PatStore;
+  readonly users: UserStore;
+  readonly cache: Cache | null;
+  readonly barrier: BarrierStore;
+  /** How often the shared cache barrier is read, and a failed creation's withdrawal retried. Default 1000 ms. */
+  readonly barrierPollMs?: number;
+  readonly audit: AuditService;
+  readonly format: PatFormat;
+  readonly clock: Clock;
+  readonly policy: TokenPolicy;
+  readonly cacheTtlSeconds: number;
+  /** Reads and writes shared-cache entries, authenticated under `SECRET_KEY`. */
+  readonly codec: CacheCodec;
+  /** Told about cache failures (never with a token or hash). */
+  readonly onCacheError: (operation: string, error: unknown) => void;
+  /** Told about failed background writes (last-used, audit of a rotated-out value, barrier). */
+  readonly onBackgroundError: (operation: string, error: unknown) => void;
+  /** The in-process LRU in front of Redis: TTL (0 disables it) and size. Used only with Redis. */
+  readonly localCache?: { readonly ttlMs: number; readonly max: number };
+  /** How long an unknown well-formed value is remembered as unknown. Default 60 s. */
+  readonly negativeTtlSeconds?: number;
+  /** Told which layer answered each lookup (metrics). */
+  readonly onLookup?: (layer: LookupLayer) => void;
+  /** Told about each last-used write that happened (metrics). */
+  readonly onLastUsedWrite?: () => void;
+}
+
+/** Creates the PAT service. */
+export function createPatService(deps: PatServiceDeps): PatService {
+  const { pats, users, audit, format, clock, policy } = deps;
+  const rules = createPolicyRules(policy, clock);
+  const cache = createPatCache({
+    cache: deps.cache,
+    barrier: deps.barrier,
+    codec: deps.codec,
+    ttlSeconds: deps.cacheTtlSeconds,
+    negativeTtlSeconds: deps.negativeTtlSeconds ?? 60,
+    local: deps.localCache ?? { ttlMs: 0, max: 0 },
+    ...(deps.barrierPollMs === undefined ? {} : { barrierPollMs: deps.barrierPollMs }),
+    clock,
+    onCacheError: deps.onCacheError,
+    onBackgroundError: deps.onBackgroundError,
+  });
+  const lastUsed = createLastUsed({
+    pats,
+    clock,
+    intervalSeconds: policy.lastUsedIntervalSeconds,
+    ...(deps.onLastUsedWrite ? { onWrite: deps.onLastUsedWrite } : {}),
+    onError: deps.onBackgroundError,
+  });
+  const lookup = createLookup({
+    pats,
+    users,
+    audit,
+    format,
+    clock,
+    rules,
+    cache,
+    lastUsed,
+    ...(deps.onLookup ? { onLayer: deps.onLookup } : {}),
+    onBackgroundError: deps.onBackgroundError,
+  });
+  const commands = createCommands({
+    pats,
+    users,
+    audit,
+    format,
+    clock,
+    policy,
+    rules,
+    cache,
+    ...(deps.barrierPollMs === undefined ? {} : { retryMs: deps.barrierPollMs }),
+    onBackgroundError: deps.onBackgroundError,
+  });
+  const revocation = createRevocation({ pats, audit, format, clock, rules, cache });
+
+  return {
+    create: commands.create,
+    update: commands.update,
+    rotate: commands.rotate,
+    get: commands.requireToken,
+    list: (query) =>
+      fetchPage(
+        query.limit,
+        (limit) => pats.query({ ...query, limit }),
+        (p) => ({ at: p.createdAt, id: p.id }),
+      ),
+
+    async revoke(userId, id, ctx) {
+      const before = await commands.requireToken(userId, id);
+      const revoked = await revocation.revokeRecord(before, ctx);
+      if (revoked) return revoked;
+      const current = await pats.findById(id);
+      assertThat(current, () => new NotFound('token'));
+      return current;
+    },
+
+    async revokeAll(userId, ctx) {
+      await commands.requireUser(userId);
+      return (await revocation.revokeAllOf(userId, ctx)).length;
+    },
+
+    async revokeByValue(value, ctx) {
+      const [behind] = await revocation.tokensBehind([value]);
+      if (!behind) return false;
+      const actor = { ...ctx.actor, credential: behind.credential };
+      return (await revocation.revokeRecord(behind.record, { actor })) !== null;
+    },
+
+    async revokeLeaked(values, ctx) {
+      let count = 0;
+      for (const { record, credential } of await revocation.tokensBehind(values)) {
+        const actor = { ...ctx.actor, credential };
+        if (await revocation.revokeRecord(record, { actor }, { reason: 'leaked' })) count++;
+      }
+      return count;
+    },
+
+    lookup: lookup.lookup,
+    lookupCached: lookup.lookupCached,
+    lookupInStore: lookup.lookupInStore,
+
+    async invalidateUser(userId) {
+      await cache.invalidate(await pats.unrevokedHashesOfUser(userId), 'stale');
+    },
+
+    async uncacheUser(userId) {
+      await cache.forget(await pats.unrevokedHashesOfUser(userId));
+    },
+
+    close() {
+      cache.close();
+      commands.close();
+    },
+  };
+}
