@@ -6,7 +6,7 @@ import mongoose from 'mongoose';
 import { createMemoryStorage } from '../adapters/memory/storage.ts';
 import { createMongoStorage } from '../adapters/mongo/storage.ts';
 import { DuplicateError, type PatRecord, type Storage, type UserRecord } from '../adapters/types.ts';
-import { services, useServices } from './support/hooks.ts';
+import { needsServices, services, useServices } from './support/hooks.ts';
 
 const user = (id: string, username = id): UserRecord => ({
   id,
@@ -51,7 +51,8 @@ const backends: Array<[string, () => Promise<Backend>]> = [
       const dbName = `tw_store_${randomBytes(4).toString('hex')}`;
       const storage = await createMongoStorage({
         uri: `${services().mongo.url}/${dbName}`,
-        timeoutMs: 2000,
+        // Generous: the overlap test sends 90 writes at once, and this contract is about what they do, not speed.
+        timeoutMs: 10_000,
         sweepIntervalMs: 50,
         onTtlFallback: () => (ttlFallback = true),
       });
@@ -194,3 +195,32 @@ for (const [label, make] of backends) {
     });
   });
 }
+
+describe('MongoDB write concern', () => {
+  before(needsServices);
+
+  it('sends every write with w: majority, so no election can roll back a revocation', async () => {
+    const commands: Array<{ commandName: string; command: Record<string, unknown> }> = [];
+    const storage = await createMongoStorage({
+      uri: `${services().mongo.url}/tw_wc_${randomBytes(4).toString('hex')}`,
+      timeoutMs: 10_000,
+      onCommand: (event) => commands.push(event),
+    });
+    try {
+      await storage.users.insert(user('wc-user'));
+      const token = pat('wc-user', 'wc');
+      await storage.pats.insert(token, new Date(), 10);
+      commands.length = 0;
+      await storage.pats.revoke(token.id, new Date());
+      await storage.users.setDisabled('wc-user', true, new Date());
+      await storage.barrier.raise(Date.now());
+      const writes = commands.filter((c) => ['insert', 'update', 'delete', 'findAndModify'].includes(c.commandName));
+      assert.ok(writes.length >= 3, `writes seen: ${commands.map((c) => c.commandName).join(', ')}`);
+      for (const write of writes) {
+        assert.deepEqual(write.command.writeConcern, { w: 'majority' }, `${write.commandName} without w: majority`);
+      }
+    } finally {
+      await storage.close();
+    }
+  });
+});

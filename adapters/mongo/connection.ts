@@ -1,0 +1,90 @@
+/**
+ * The MongoDB connection and what is prepared on it once at start-up: collections, indexes, and the expiry of
+ * oidc-provider's payloads (a TTL index where the server has them, a sweeper where it has not, as on FerretDB).
+ *
+ * Every write that changes what introspection answers is acknowledged by a majority of a replica set (write
+ * concern `majority`, on the whole connection, so no write can forget it), and every read goes to the primary: an
+ * acknowledged revocation cannot be rolled back by an election, and no read sees an older state than a write this
+ * process made. During an election operations fail with a server-selection error, which the HTTP layer answers
+ * `503` with `Retry-After`; nothing is guessed.
+ */
+import mongoose, { type Connection, type Model } from 'mongoose';
+
+import { guardClosedSocketWrites } from './closed-socket-guard.ts';
+import { guard } from './errors.ts';
+import type { OidcDoc } from './oidc.ts';
+
+export interface MongoStorageOptions {
+  readonly uri: string;
+  /** Server selection / socket timeout: how long an operation may wait for an unreachable server. */
+  readonly timeoutMs: number;
+  /** Called once when expiry falls back to the sweeper (no TTL index support), for logging. */
+  readonly onTtlFallback?: (error: unknown) => void;
+  /** Sweeper period when TTL indexes are unavailable. Default 60 s. */
+  readonly sweepIntervalMs?: number;
+  /** Called when the driver lacks the internals `guardClosedSocketWrites` patches, for logging. */
+  readonly onDriverUnguarded?: () => void;
+  /** Told about every command the driver sends (tests assert the write concern). */
+  readonly onCommand?: (event: { commandName: string; command: Record<string, unknown> }) => void;
+}
+
+/** The connection options Tokenwarden sends. */
+export function connectionOptions(opts: MongoStorageOptions): mongoose.ConnectOptions {
+  return {
+    serverSelectionTimeoutMS: opts.timeoutMs,
+    connectTimeoutMS: opts.timeoutMs,
+    // A hung server (connected, not answering) fails an operation after this, not after a long socket default.
+    // (The driver's timeoutMS would be the tool, but this driver version ignores it.)
+    socketTimeoutMS: Math.max(opts.timeoutMs, 1000),
+    writeConcern: { w: 'majority' },
+    readPreference: 'primary',
+    bufferCommands: false,
+    autoIndex: false,
+    autoCreate: false,
+    maxPoolSize: 20,
+    ...(opts.onCommand ? { monitorCommands: true } : {}),
+  };
+}
+
+/** Connects. @throws {StoreUnavailableError} when no server answers within the timeout. */
+export async function connect(opts: MongoStorageOptions): Promise<Connection> {
+  if (!guardClosedSocketWrites()) opts.onDriverUnguarded?.();
+  const connection = mongoose.createConnection(opts.uri, connectionOptions(opts));
+  if (opts.onCommand) {
+    const listen = opts.onCommand;
+    connection.getClient().on('commandStarted', (event) => listen(event));
+  }
+  await guard(() => connection.asPromise());
+  return connection;
+}
+
+/** Creates each model's collection (unless it exists) and its indexes. */
+export async function createCollections(
+  models: ReadonlyArray<{ createCollection(): Promise<unknown>; createIndexes(): Promise<unknown> }>,
+): Promise<void> {
+  await guard(async () => {
+    for (const model of models) {
+      await model.createCollection().catch(() => undefined); // exists already
+      await model.createIndexes();
+    }
+  });
+}
+
+/** Expires oidc-provider's payloads: a TTL index, or else a sweeper (returned, to stop at close). */
+export async function expireOidcPayloads(
+  Oidc: Model<OidcDoc>,
+  opts: MongoStorageOptions,
+): Promise<NodeJS.Timeout | undefined> {
+  try {
+    await Oidc.collection.createIndex({ expires_at: 1 }, { expireAfterSeconds: 0, name: 'expires_at_ttl' });
+    return undefined;
+  } catch (error) {
+    opts.onTtlFallback?.(error);
+    await Oidc.collection.createIndex({ expires_at: 1 }, { name: 'expires_at_1' }).catch(() => undefined);
+    const sweeper = setInterval(() => {
+      Oidc.deleteMany({ expires_at: { $lte: new Date() } }).catch(() => undefined);
+    }, opts.sweepIntervalMs ?? 60_000);
+    sweeper.unref();
+    return sweeper;
+  }
+}

@@ -1,0 +1,361 @@
+/**
+ * The `personal_access_tokens` and `rotated_token_values` collections. MongoDB 6+ and FerretDB alike (no
+ * transactions or partial indexes there): every write is a single-document operation; a live token's unique name
+ * and its slot among the user's live tokens are held by plain unique indexes on derived fields (`live_name`,
+ * `live_slot`), released when the token is revoked or expires.
+ */
+import mongoose, { type Model } from 'mongoose';
+
+import {
+  DuplicateError,
+  LimitError,
+  type PatRecord,
+  type PatStore,
+  type RotatedValue,
+  type TokenQuery,
+} from '../types.ts';
+import { SCHEMA_OPTIONS, afterCursor } from './common.ts';
+import { guard, translate } from './errors.ts';
+
+export interface PatDoc {
+  _id: string;
+  token_hash: string;
+  user_id: string;
+  name: string;
+  /** `<user_id>\n<name>` while the token holds its name; `released:<id>` once revoked or expired. */
+  live_name: string;
+  /** `<user_id>#<k>`, k < max live tokens, while the token is live; `released:<id>` afterwards. */
+  live_slot: string;
+  description: string | null;
+  scopes: string[];
+  resource: string | null;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  last_used_client: string | null;
+  rotated_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface RotatedDoc {
+  _id: string;
+  token_id: string;
+  rotated_at: Date;
+  valid_until: Date;
+}
+
+/** The schema of `personal_access_tokens`. */
+export const patSchema = new mongoose.Schema<PatDoc>(
+  {
+    _id: String,
+    token_hash: { type: String, required: true, unique: true },
+    user_id: { type: String, required: true },
+    name: String,
+    live_name: { type: String, required: true, unique: true },
+    live_slot: { type: String, required: true, unique: true },
+    description: { type: String, default: null },
+    scopes: [String],
+    resource: { type: String, default: null },
+    created_at: Date,
+    expires_at: { type: Date, default: null },
+    last_used_at: { type: Date, default: null },
+    last_used_client: { type: String, default: null },
+    rotated_at: { type: Date, default: null },
+    revoked_at: { type: Date, default: null },
+  },
+  { ...SCHEMA_OPTIONS, collection: 'personal_access_tokens' },
+);
+patSchema.index({ user_id: 1, created_at: -1 });
+patSchema.index({ created_at: -1, _id: -1 });
+
+/** The schema of `rotated_token_values`: rotated-out values, by hash, with the end of their grace period. */
+export const rotatedSchema = new mongoose.Schema<RotatedDoc>(
+  { _id: String, token_id: String, rotated_at: Date, valid_until: Date },
+  { ...SCHEMA_OPTIONS, collection: 'rotated_token_values' },
+);
+rotatedSchema.index({ token_id: 1 });
+
+const liveNameKey = (userId: string, name: string) => `${userId}\n${name}`;
+const slotKey = (userId: string, k: number) => `${userId}#${k}`;
+const released = (id: string) => `released:${id}`;
+
+function toPat(doc: PatDoc): PatRecord {
+  return {
+    id: doc._id,
+    tokenHash: doc.token_hash,
+    userId: doc.user_id,
+    name: doc.name,
+    description: doc.description ?? null,
+    scopes: doc.scopes ?? [],
+    resource: doc.resource ?? null,
+    createdAt: doc.created_at,
+    expiresAt: doc.expires_at ?? null,
+    lastUsedAt: doc.last_used_at ?? null,
+    lastUsedClient: doc.last_used_client ?? null,
+    rotatedAt: doc.rotated_at ?? null,
+    revokedAt: doc.revoked_at ?? null,
+  };
+}
+
+function tokenFilter(q: TokenQuery): Record<string, unknown> {
+  const and: Record<string, unknown>[] = [];
+  if (q.userId !== undefined) and.push({ user_id: q.userId });
+  if (q.status === 'active') {
+    and.push({ revoked_at: null }, { $or: [{ expires_at: null }, { expires_at: { $gt: q.now } }] });
+  } else if (q.status === 'expired') {
+    and.push({ revoked_at: null }, { expires_at: { $ne: null, $lte: q.now } });
+  } else if (q.status === 'revoked') {
+    and.push({ revoked_at: { $ne: null } });
+  }
+  if (q.expiresBefore) and.push({ expires_at: { $ne: null, $lt: q.expiresBefore } });
+  if (q.lastUsedBefore) and.push({ $or: [{ last_used_at: null }, { last_used_at: { $lt: q.lastUsedBefore } }] });
+  const cursor = afterCursor('created_at', q.after);
+  if ('$or' in cursor) and.push(cursor);
+  return and.length === 0 ? {} : { $and: and };
+}
+
+/**
+ * Runs writes to the same key one after another (within this process). MongoDB applies each single-document
+ * update atomically, but FerretDB 1.x does not: it reads the document, applies the update in its own process and
+ * writes the whole document back, so two overlapping updates of one token lose one of them (a last-used write
+ * landing after a revocation would undo it). Serialising this process's writes per token closes that window for a
+ * single instance; on MongoDB it only orders what the server would have ordered anyway.
+ */
+function keyedSerial() {
+  const tails = new Map<string, Promise<unknown>>();
+  return async <T>(key: string, write: () => Promise<T>): Promise<T> => {
+    const before = tails.get(key) ?? Promise.resolve();
+    const mine = before.then(write, write);
+    const tail = mine.catch(() => undefined);
+    tails.set(key, tail);
+    try {
+      return await mine;
+    } finally {
+      if (tails.get(key) === tail) tails.delete(key);
+    }
+  };
+}
+
+function toRotated(doc: RotatedDoc): RotatedValue {
+  return { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until };
+}
+
+/** The token store over the two models. */
+export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatStore {
+  /** One write at a time per token id. */
+  const serial = keyedSerial();
+  /** Expired tokens of a user give back their name and slot (one indexed query; usually nothing to do). */
+  async function releaseExpired(userId: string, now: Date): Promise<void> {
+    const expired = await Pats.find(
+      { user_id: userId, revoked_at: null, expires_at: { $ne: null, $lte: now }, live_slot: { $not: /^released:/ } },
+      { _id: 1 },
+    ).lean<Pick<PatDoc, '_id'>[]>();
+    for (const { _id } of expired) {
+      await serial(_id, () =>
+        Pats.updateOne({ _id }, { $set: { live_name: released(_id), live_slot: released(_id) } }),
+      );
+    }
+  }
+
+  async function freeSlot(userId: string, maxLive: number): Promise<number | null> {
+    // Every slot still held, whatever else the document says (a slot is only free once released).
+    const live = await Pats.find({ user_id: userId, live_slot: { $not: /^released:/ } }, { live_slot: 1 }).lean<
+      Pick<PatDoc, 'live_slot'>[]
+    >();
+    const used = new Set(live.map((d) => d.live_slot));
+    for (let k = 0; k < maxLive; k++) if (!used.has(slotKey(userId, k))) return k;
+    return null;
+  }
+
+  return {
+    insert: (pat, now, maxLive) =>
+      guard(async () => {
+        await releaseExpired(pat.userId, now);
+        // A concurrent creation may take the slot we picked: the unique index refuses ours, and we pick again.
+        for (let attempt = 0; attempt < 8; attempt++) {
+          const k = await freeSlot(pat.userId, maxLive);
+          if (k === null) throw new LimitError(maxLive);
+          try {
+            await Pats.insertOne({
+              _id: pat.id,
+              token_hash: pat.tokenHash,
+              user_id: pat.userId,
+              name: pat.name,
+              live_name: liveNameKey(pat.userId, pat.name),
+              live_slot: slotKey(pat.userId, k),
+              description: pat.description,
+              scopes: [...pat.scopes],
+              resource: pat.resource,
+              created_at: pat.createdAt,
+              expires_at: pat.expiresAt,
+              last_used_at: pat.lastUsedAt,
+              last_used_client: pat.lastUsedClient,
+              rotated_at: pat.rotatedAt,
+              revoked_at: pat.revokedAt,
+            });
+            return;
+          } catch (error) {
+            const translated = translate(error);
+            if (!(translated instanceof DuplicateError)) throw translated;
+            const field =
+              translated.field !== 'unknown'
+                ? translated.field
+                : (await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) }))
+                  ? 'name'
+                  : (await Pats.exists({ live_slot: slotKey(pat.userId, k) }))
+                    ? 'live_slot'
+                    : 'token_hash';
+            if (field !== 'live_slot') throw new DuplicateError(field);
+          }
+        }
+        throw new LimitError(maxLive);
+      }),
+    findByHash: (tokenHash) =>
+      guard(async () => {
+        const doc = await Pats.findOne({ token_hash: tokenHash }).lean<PatDoc>();
+        return doc ? toPat(doc) : null;
+      }),
+    findByHashes: (tokenHashes) =>
+      guard(async () => {
+        if (tokenHashes.length === 0) return [];
+        const docs = await Pats.find({ token_hash: { $in: [...tokenHashes] } }).lean<PatDoc[]>();
+        return docs.map(toPat);
+      }),
+    findById: (id) =>
+      guard(async () => {
+        const doc = await Pats.findById(id).lean<PatDoc>();
+        return doc ? toPat(doc) : null;
+      }),
+    query: (q) =>
+      guard(async () => {
+        const docs = await Pats.find(tokenFilter(q)).sort({ created_at: -1, _id: -1 }).limit(q.limit).lean<PatDoc[]>();
+        return docs.map(toPat);
+      }),
+    update: (id, changes) =>
+      guard(() =>
+        serial(id, async () => {
+          const current = await Pats.findOne({ _id: id, revoked_at: null }).lean<PatDoc>();
+          if (!current) return null;
+          const set: Record<string, unknown> = {};
+          if (changes.name !== undefined && changes.name !== current.name) {
+            set.name = changes.name;
+            if (!current.live_name.startsWith('released:')) set.live_name = liveNameKey(current.user_id, changes.name);
+          }
+          if (changes.description !== undefined) set.description = changes.description;
+          const filter: Record<string, unknown> = { _id: id, revoked_at: null };
+          if (changes.expiresAt !== undefined) {
+            set.expires_at = changes.expiresAt;
+            // Only ever earlier: the condition is part of the atomic update.
+            filter.$or = [{ expires_at: null }, { expires_at: { $gt: changes.expiresAt } }];
+          }
+          if (Object.keys(set).length > 0) {
+            try {
+              const result = await Pats.updateOne(filter, { $set: set });
+              if (result.matchedCount === 0 && changes.expiresAt !== undefined) {
+                // The expiry was not earlier: apply the other changes alone.
+                delete set.expires_at;
+                delete filter.$or;
+                if (Object.keys(set).length > 0) await Pats.updateOne(filter, { $set: set });
+              }
+            } catch (error) {
+              const translated = translate(error);
+              throw translated instanceof DuplicateError ? new DuplicateError('name') : translated;
+            }
+          }
+          const doc = await Pats.findById(id).lean<PatDoc>();
+          return doc && doc.revoked_at === null ? toPat(doc) : null;
+        }),
+      ),
+    rotate: (id, fromHash, toHash, { expiresAt, at }) =>
+      guard(() =>
+        serial(id, async () => {
+          const doc = await Pats.findOneAndUpdate(
+            { _id: id, token_hash: fromHash, revoked_at: null },
+            { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at } },
+            { returnDocument: 'after' },
+          ).lean<PatDoc>();
+          return doc ? toPat(doc) : null;
+        }),
+      ),
+    revoke: (id, at) =>
+      guard(() =>
+        serial(id, async () => {
+          await Pats.updateOne(
+            { _id: id, revoked_at: null },
+            { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) } },
+          );
+          const doc = await Pats.findById(id).lean<PatDoc>();
+          return doc ? toPat(doc) : null;
+        }),
+      ),
+    revokeAllOfUser: (userId, at) =>
+      guard(async () => {
+        const live = await Pats.find({ user_id: userId, revoked_at: null }, { _id: 1 }).lean<Pick<PatDoc, '_id'>[]>();
+        const out: PatRecord[] = [];
+        for (const { _id } of live) {
+          const doc = await serial(_id, () =>
+            Pats.findOneAndUpdate(
+              { _id, revoked_at: null },
+              { $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) } },
+              { returnDocument: 'after' },
+            ).lean<PatDoc>(),
+          );
+          if (doc) out.push(toPat(doc));
+        }
+        return out;
+      }),
+    unrevokedHashesOfUser: (userId) =>
+      guard(async () => {
+        const docs = await Pats.find({ user_id: userId, revoked_at: null }, { token_hash: 1 }).lean<PatDoc[]>();
+        return docs.map((d) => d.token_hash);
+      }),
+    touchLastUsed: (id, at, clientId, minIntervalMs) =>
+      guard(() =>
+        serial(id, async () => {
+          const result = await Pats.updateOne(
+            {
+              _id: id,
+              $or: [{ last_used_at: null }, { last_used_at: { $lte: new Date(at.getTime() - minIntervalMs) } }],
+            },
+            { $set: { last_used_at: at, last_used_client: clientId } },
+          );
+          return result.modifiedCount === 1;
+        }),
+      ),
+    insertRotated: (value) =>
+      guard(async () => {
+        try {
+          await Rotated.insertOne({
+            _id: value.tokenHash,
+            token_id: value.tokenId,
+            rotated_at: value.rotatedAt,
+            valid_until: value.validUntil,
+          });
+        } catch (error) {
+          if (!(translate(error) instanceof DuplicateError)) throw error;
+        }
+      }),
+    findRotated: (tokenHash) =>
+      guard(async () => {
+        const doc = await Rotated.findById(tokenHash).lean<RotatedDoc>();
+        return doc ? toRotated(doc) : null;
+      }),
+    findRotatedMany: (tokenHashes) =>
+      guard(async () => {
+        if (tokenHashes.length === 0) return [];
+        const docs = await Rotated.find({ _id: { $in: [...tokenHashes] } }).lean<RotatedDoc[]>();
+        return docs.map(toRotated);
+      }),
+    endGrace: (tokenId, exceptHash, at) =>
+      guard(async () => {
+        await Rotated.updateMany(
+          { token_id: tokenId, _id: { $ne: exceptHash }, valid_until: { $gt: at } },
+          { $set: { valid_until: at } },
+        );
+      }),
+    setRotatedValidUntil: (tokenHash, validUntil) =>
+      guard(async () => {
+        await Rotated.updateOne({ _id: tokenHash }, { $set: { valid_until: validUntil } });
+      }),
+  };
+}
