@@ -2,6 +2,7 @@
  * Storage contracts. `adapters/` implements them for MongoDB (mongoose), Redis (ioredis) and memory; services
  * depend only on these interfaces. Every method either resolves or rejects with a {@link StoreError}.
  */
+import { TokenwardenError } from '../config/errors.ts';
 
 /** A user who owns personal access tokens. */
 export interface UserRecord {
@@ -257,32 +258,30 @@ export interface Storage {
   close(): Promise<void>;
 }
 
-/** Base class of storage failures, with a stable `code`. */
-export class StoreError extends Error {
-  readonly code: string = 'ERR_STORE';
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
+/** Base class of storage failures (`ERR_STORE`: the store refused the operation for another reason). */
+export class StoreError extends TokenwardenError {
+  constructor(message: string, options?: { cause?: unknown; code?: string }) {
+    super(options?.code ?? 'ERR_STORE', message, options);
   }
 }
 
-/** The backend could not be reached or did not answer in time: the operation's outcome is unknown or nil. */
+/** `ERR_STORE_UNAVAILABLE`: the backend could not be reached or did not answer in time; the outcome is unknown. */
 export class StoreUnavailableError extends StoreError {
-  override readonly code = 'ERR_STORE_UNAVAILABLE';
-}
-
-/** A unique constraint refused the write; `field` names it. */
-export class DuplicateError extends StoreError {
-  override readonly code = 'ERR_DUPLICATE';
-  constructor(readonly field: string) {
-    super(`duplicate ${field}`);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, { ...options, code: 'ERR_STORE_UNAVAILABLE' });
   }
 }
 
-/** The user already has the maximum number of live tokens. */
+/** `ERR_DUPLICATE`: a unique constraint refused the write; `field` names it. */
+export class DuplicateError extends StoreError {
+  constructor(readonly field: string) {
+    super(`duplicate ${field}`, { code: 'ERR_DUPLICATE' });
+  }
+}
+
+/** `ERR_LIMIT`: the user already has the maximum number of live tokens. */
 export class LimitError extends StoreError {
-  override readonly code = 'ERR_LIMIT';
   constructor(readonly limit: number) {
-    super(`at most ${limit} live tokens per user`);
+    super(`at most ${limit} live tokens per user`, { code: 'ERR_LIMIT' });
   }
 }

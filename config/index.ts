@@ -8,6 +8,8 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
+import { TokenwardenError } from './errors.ts';
+
 /** A JSON Web Key as accepted by oidc-provider's `jwks` option (private signing keys). */
 export type SigningJwk = Record<string, unknown> & { kty: string };
 
@@ -145,14 +147,12 @@ export interface TrustedIssuer {
 }
 
 /** Thrown when an environment variable is invalid; `variable` names it. */
-export class ConfigError extends Error {
-  readonly code = 'ERR_CONFIG';
+export class ConfigError extends TokenwardenError {
   constructor(
     readonly variable: string,
     message: string,
   ) {
-    super(`${variable}: ${message}`);
-    this.name = 'ConfigError';
+    super('ERR_CONFIG', `${variable}: ${message}`);
   }
 }
 

@@ -1,34 +1,49 @@
 /**
- * RFC-shaped errors. Every error the HTTP layer answers is one of these classes: `status`, a stable `error` code
- * (RFC 6749 §5.2, RFC 6750 §3.1, or ours for the management API), a public `error_description`, optional headers,
- * and a private `detail` that is logged but never sent. One serializer ({@link errorBody}) writes every body; a 5xx
- * never leaks its message.
+ * RFC-shaped errors, after oidc-provider's `lib/helpers/errors.js`. Every error the HTTP layer answers is one of
+ * these classes: `status`, the RFC `error` code (RFC 6749 §5.2, RFC 6750 §3.1, or ours for the management API) as
+ * the message, a public `error_description`, optional headers, and a private `detail` that is logged but never
+ * sent. One serializer ({@link errorBody}) writes every body; a 5xx never leaks its description.
+ *
+ * They keep oidc-provider's error shape (`message` is the code, with `statusCode`, `expose` and
+ * `error_description`), so one thrown inside oidc-provider (a store outage during client authentication) is
+ * rendered by it exactly as by our own layer.
  */
+import { TokenwardenError } from '../config/errors.ts';
 
-export class TokenwardenError extends Error {
+/** An error answered over HTTP. Its stable `code` is `ERR_` and its `error`, upper-cased. */
+export class HttpError extends TokenwardenError {
   /** Whether `error_description` may be sent to the client (false for every 5xx but 503). */
   readonly expose: boolean;
   readonly headers: Readonly<Record<string, string>>;
+  /** The same as `status`, under the name oidc-provider and Koa read. */
+  readonly statusCode: number;
+  /** The public description (RFC 6749 §5.2 `error_description`). */
+  readonly error_description: string;
+  /** Logged, never sent. */
+  readonly detail: string | undefined;
 
   constructor(
     readonly status: number,
     readonly error: string,
-    readonly description: string,
+    description: string,
     options: { headers?: Record<string, string>; detail?: string; cause?: unknown } = {},
   ) {
-    super(description, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
+    super(`ERR_${error.toUpperCase()}`, error, options.cause === undefined ? undefined : { cause: options.cause });
+    this.statusCode = status;
+    this.error_description = description;
     this.expose = status < 500 || status === 503;
     this.headers = options.headers ?? {};
     this.detail = options.detail;
   }
 
-  /** Logged, never sent. */
-  readonly detail: string | undefined;
+  /** The public description. */
+  get description(): string {
+    return this.error_description;
+  }
 }
 
 /** 400 `invalid_request`: a malformed request; `field` names the offending field when there is one. */
-export class InvalidRequest extends TokenwardenError {
+export class InvalidRequest extends HttpError {
   constructor(
     description: string,
     readonly field?: string,
@@ -53,7 +68,7 @@ export function bearerChallenge(params: Readonly<Record<string, string>> = {}): 
 }
 
 /** 401 `invalid_token` (RFC 6750 §3.1): unknown, expired or revoked bearer token on the management API. */
-export class InvalidToken extends TokenwardenError {
+export class InvalidToken extends HttpError {
   constructor(description = 'a valid bearer access token is required') {
     super(401, 'invalid_token', description, {
       headers: { 'WWW-Authenticate': bearerChallenge({ error: 'invalid_token', error_description: description }) },
@@ -65,7 +80,7 @@ export class InvalidToken extends TokenwardenError {
  * 401 with a bare challenge and no error code: no bearer credentials were sent at all (RFC 6750 §3.1: "the
  * resource server SHOULD NOT include an error code or other error information").
  */
-export class MissingToken extends TokenwardenError {
+export class MissingToken extends HttpError {
   constructor() {
     super(401, 'invalid_token', 'a bearer access token is required', {
       headers: { 'WWW-Authenticate': bearerChallenge() },
@@ -74,7 +89,7 @@ export class MissingToken extends TokenwardenError {
 }
 
 /** 400 `invalid_request` (RFC 6750 §3.1): an `Authorization: Bearer` header that is not `Bearer <token>`. */
-export class MalformedAuthorization extends TokenwardenError {
+export class MalformedAuthorization extends HttpError {
   constructor(description: string) {
     super(400, 'invalid_request', description, {
       headers: { 'WWW-Authenticate': bearerChallenge({ error: 'invalid_request', error_description: description }) },
@@ -83,7 +98,7 @@ export class MalformedAuthorization extends TokenwardenError {
 }
 
 /** 403 `insufficient_scope` (RFC 6750 §3.1). */
-export class InsufficientScope extends TokenwardenError {
+export class InsufficientScope extends HttpError {
   constructor(readonly scope: string) {
     super(403, 'insufficient_scope', `the access token lacks the "${scope}" scope`, {
       headers: {
@@ -98,35 +113,35 @@ export class InsufficientScope extends TokenwardenError {
 }
 
 /** 400 `invalid_scope` (RFC 6749 §5.2): a scope outside the catalogue. */
-export class InvalidScope extends TokenwardenError {
+export class InvalidScope extends HttpError {
   constructor(description: string) {
     super(400, 'invalid_scope', description);
   }
 }
 
 /** 403 `access_denied`: the caller may not do this (e.g. a PAT minting a token with more than it has). */
-export class AccessDenied extends TokenwardenError {
+export class AccessDenied extends HttpError {
   constructor(description: string) {
     super(403, 'access_denied', description);
   }
 }
 
 /** 409 `limit_exceeded`: a configured maximum (live tokens per user) is reached. */
-export class LimitExceeded extends TokenwardenError {
+export class LimitExceeded extends HttpError {
   constructor(description: string) {
     super(409, 'limit_exceeded', description);
   }
 }
 
 /** 404 `not_found`. */
-export class NotFound extends TokenwardenError {
+export class NotFound extends HttpError {
   constructor(what: string) {
     super(404, 'not_found', `${what} not found`);
   }
 }
 
 /** 409 `conflict`: a unique field is taken. */
-export class Conflict extends TokenwardenError {
+export class Conflict extends HttpError {
   constructor(
     description: string,
     readonly field: string,
@@ -136,21 +151,21 @@ export class Conflict extends TokenwardenError {
 }
 
 /** 413 `invalid_request`: the body is over the size limit. */
-export class PayloadTooLarge extends TokenwardenError {
+export class PayloadTooLarge extends HttpError {
   constructor(limit: number) {
     super(413, 'invalid_request', `request body exceeds ${limit} bytes`);
   }
 }
 
 /** 415 `invalid_request`: wrong `Content-Type`. */
-export class UnsupportedMediaType extends TokenwardenError {
+export class UnsupportedMediaType extends HttpError {
   constructor(expected: string) {
     super(415, 'invalid_request', `Content-Type must be ${expected}`);
   }
 }
 
 /** 405 `invalid_request`. */
-export class MethodNotAllowed extends TokenwardenError {
+export class MethodNotAllowed extends HttpError {
   constructor(allowed: readonly string[]) {
     super(405, 'invalid_request', `method not allowed; use ${allowed.join(', ')}`, {
       headers: { Allow: allowed.join(', ') },
@@ -159,7 +174,7 @@ export class MethodNotAllowed extends TokenwardenError {
 }
 
 /** 429 `too_many_requests` with `Retry-After`. */
-export class TooManyRequests extends TokenwardenError {
+export class TooManyRequests extends HttpError {
   constructor(retryAfterSeconds: number, what: string) {
     super(429, 'too_many_requests', `too many ${what}; retry after ${retryAfterSeconds} s`, {
       headers: { 'Retry-After': String(retryAfterSeconds) },
@@ -170,25 +185,29 @@ export class TooManyRequests extends TokenwardenError {
 /** What every 503 for an unreachable store says (the OAuth endpoints, the fast path, the management API). */
 export const STORE_UNAVAILABLE = 'the token store is temporarily unavailable; retry later';
 
-/** 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork. */
-export class ServiceUnavailable extends TokenwardenError {
-  constructor(retryAfterSeconds: number, detail?: string) {
+/**
+ * 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork.
+ * Without `retryAfterSeconds` (thrown inside oidc-provider), the HTTP layer adds the configured `Retry-After`.
+ */
+export class ServiceUnavailable extends HttpError {
+  constructor(retryAfterSeconds?: number, detail?: string, cause?: unknown) {
     super(503, 'temporarily_unavailable', STORE_UNAVAILABLE, {
-      headers: { 'Retry-After': String(retryAfterSeconds) },
+      headers: retryAfterSeconds === undefined ? {} : { 'Retry-After': String(retryAfterSeconds) },
       ...(detail === undefined ? {} : { detail }),
+      ...(cause === undefined ? {} : { cause }),
     });
   }
 }
 
 /** 500 `server_error`: anything unexpected. The description is fixed; the cause is logged only. */
-export class ServerError extends TokenwardenError {
+export class ServerError extends HttpError {
   constructor(cause?: unknown) {
     super(500, 'server_error', 'internal server error', { cause });
   }
 }
 
 /** The JSON body for an error: `{error, error_description}` (RFC 6749 §5.2 shape). */
-export function errorBody(err: TokenwardenError): { error: string; error_description: string } {
+export function errorBody(err: HttpError): { error: string; error_description: string } {
   return {
     error: err.error,
     error_description: err.expose ? err.description : 'internal server error',
@@ -196,6 +215,6 @@ export function errorBody(err: TokenwardenError): { error: string; error_descrip
 }
 
 /** Throws `error` unless `condition` holds (keeps handlers straight-line). */
-export function assertThat(condition: unknown, error: TokenwardenError | (() => TokenwardenError)): asserts condition {
+export function assertThat(condition: unknown, error: HttpError | (() => HttpError)): asserts condition {
   if (!condition) throw typeof error === 'function' ? error() : error;
 }

@@ -14,7 +14,8 @@ import { createMongoStorage } from '../adapters/mongo/storage.ts';
 import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
-import { describeError } from './http/errors.ts';
+import { ServerError } from './errors.ts';
+import { describeError, sendError } from './http/errors.ts';
 import {
   authorizationServerMetadata,
   issuerOrigin,
@@ -343,12 +344,8 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
           fastPath(req, res, (error, outcome) => {
             if (error !== null) {
               logger.error({ err: describeError(error), path: '/introspect' }, 'request failed');
-              if (!res.headersSent) {
-                res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
-              }
-              if (!res.writableEnded) {
-                res.end(JSON.stringify({ error: 'server_error', error_description: 'internal server error' }));
-              }
+              if (!res.headersSent) sendError(res, new ServerError(error));
+              else if (!res.writableEnded) res.end();
             } else if (outcome === false) void handle(req, res);
             else if (outcome !== 'aborted') {
               observeFastPath(res.statusCode, outcome, performance.now() - started);

@@ -1,22 +1,44 @@
 /**
- * The management API's error middleware: renders every {@link TokenwardenError} as `{error, error_description}`
- * with its headers, maps an unreachable store to 503 + `Retry-After`, and hides anything unexpected behind a
- * logged 500 `server_error`.
+ * Errors over HTTP: every thrown value becomes an {@link HttpError} ({@link toHttpError}: an unreachable store is
+ * 503 + `Retry-After`, anything unexpected a logged 500 `server_error`), rendered by the one serializer
+ * (`errorBody`), in Koa ({@link errorHandler}) and in plain `node:http` ({@link sendError}) alike.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
-import { StoreUnavailableError } from '../../adapters/types.ts';
-import { ServerError, ServiceUnavailable, TokenwardenError, errorBody } from '../errors.ts';
+import type { ServerResponse } from 'node:http';
+
+import { StoreError, StoreUnavailableError } from '../../adapters/types.ts';
+import { HttpError, ServerError, ServiceUnavailable, errorBody } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { ProviderStoreUnavailable } from '../oidc/provider.ts';
 
 /** Converts any thrown value into the error to answer. */
-export function toHttpError(error: unknown, retryAfterSeconds: number): TokenwardenError {
-  if (error instanceof TokenwardenError) return error;
-  if (error instanceof StoreUnavailableError || error instanceof ProviderStoreUnavailable) {
-    return new ServiceUnavailable(retryAfterSeconds);
+export function toHttpError(error: unknown, retryAfterSeconds: number): HttpError {
+  if (error instanceof ServiceUnavailable && !error.headers['Retry-After']) {
+    return new ServiceUnavailable(retryAfterSeconds, error.detail, error);
   }
+  if (error instanceof HttpError) return error;
+  if (error instanceof StoreUnavailableError) return new ServiceUnavailable(retryAfterSeconds, undefined, error);
   return new ServerError(error);
+}
+
+/** Sets an error answer on a Koa context: status, headers, `Cache-Control: no-store`, the one body. */
+export function renderError(ctx: Context, error: HttpError): void {
+  ctx.status = error.status;
+  ctx.set(error.headers as Record<string, string>);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = errorBody(error);
+}
+
+/** Writes an error answer on a plain `node:http` response (the fast path), as the Koa handler would. */
+export function sendError(res: ServerResponse, error: HttpError): void {
+  const text = JSON.stringify(errorBody(error));
+  res.writeHead(error.status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...error.headers,
+  });
+  res.end(text);
 }
 
 /**
@@ -25,13 +47,10 @@ export function toHttpError(error: unknown, retryAfterSeconds: number): Tokenwar
  */
 export function describeError(error: unknown): Record<string, unknown> {
   const e = error as { name?: string; code?: unknown; message?: string; stack?: string; cause?: unknown };
-  if (
-    error instanceof StoreUnavailableError ||
-    error instanceof ProviderStoreUnavailable ||
-    e?.name?.startsWith('Store')
-  ) {
-    const cause = e.cause as { name?: string; code?: unknown } | undefined;
-    return { name: e.name, code: e.code, cause: cause ? { name: cause.name, code: cause.code } : undefined };
+  const store = error instanceof StoreError ? error : error instanceof HttpError ? error.cause : undefined;
+  if (store instanceof StoreError) {
+    const cause = store.cause as { name?: string; code?: unknown } | undefined;
+    return { name: store.name, code: store.code, cause: cause ? { name: cause.name, code: cause.code } : undefined };
   }
   return { name: e?.name, message: e?.message, stack: e?.stack };
 }
@@ -48,10 +67,7 @@ export function errorHandler(logger: Logger, retryAfterSeconds: number): Middlew
         const level = err.status === 503 ? 'warn' : 'error';
         logger[level]({ err: describeError(error), path: ctx.path, method: ctx.method }, 'request failed');
       }
-      ctx.status = err.status;
-      ctx.set(err.headers as Record<string, string>);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = errorBody(err);
+      renderError(ctx, err);
     }
   };
 }

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 
 import type { Middleware } from 'koa';
 
+import { MethodNotAllowed, NotFound } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { renderError } from './errors.ts';
 
 /**
  * One JSON log line per request: method, path (never the query string, which could carry a credential), status,
@@ -67,10 +69,7 @@ export function serverToServerEndpoints(): Middleware {
       return;
     }
     if (ctx.method !== 'POST') {
-      ctx.status = 405;
-      ctx.set('Allow', 'POST');
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'invalid_request', error_description: `method not allowed; use POST` };
+      renderError(ctx, new MethodNotAllowed(['POST']));
       return;
     }
     await next();
@@ -124,10 +123,7 @@ export function authorizationServerMetadata(catalogue: readonly string[]): Middl
 export function notFoundAsJson(): Middleware {
   return async function notFound(ctx, next) {
     await next();
-    if (ctx.status === 404 && ctx.body == null) {
-      ctx.body = { error: 'not_found', error_description: `no endpoint for ${ctx.method} ${ctx.path}` };
-      ctx.status = 404; // assigning a body to an implicit 404 would otherwise make it a 200
-    }
+    if (ctx.status === 404 && ctx.body == null) renderError(ctx, new NotFound(`endpoint ${ctx.method} ${ctx.path}`));
   };
 }
 

@@ -13,7 +13,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 import { StoreUnavailableError } from '../../adapters/types.ts';
-import { ServiceUnavailable, errorBody } from '../errors.ts';
+import { ServiceUnavailable } from '../errors.ts';
+import { sendError } from '../http/errors.ts';
 import type { PresentedSecret, SecretAuthenticator, SecretCheck } from './client-secrets.ts';
 import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } from './form.ts';
 import type { PatFormat } from '../services/pat-format.ts';
@@ -163,8 +164,7 @@ export function fastIntrospectionHandler(
       done(error, false);
       return;
     }
-    const refusal = new ServiceUnavailable(deps.retryAfterSeconds);
-    send(res, refusal.status, JSON.stringify(errorBody(refusal)), { ...refusal.headers });
+    sendError(res, new ServiceUnavailable(deps.retryAfterSeconds));
     done(null, 'error');
   };
 

@@ -12,6 +12,8 @@
 import type { Context, Middleware } from 'koa';
 import { LRUCache } from 'lru-cache';
 
+import { TooManyRequests } from '../errors.ts';
+import { renderError } from '../http/errors.ts';
 import type { Clock } from '../services/clock.ts';
 import type { AddressOf } from './address.ts';
 
@@ -137,14 +139,8 @@ export function throttleFailedClientAuth(throttle: AuthThrottle, addressOf: Addr
     if (ctx.status === 401 && body?.error === 'invalid_client') {
       const wait = throttle.failed(presentedClientId(ctx), address);
       if (wait === 0) return;
-      ctx.status = 429;
       ctx.remove('WWW-Authenticate');
-      ctx.set('Retry-After', String(wait));
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = {
-        error: 'too_many_requests',
-        error_description: `too many failed client authentications; retry after ${wait} s`,
-      };
+      renderError(ctx, new TooManyRequests(wait, 'failed client authentications'));
       return;
     }
     const client = (ctx as Context & { oidc?: { client?: { clientId: string } } }).oidc?.client;

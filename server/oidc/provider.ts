@@ -19,7 +19,7 @@ import Provider, {
 
 import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
 import type { Config, SigningJwk } from '../../config/index.ts';
-import { STORE_UNAVAILABLE } from '../errors.ts';
+import { ServiceUnavailable } from '../errors.ts';
 import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../services/client-secret-hash.ts';
 import { CLIENT_AUTH_METHODS, CLIENT_SCOPE } from '../services/clients.ts';
 import type { PatFormat } from '../services/pat-format.ts';
@@ -30,22 +30,6 @@ export const ADMIN_SCOPE = 'admin';
 
 /** Token models whose lookups may receive a PAT value. */
 const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
-
-/**
- * The error oidc-provider renders when storage is unreachable: 503 `temporarily_unavailable`, exposed to the client
- * (oidc-provider's own errors hide every 5xx behind `server_error`). `Retry-After` is added by the HTTP layer.
- */
-export class ProviderStoreUnavailable extends Error {
-  readonly expose = true;
-  readonly status = 503;
-  readonly statusCode = 503;
-  readonly error = 'temporarily_unavailable';
-  readonly error_description = STORE_UNAVAILABLE;
-  constructor(cause: unknown) {
-    super('temporarily_unavailable', { cause });
-    this.name = 'ProviderStoreUnavailable';
-  }
-}
 
 /** Builds the adapter class oidc-provider instantiates once per model name. */
 export function createAdapterClass(deps: {
@@ -61,7 +45,8 @@ export function createAdapterClass(deps: {
     } catch (error) {
       if (error instanceof StoreUnavailableError) {
         onUnavailable?.(error);
-        throw new ProviderStoreUnavailable(error);
+        // Rendered by oidc-provider as 503 temporarily_unavailable (our errors keep its shape).
+        throw new ServiceUnavailable(undefined, undefined, error);
       }
       throw error;
     }
