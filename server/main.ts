@@ -21,6 +21,10 @@ import { authorizationServerMetadata, notFoundAsJson, requestLog, retryAfterOn50
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import { createProvider } from './oidc/provider.ts';
+import { devSignIn } from './oidc/dev-signin.ts';
+import { embeddedTrustedIssuer, withEmbeddedConsole } from './oidc/embedded-console.ts';
+import { loadCatalogues } from './console/catalogues.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -157,11 +161,13 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     onLastUsedWrite: () => metrics.lastUsedWrite(),
   });
   const users = createUserService({ users: storage.users, pats, audit, clock });
+  const embeddedConsole = config.console.mode === 'embedded';
   const provider = createProvider({
     config,
     store: oidcStore,
     pats,
     format,
+    ...(embeddedConsole ? { configure: withEmbeddedConsole({ config, users: storage.users }) } : {}),
     onUnavailable: (error) => {
       metrics.storeError('mongodb');
       warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
@@ -222,7 +228,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     : null;
   provider.use(authorizationServerMetadata());
   provider.use(retryAfterOn503(config.retryAfterSeconds));
-  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };
+  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes, policy: config.policy };
   const routes = [
     ...adminRoutes(routeDeps),
     ...meRoutes(routeDeps),
@@ -232,6 +238,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     }),
   ];
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
+  const catalogues = loadCatalogues();
+  provider.use(consoleRoutes({ config, catalogues }));
+  if (embeddedConsole) provider.use(devSignIn({ provider, users: storage.users, catalogues }));
   provider.use(
     createApiRoutes({
       routes,
@@ -240,7 +249,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         pats,
         users: storage.users,
         format,
-        trustedIssuers: config.trustedIssuers,
+        trustedIssuers: embeddedConsole
+          ? [...config.trustedIssuers, embeddedTrustedIssuer(config)]
+          : config.trustedIssuers,
         retryAfterSeconds: config.retryAfterSeconds,
       }),
       logger,

@@ -273,9 +273,15 @@ function createUserStore(Users: Model<UserDoc>): UserStore {
         ).lean<UserDoc>();
         return doc ? toUser(doc) : null;
       }),
-    list: (limit, after) =>
+    list: (limit, after, search) =>
       guard(async () => {
-        const docs = await Users.find(afterCursor('created_at', after))
+        const and: Record<string, unknown>[] = after ? [afterCursor('created_at', after)] : [];
+        if (search !== undefined) {
+          // A literal substring, case-insensitive: every regex metacharacter escaped.
+          const pattern = { $regex: search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' };
+          and.push({ $or: [{ _id: pattern }, { username: pattern }, { email: pattern }] });
+        }
+        const docs = await Users.find(and.length > 0 ? { $and: and } : {})
           .sort({ created_at: -1, _id: -1 })
           .limit(limit)
           .lean<UserDoc[]>();
@@ -301,6 +307,7 @@ function tokenFilter(q: TokenQuery): Record<string, unknown> {
   }
   if (q.expiresBefore) and.push({ expires_at: { $ne: null, $lt: q.expiresBefore } });
   if (q.lastUsedBefore) and.push({ $or: [{ last_used_at: null }, { last_used_at: { $lt: q.lastUsedBefore } }] });
+  if (q.createdBefore) and.push({ created_at: { $lt: q.createdBefore } });
   const cursor = afterCursor('created_at', q.after);
   if ('$or' in cursor) and.push(cursor);
   return and.length === 0 ? {} : { $and: and };

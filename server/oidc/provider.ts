@@ -187,6 +187,8 @@ export interface ProviderDeps {
   readonly pats: PatService;
   readonly format: PatFormat;
   readonly onUnavailable?: (error: StoreUnavailableError) => void;
+  /** Extends the configuration before the provider is built (the embedded console: `embedded-console.ts`). */
+  readonly configure?: (configuration: Configuration) => Configuration;
 }
 
 /** Creates the configured oidc-provider instance (a Koa application). */
@@ -286,7 +288,7 @@ export function createProvider(deps: ProviderDeps): Provider {
     },
   };
 
-  const provider = new Provider(config.issuer, configuration);
+  const provider = new Provider(config.issuer, deps.configure ? deps.configure(configuration) : configuration);
   provider.proxy = config.trustProxy;
   keepOpaqueTokensApartFromPats(provider, deps.format);
   return provider;
