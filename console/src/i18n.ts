@@ -83,6 +83,7 @@ const UNITS: readonly [Intl.RelativeTimeFormatUnit, number][] = [
 /** A relative time, e.g. "in 5 days", "3 hours ago" / "over 5 dagen", "3 uur geleden". */
 export function relative(iso: string, now = Date.now()): string {
   const diff = new Date(iso).getTime() - now;
+  if (Math.abs(diff) < 60_000) return t('time.justNow');
   const format = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
   for (const [unit, ms] of UNITS) {
     if (Math.abs(diff) >= ms) return format.format(Math.round(diff / ms), unit);

@@ -133,7 +133,7 @@ export async function completeSignIn(settings: Settings): Promise<string> {
   const session: Session = {
     accessToken: result.access_token,
     expiresAt: typeof result.expires_in === 'number' ? Date.now() + result.expires_in * 1000 : null,
-    name: (name) ?? null,
+    name: name ?? null,
     subject: claims?.sub ?? null,
   };
   sessionStorage.setItem(SESSION, JSON.stringify(session));

@@ -216,33 +216,41 @@ export function StatusTag(props: { token: Token }) {
   );
 }
 
-/** "5 Jun 2027 (in 5 days)", or "Never". */
+/** "5 Jun 2027 (expires in 5 days)", "(5 days ago)" once expired, the date alone once revoked; or "Never". */
 export function Expiry(props: { token: Token }) {
   const { expires_at: at, status } = props.token;
   if (at === null) return <>{t('token.neverExpires')}</>;
+  const when = relative(at);
   return (
     <>
-      <Time iso={at} />{' '}
-      <span class="muted">
-        ({t(status === 'active' ? 'token.expiresRelative' : 'token.expiredRelative', { when: relative(at) })})
-      </span>
+      <Time iso={at} />
+      {status === 'revoked' ? null : (
+        <>
+          {' '}
+          <span class="muted">
+            ({status === 'active' ? t('token.expiresRelative', { when }) : t('token.expiredRelative', { when })})
+          </span>
+        </>
+      )}
     </>
   );
 }
 
-/** "3 days ago, by orders-api", or "Never used". */
+/** "3 days ago by rs_…", or "Never used". */
 export function LastUsed(props: { token: Token }) {
   const { last_used_at: at, last_used_client: client } = props.token;
   if (at === null) return <>{t('token.neverUsed')}</>;
+  if (!client) return <Time iso={at} relative />;
+  // The catalogue decides the word order; the time and the client id keep their own elements.
+  const [before, after] = t('token.usedByClient', { when: '\u0000', client: '\u0001' }).split('\u0000');
+  const [middle, end] = (after ?? '').split('\u0001');
   return (
     <>
+      {before}
       <Time iso={at} relative />
-      {client ? (
-        <>
-          {' '}
-          {t('token.usedBy')} <code>{client}</code>
-        </>
-      ) : null}
+      {middle}
+      <code>{client}</code>
+      {end}
     </>
   );
 }

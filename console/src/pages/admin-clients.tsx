@@ -37,7 +37,7 @@ export function ClientsPage() {
       <PageTitle>{t('clients.title')}</PageTitle>
       <p class="lead">{t('clients.intro')}</p>
       <p>
-        <a class="button" role="button" href={href('admin/clients', 'new')}>
+        <a class="button" href={href('admin/clients', 'new')}>
           {t('clients.register')}
         </a>
       </p>

@@ -71,7 +71,7 @@ export function UsersPage(props: { q: string; cursor: string | null }) {
         </div>
       </form>
       <p>
-        <a class="button" role="button" href={href('admin/users', 'new')}>
+        <a class="button" href={href('admin/users', 'new')}>
           {t('users.create')}
         </a>
       </p>

@@ -16,7 +16,7 @@ import {
   type TokenWithValue,
 } from '../api.ts';
 import { useAccount } from '../context.ts';
-import { date, relative, t } from '../i18n.ts';
+import { date, dateTime, relative, t } from '../i18n.ts';
 import { href, navigate } from '../router.ts';
 import { flash } from '../flash.ts';
 import {
@@ -178,7 +178,7 @@ export function MyTokensPage(props: { status: Filter; cursor: string | null }) {
       <PageTitle>{t('tokens.title')}</PageTitle>
       <p class="lead">{t('tokens.intro')}</p>
       <p>
-        <a class="button" href={href('tokens', 'new')} role="button">
+        <a class="button" href={href('tokens', 'new')}>
           {t('tokens.create')}
         </a>
       </p>
@@ -448,7 +448,9 @@ export function TokenSecretPage(props: {
       </p>
       {props.rotated ? (
         <p>
-          {props.graceUntil ? t('secret.graceUntil', { when: relative(props.graceUntil) }) : t('secret.oldStopped')}
+          {props.graceUntil
+            ? t('secret.graceUntil', { time: dateTime(props.graceUntil), when: relative(props.graceUntil) })
+            : t('secret.oldStopped')}
         </p>
       ) : null}
       <h2 class="heading-m">{t('secret.usageTitle')}</h2>
@@ -679,15 +681,27 @@ export function RotatePage(props: { place: TokenPlace; id: string }) {
   if (policy.error || !policy.data) return <LoadFailed error={policy.error} />;
   const tok = token.data;
   const maxGrace = policy.data.max_grace_seconds;
+  const max = policy.data.max_lifetime_days;
+  const presets = PRESETS.filter((days) => max === null || days <= max);
   const back = href(props.place.route, tok.id);
   const submit = async (event: Event) => {
     event.preventDefault();
-    const grace = Number(new FormData(event.currentTarget as HTMLFormElement).get('grace_seconds') ?? 0);
+    const form = event.currentTarget as HTMLFormElement;
+    const grace = Number(textOf(form, 'grace_seconds') || 0);
+    const expiry = textOf(form, 'expiry');
+    // Without expires_at the API gives the new value the default lifetime; "keep" sends the current expiry.
+    const expiresAt =
+      expiry === 'keep'
+        ? tok.expires_at
+        : expiry === 'never'
+          ? null
+          : new Date(Date.now() + Number(expiry) * DAY).toISOString();
     setBusy(true);
     setProblems([]);
     try {
       const rotated = await api<TokenWithValue>('POST', `${props.place.api}/${encodeURIComponent(tok.id)}/rotate`, {
         grace_seconds: grace,
+        expires_at: expiresAt,
       });
       showSecret({
         kind: 'token',
@@ -706,8 +720,32 @@ export function RotatePage(props: { place: TokenPlace; id: string }) {
       <BackLink href={back} />
       <PageTitle caption={tok.name}>{t('rotate.title')}</PageTitle>
       <p>{t('rotate.intro')}</p>
-      <ErrorSummary problems={problems} fields={['grace_seconds']} />
+      <ErrorSummary problems={problems} fields={['grace_seconds', 'expires_at']} />
       <form class="form" noValidate onSubmit={(e) => void submit(e)}>
+        <fieldset class="fieldset" id="field-expires_at" tabindex={-1}>
+          <legend class="legend">{t('rotate.expiry')}</legend>
+          <div class="choice">
+            <input
+              type="radio"
+              name="expiry"
+              id="rotate-keep"
+              value={tok.expires_at === null ? 'never' : 'keep'}
+              defaultChecked
+            />
+            <label for="rotate-keep">
+              {tok.expires_at === null ? t('rotate.keepNever') : t('rotate.keep', { date: date(tok.expires_at) })}
+            </label>
+          </div>
+          {presets.map((days) => (
+            <div class="choice" key={days}>
+              <input type="radio" name="expiry" id={`rotate-${days}`} value={String(days)} />
+              <label for={`rotate-${days}`}>
+                {t('rotate.days', { count: days })}{' '}
+                <span class="muted">({date(new Date(Date.now() + days * DAY).toISOString())})</span>
+              </label>
+            </div>
+          ))}
+        </fieldset>
         <fieldset class="fieldset" id="field-grace_seconds" tabindex={-1} aria-describedby="grace-hint">
           <legend class="legend">{t('rotate.grace')}</legend>
           <p class="hint" id="grace-hint">

@@ -38,7 +38,11 @@ export interface Browser {
 }
 
 /** Launches Chromium in `language`, allowing the clipboard on `origin`. */
-export async function launch(language: string, origin: string, viewport = { width: 1280, height: 900 }): Promise<Browser> {
+export async function launch(
+  language: string,
+  origin: string,
+  viewport = { width: 1280, height: 900 },
+): Promise<Browser> {
   const profile = mkdtempSync(join(tmpdir(), 'tw-chromium-'));
   const locale = language === 'nl' ? 'nl-NL' : 'en-GB';
   const context = await chromium.launchPersistentContext(profile, {
@@ -83,9 +87,9 @@ export async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE);
   const result = await page.evaluate(
     () =>
-      (window as unknown as { axe: { run(options: unknown): Promise<AxeResult> } }).axe.run({
+      (globalThis as unknown as { axe: { run(options: unknown): Promise<AxeResult> } }).axe.run({
         resultTypes: ['violations'],
-      }) as Promise<AxeResult>,
+      }),
   );
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
