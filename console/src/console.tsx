@@ -394,6 +394,11 @@ function App(props: { settings: Settings }) {
 async function start(): Promise<void> {
   const root = document.getElementById('app')!;
   const settings = (await (await fetch('/console/config.json', { cache: 'no-cache' })).json()) as Settings;
+  // The provider sends people back to one address (e.g. localhost, not 127.0.0.1); sign-in state lives per origin.
+  if (settings.mode !== 'off' && new URL(settings.redirect_uri).origin !== location.origin) {
+    location.replace(`${settings.redirect_uri}${location.hash}`);
+    return;
+  }
   const stored = sessionStorage.getItem(LANGUAGE);
   const wanted =
     stored && settings.languages.some((l) => l.code === stored)

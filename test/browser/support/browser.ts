@@ -85,11 +85,10 @@ interface AxeResult {
 export async function seriousViolations(page: Page): Promise<string[]> {
   // Through the DevTools protocol: not an inline script, so the page's CSP (rightly) has no say.
   await page.evaluate(AXE);
-  const result = await page.evaluate(
-    () =>
-      (globalThis as unknown as { axe: { run(options: unknown): Promise<AxeResult> } }).axe.run({
-        resultTypes: ['violations'],
-      }),
+  const result = await page.evaluate(() =>
+    (globalThis as unknown as { axe: { run(options: unknown): Promise<AxeResult> } }).axe.run({
+      resultTypes: ['violations'],
+    }),
   );
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')

@@ -25,6 +25,7 @@ const configuration: Configuration = {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       redirect_uris: [`${tokenwarden}/console/`],
+      id_token_signed_response_alg: 'ES256',
     },
   ],
   jwks: { keys: [jwk] },
