@@ -224,8 +224,10 @@ describe('console sign-in: an external trusted issuer with an admin claim', () =
       const res = await app.api('GET', '/api/users', undefined, await token(userId, claims));
       assert.equal(res.status, 403, JSON.stringify(claims));
     }
-    // Without the claim, a person unknown to Tokenwarden is nobody.
-    assert.equal((await app.api('GET', '/api/users', undefined, await token('stranger'))).status, 401);
+    // Without the claim, a person unknown to Tokenwarden is nobody, and hears why.
+    const stranger = await app.api('GET', '/api/me', undefined, await token('stranger'));
+    assert.equal(stranger.status, 401);
+    assert.match(String(stranger.body.error_description), /no Tokenwarden user/);
   });
 
   it('refuses an admin whose own Tokenwarden user is disabled', async () => {

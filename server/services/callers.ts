@@ -123,7 +123,8 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
     // A person already authenticated by their provider may hear why Tokenwarden refuses them.
     if (user?.disabled) throw new InvalidToken('this user is disabled in Tokenwarden');
     // An admin needs no Tokenwarden user of their own (the admin routes are about other people's tokens).
-    if (!user && !admin) return null;
+    if (!user && !admin)
+      throw new InvalidToken('there is no Tokenwarden user for this person; an admin can create one');
     return { kind: 'user', userId, via: 'jwt', issuer: trusted.config.issuer, admin };
   }
 
