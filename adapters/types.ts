@@ -59,6 +59,8 @@ export interface TokenQuery {
   readonly expiresBefore?: Date | undefined;
   /** Only tokens last used before this instant, or never used. */
   readonly lastUsedBefore?: Date | undefined;
+  /** Only tokens created before this instant. */
+  readonly createdBefore?: Date | undefined;
   /** "Now", for the active/expired distinction. */
   readonly now: Date;
   readonly limit: number;
@@ -103,8 +105,11 @@ export interface UserStore {
   get(id: string): Promise<UserRecord | null>;
   /** Sets `disabled` atomically; returns the updated user or null when unknown or deleted. */
   setDisabled(id: string, disabled: boolean, at: Date): Promise<UserRecord | null>;
-  /** Newest first, `limit` rows after the cursor; deleted users are not listed. */
-  list(limit: number, after?: Cursor): Promise<UserRecord[]>;
+  /**
+   * Newest first, `limit` rows after the cursor; deleted users are not listed. With `search`, only users whose id,
+   * username or email contains it (case-insensitive).
+   */
+  list(limit: number, after?: Cursor, search?: string): Promise<UserRecord[]>;
   /**
    * Deletes the user; false when unknown or already deleted. The id stays reserved (a later insert with it fails
    * with {@link DuplicateError} `id`), so a new user can never inherit the tokens and audit trail of a deleted one;

@@ -100,10 +100,13 @@ export interface Config {
   /**
    * `TRUSTED_ISSUERS` (JSON array, default `[]`): identity providers whose JWT access tokens may call `/api/me`:
    * `[{"issuer": "...", "jwks_uri": "...", "audience": "...", "user_claim": "sub", "token_types": ["at+jwt"],
-   * "required_scope": "..."}]`. `token_types` (default `["at+jwt"]`, RFC 9068) are the accepted `typ` header values;
-   * an ID token (`typ: JWT`) is refused unless listed. `required_scope` (default none) must be in `scope`/`scp`.
+   * "required_scope": "...", "admin_claim": {"name": "roles", "value": "tokenwarden-admin"}}]`. `token_types`
+   * (default `["at+jwt"]`, RFC 9068) are the accepted `typ` header values; an ID token (`typ: JWT`) is refused unless
+   * listed. `required_scope` (default none) must be in `scope`/`scp`. `admin_claim` (default none): see below.
    */
   readonly trustedIssuers: readonly TrustedIssuer[];
+  /** The web console at `/console` and how it signs people in (see {@link ConsoleConfig}). */
+  readonly console: ConsoleConfig;
   /**
    * Abuse limits, per instance: `AUTH_FAILURES_PER_CLIENT` (default 20) failed client authentications per minute
    * for one client id from one address, after which its failures back off (1 s, doubling up to 15 min);
@@ -144,7 +147,35 @@ export interface TrustedIssuer {
   readonly tokenTypes: readonly string[];
   /** A scope the token must carry (in `scope` or `scp`), or null. */
   readonly requiredScope: string | null;
+  /**
+   * `admin_claim` (default none): a person whose access token carries this claim value (the claim a string equal to
+   * it, or an array containing it) may call the admin routes; their actions are audited as `user:<id>`.
+   */
+  readonly adminClaim: { readonly name: string; readonly value: string } | null;
+  /** Public keys to verify with instead of fetching `jwksUri` (Tokenwarden's own issuer, for the embedded console). */
+  readonly keys?: readonly Record<string, unknown>[];
 }
+
+/**
+ * How the web console signs people in (OIDC authorization code + PKCE, as a public client):
+ * - `external`: through the operator's identity provider, `CONSOLE_ISSUER` with client `CONSOLE_CLIENT_ID`, asking
+ *   for `CONSOLE_SCOPES` (default `openid`) and, when set, the RFC 8707 resource `CONSOLE_RESOURCE`. The issuer must
+ *   also be a trusted issuer, so the API accepts its access tokens.
+ * - `embedded`: through Tokenwarden's own oidc-provider with a development sign-in page (pick a user, or the
+ *   built-in admin). `CONSOLE_DEV_SIGNIN` (default: `true` on the in-memory store, `false` otherwise); refused
+ *   when `NODE_ENV=production` and together with `CONSOLE_ISSUER`.
+ * - `off`: neither is configured (`/console` says so).
+ */
+export type ConsoleConfig =
+  | { readonly mode: 'off' }
+  | { readonly mode: 'embedded' }
+  | {
+      readonly mode: 'external';
+      readonly issuer: string;
+      readonly clientId: string;
+      readonly scopes: string;
+      readonly resource: string | null;
+    };
 
 /** Thrown when an environment variable is invalid; `variable` names it. */
 export class ConfigError extends TokenwardenError {
@@ -212,6 +243,20 @@ const schemas = {
   SCOPES: z.string().optional(),
   LAST_USED_INTERVAL_SECONDS: integer(1, 86_400).default(60),
   TRUSTED_ISSUERS: z.string().optional(),
+  CONSOLE_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  CONSOLE_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, 'must be 1-255 printable ASCII characters')
+    .optional(),
+  CONSOLE_SCOPES: z
+    .string()
+    .regex(/^[\x21\x23-\x5B\x5D-\x7E]+( [\x21\x23-\x5B\x5D-\x7E]+)*$/, 'must be space-separated scope tokens')
+    .default('openid'),
+  CONSOLE_RESOURCE: z
+    .url({ message: 'must be an absolute URI' })
+    .refine((u) => !u.includes('#'), 'must not contain a fragment (RFC 8707)')
+    .optional(),
+  CONSOLE_DEV_SIGNIN: bool.optional(),
   AUTH_FAILURES_PER_CLIENT: integer(1, 1_000_000).default(20),
   AUTH_FAILURES_PER_ADDRESS: integer(1, 1_000_000).default(100),
   CREDENTIAL_REVOCATIONS_PER_ADDRESS: integer(1, 1_000_000).default(2000),
@@ -344,6 +389,7 @@ function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
         algorithms: z.array(z.enum(ASYMMETRIC)).min(1).default(ASYMMETRIC),
         token_types: z.array(z.string().min(1).max(100)).min(1).default(['at+jwt']),
         required_scope: z.string().regex(SCOPE_TOKEN).nullable().default(null),
+        admin_claim: z.strictObject({ name: z.string().min(1), value: z.string().min(1) }).optional(),
       }),
     )
     .safeParse(parseJson('TRUSTED_ISSUERS', raw));
@@ -359,7 +405,42 @@ function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
     algorithms: t.algorithms,
     tokenTypes: t.token_types.map(normaliseTyp),
     requiredScope: t.required_scope,
+    adminClaim: t.admin_claim ?? null,
   }));
+}
+
+function parseConsole(p: Parsed, trustedIssuers: readonly TrustedIssuer[]): ConsoleConfig {
+  const production = p.NODE_ENV === 'production';
+  if (p.CONSOLE_ISSUER !== undefined) {
+    if (p.CONSOLE_DEV_SIGNIN === true) {
+      throw new ConfigError('CONSOLE_DEV_SIGNIN', 'cannot be combined with CONSOLE_ISSUER');
+    }
+    if (p.CONSOLE_CLIENT_ID === undefined) {
+      throw new ConfigError('CONSOLE_CLIENT_ID', 'is required with CONSOLE_ISSUER');
+    }
+    const issuer = p.CONSOLE_ISSUER;
+    if (!trustedIssuers.some((t) => t.issuer === issuer)) {
+      throw new ConfigError(
+        'CONSOLE_ISSUER',
+        'must also be listed in TRUSTED_ISSUERS, so that the API accepts the access tokens the console signs in with',
+      );
+    }
+    return {
+      mode: 'external',
+      issuer,
+      clientId: p.CONSOLE_CLIENT_ID,
+      scopes: p.CONSOLE_SCOPES,
+      resource: p.CONSOLE_RESOURCE ?? null,
+    };
+  }
+  if (p.CONSOLE_DEV_SIGNIN === true && production) {
+    throw new ConfigError(
+      'CONSOLE_DEV_SIGNIN',
+      'is refused when NODE_ENV=production (anyone could sign in as anyone); set CONSOLE_ISSUER instead',
+    );
+  }
+  const devSignIn = p.CONSOLE_DEV_SIGNIN ?? (!production && p.MONGODB_URI === undefined);
+  return devSignIn ? { mode: 'embedded' } : { mode: 'off' };
 }
 
 function deepFreeze<T>(value: T): T {
@@ -404,6 +485,7 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('TOKEN_DEFAULT_LIFETIME_DAYS', 'must not exceed TOKEN_MAX_LIFETIME_DAYS');
   }
 
+  const trustedIssuers = parseTrustedIssuers(p.TRUSTED_ISSUERS);
   const config: Config = {
     env: nodeEnv,
     host: p.HOST,
@@ -440,7 +522,8 @@ export function loadConfig(env: Env): Config {
       scopes: parseScopes(p.SCOPES),
       lastUsedIntervalSeconds: p.LAST_USED_INTERVAL_SECONDS,
     },
-    trustedIssuers: parseTrustedIssuers(p.TRUSTED_ISSUERS),
+    trustedIssuers,
+    console: parseConsole(p, trustedIssuers),
     limits: {
       authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,
       authFailuresPerAddress: p.AUTH_FAILURES_PER_ADDRESS,

@@ -20,9 +20,17 @@ async function seedDemo(tw: Tokenwarden): Promise<{ userId: string; clientId: st
 function banner(config: Config, url: string, demo: { userId: string; clientId: string; clientSecret: string }): string {
   const base = config.issuer.startsWith('http://localhost') ? url.replace('127.0.0.1', 'localhost') : config.issuer;
   const json = (field: string) => `node -pe 'JSON.parse(require("fs").readFileSync(0)).${field}'`;
+  const console =
+    config.console.mode === 'embedded'
+      ? `
+Open the web console and sign in as "${demo.userId}" (or the built-in admin) to create a token in your browser:
+
+  ${base}/console/
+`
+      : '';
   return `
 Tokenwarden is running on the embedded in-memory store (nothing is persisted; set MONGODB_URI for real use).
-
+${console}
   issuer               ${config.issuer}
   admin client         ${config.adminClient.clientId} / ${config.adminClient.clientSecret}
   resource server      ${demo.clientId} / ${demo.clientSecret}
@@ -63,7 +71,13 @@ async function main(): Promise<void> {
   const tw = await createTokenwarden(config);
   const { url } = await tw.listen();
   tw.logger.info(
-    { url, issuer: config.issuer, storage: config.storage.kind, redis: config.redis !== null },
+    {
+      url,
+      issuer: config.issuer,
+      storage: config.storage.kind,
+      redis: config.redis !== null,
+      console: config.console.mode === 'off' ? null : `${config.issuer}/console/`,
+    },
     'listening',
   );
   if (config.storage.kind === 'memory') {

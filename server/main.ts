@@ -35,6 +35,10 @@ import { createMetrics } from './metrics.ts';
 import { findOAuthToken } from './oidc/oauth-tokens.ts';
 import { createProvider } from './oidc/provider.ts';
 import { createCacheCodec } from './pats/cache-codec.ts';
+import { devSignIn } from './oidc/dev-signin.ts';
+import { embeddedTrustedIssuer, withEmbeddedConsole } from './oidc/embedded-console.ts';
+import { loadCatalogues } from './console/catalogues.ts';
+import { consoleRoutes } from './console/routes.ts';
 import { createApiRoutes } from './routes/api.ts';
 import { createHealthRoutes } from './routes/health.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -178,6 +182,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   });
   const users = createUserService({ users: storage.users, pats, audit, clock });
   let introspector!: Introspector;
+  const embeddedConsole = config.console.mode === 'embedded';
   const provider = createProvider({
     config,
     store: oidcStore,
@@ -201,6 +206,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         },
       };
     },
+    ...(embeddedConsole ? { configure: withEmbeddedConsole({ config, users: storage.users, jwks }) } : {}),
     onUnavailable: (error) => {
       metrics.storeError('mongodb');
       warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
@@ -285,7 +291,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     : null;
   provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
   provider.use(retryAfterOn503(config.retryAfterSeconds));
-  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes };
+  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes, policy: config.policy };
   const routes = [
     ...adminRoutes(routeDeps),
     ...meRoutes(routeDeps),
@@ -295,6 +301,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     }),
   ];
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
+  const catalogues = loadCatalogues();
+  provider.use(consoleRoutes({ config, catalogues }));
+  if (embeddedConsole) provider.use(devSignIn({ provider, users: storage.users, catalogues }));
   provider.use(
     createApiRoutes({
       routes,
@@ -303,7 +312,9 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
         pats,
         users: storage.users,
         format,
-        trustedIssuers: config.trustedIssuers,
+        trustedIssuers: embeddedConsole
+          ? [...config.trustedIssuers, embeddedTrustedIssuer(config, jwks)]
+          : config.trustedIssuers,
         retryAfterSeconds: config.retryAfterSeconds,
       }),
       logger,

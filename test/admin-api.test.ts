@@ -290,6 +290,75 @@ describe('management API (/api)', () => {
     });
   });
 
+  describe('what the web console needs', () => {
+    it('publishes the token policy, without authentication', async () => {
+      const res = await app.api('GET', '/api/policy', undefined, null);
+      assert.equal(res.status, 200);
+      assert.deepEqual(res.body, {
+        max_lifetime_days: 365,
+        default_lifetime_days: 30,
+        max_tokens_per_user: 100,
+        max_grace_seconds: 86_400,
+      });
+    });
+
+    it('searches users by part of their id, username or email, case-insensitively, regex characters literal', async () => {
+      const tag = Math.random().toString(36).slice(2, 8);
+      const a = await app.api('POST', '/api/users', { username: `Search.${tag}.one`, email: `one-${tag}@example.com` });
+      const b = await app.api('POST', '/api/users', { id: `srch-${tag}`, username: `other-${tag}` });
+      await app.api('POST', '/api/users', { username: `unrelated-${tag.split('').reverse().join('')}` });
+      const ids = async (q: string) =>
+        ((await app.api('GET', `/api/users?q=${encodeURIComponent(q)}`)).body.data as Row[]).map((u) => u.id).sort();
+      assert.deepEqual(await ids(`SEARCH.${tag.toUpperCase()}`), [a.body.id]);
+      assert.deepEqual(await ids(`one-${tag}@EXAMPLE`), [a.body.id]);
+      assert.deepEqual(await ids(`srch-${tag}`), [b.body.id]);
+      assert.deepEqual(await ids(`${tag}`), [a.body.id, b.body.id].sort());
+      assert.deepEqual(await ids(`search.${tag}.*`), [], 'a dot and a star are themselves, not a pattern');
+      assert.equal((await app.api('GET', '/api/users?q=')).status, 400);
+      const page = await app.api('GET', `/api/users?q=${tag}&limit=1`);
+      assert.equal((page.body.data as Row[]).length, 1);
+      const next = await app.api('GET', `/api/users?q=${tag}&limit=1&cursor=${String(page.body.next_cursor)}`);
+      assert.equal((next.body.data as Row[]).length, 1);
+      assert.notEqual((next.body.data as Row[])[0]?.id, (page.body.data as Row[])[0]?.id);
+    });
+
+    it('finds tokens created before an instant (so that "unused for N days" leaves new tokens out)', async () => {
+      const userId = await app.createUser();
+      const old = await app.createPat(userId);
+      app.clock.advance(10 * 86_400_000);
+      try {
+        const fresh = await app.createPat(userId);
+        const cutoff = new Date(app.clock.now().getTime() - 5 * 86_400_000).toISOString();
+        const found = await app.api('GET', `/api/tokens?user_id=${userId}&created_before=${cutoff}`);
+        assert.deepEqual(
+          (found.body.data as Row[]).map((t) => t.id),
+          [old.id],
+        );
+        const all = await app.api('GET', `/api/tokens?user_id=${userId}`);
+        assert.deepEqual(
+          (all.body.data as Row[]).map((t) => t.id),
+          [fresh.id, old.id],
+        );
+      } finally {
+        app.clock.advance(-10 * 86_400_000);
+      }
+    });
+
+    it('audits client registration and deletion', async () => {
+      const created = await app.api('POST', '/api/clients', { client_name: 'audited' });
+      const clientId = String(created.body.client_id);
+      await app.api('DELETE', `/api/clients/${clientId}`);
+      const registered = await app.api('GET', '/api/audit?type=client.registered');
+      const deleted = await app.api('GET', '/api/audit?type=client.deleted');
+      const find = (res: typeof registered) =>
+        (res.body.data as Row[]).find((e) => (e.details as Row).client_id === clientId);
+      assert.equal(find(registered)?.actor, `admin:${app.config.adminClient.clientId}`);
+      assert.equal((find(registered)?.details as Row).client_name, 'audited');
+      assert.equal(find(deleted)?.via, 'admin_api');
+      assert.ok(!registered.text.includes(String(created.body.client_secret)));
+    });
+  });
+
   describe('request hygiene', () => {
     it('answers malformed JSON with 400 invalid_request', async () => {
       const res = await app.api('POST', '/api/users', '{"username": ');

@@ -44,6 +44,7 @@ describe('GET /openapi.json', () => {
       'POST /api/clients',
       'GET /api/clients',
       'DELETE /api/clients/{client_id}',
+      'GET /api/policy',
       'GET /api/scopes',
       'POST /api/credentials/revoke',
       'GET /api/me',
@@ -59,7 +60,7 @@ describe('GET /openapi.json', () => {
     ];
     assert.deepEqual([...documented].sort(), [...expected].sort());
     // Each documented operation is routed: without credentials it answers 401 (public ones: not 404/405).
-    const publicOps = new Set(['GET /api/scopes', 'POST /api/credentials/revoke']);
+    const publicOps = new Set(['GET /api/scopes', 'GET /api/policy', 'POST /api/credentials/revoke']);
     for (const op of documented) {
       const [method, path] = op.split(' ') as [string, string];
       const res = await fetch(`${app.url}${path.replace(/\{[^}]+\}/g, 'x')}`, { method });

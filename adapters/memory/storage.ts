@@ -43,8 +43,12 @@ function createMemoryUserStore(): UserStore {
       byId.set(id, updated);
       return updated;
     },
-    async list(limit, after) {
+    async list(limit, after, search) {
+      const needle = search?.toLowerCase();
+      const found = (u: UserRecord) =>
+        needle === undefined || [u.id, u.username, u.email ?? ''].some((v) => v.toLowerCase().includes(needle));
       return [...byId.values()]
+        .filter(found)
         .sort(newestFirst((u) => u.createdAt))
         .filter(afterCursor((u) => u.createdAt, after))
         .slice(0, limit);
@@ -85,6 +89,7 @@ function matches(p: PatRecord, q: TokenQuery): boolean {
   if (q.status === 'revoked' && p.revokedAt === null) return false;
   if (q.expiresBefore && !(p.expiresAt !== null && p.expiresAt < q.expiresBefore)) return false;
   if (q.lastUsedBefore && !(p.lastUsedAt === null || p.lastUsedAt < q.lastUsedBefore)) return false;
+  if (q.createdBefore && !(p.createdAt < q.createdBefore)) return false;
   return true;
 }
 

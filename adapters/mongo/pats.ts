@@ -109,6 +109,7 @@ function tokenFilter(q: TokenQuery): Record<string, unknown> {
   }
   if (q.expiresBefore) and.push({ expires_at: { $ne: null, $lt: q.expiresBefore } });
   if (q.lastUsedBefore) and.push({ $or: [{ last_used_at: null }, { last_used_at: { $lt: q.lastUsedBefore } }] });
+  if (q.createdBefore) and.push({ created_at: { $lt: q.createdBefore } });
   const cursor = afterCursor('created_at', q.after);
   if ('$or' in cursor) and.push(cursor);
   return and.length === 0 ? {} : { $and: and };

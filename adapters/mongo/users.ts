@@ -86,12 +86,16 @@ export function createUserStore(Users: Model<UserDoc>): UserStore {
         ).lean<UserDoc>();
         return doc ? toUser(doc) : null;
       }),
-    list: (limit, after) =>
+    list: (limit, after, search) =>
       guard(async () => {
-        const docs = await Users.find({ ...afterCursor('created_at', after), ...notDeleted })
-          .sort({ created_at: -1, _id: -1 })
-          .limit(limit)
-          .lean<UserDoc[]>();
+        const and: Record<string, unknown>[] = [notDeleted];
+        if (after) and.push(afterCursor('created_at', after));
+        if (search !== undefined) {
+          // A literal substring, case-insensitive: every regex metacharacter escaped.
+          const pattern = { $regex: search.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), $options: 'i' };
+          and.push({ $or: [{ _id: pattern }, { username: pattern }, { email: pattern }] });
+        }
+        const docs = await Users.find({ $and: and }).sort({ created_at: -1, _id: -1 }).limit(limit).lean<UserDoc[]>();
         return docs.map(toUser);
       }),
     delete: (id, at) =>

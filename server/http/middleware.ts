@@ -99,20 +99,28 @@ export function authorizationServerMetadata(catalogue: readonly string[]): Middl
     ctx.set('Cache-Control', 'public, max-age=300');
     const oauthScopes = Array.isArray(body.scopes_supported) ? (body.scopes_supported as string[]) : [];
     body.scopes_supported = [...new Set([...catalogue, ...oauthScopes])];
-    // No grant type here uses the authorization endpoint (RFC 8414 §2: then it is omitted), nor what goes with it.
-    for (const unused of [
-      'authorization_endpoint',
-      'response_modes_supported',
-      'authorization_response_iss_parameter_supported',
-      'code_challenge_methods_supported',
-      'claims_parameter_supported',
-      'request_uri_parameter_supported',
-    ]) {
+    // Unless the embedded console signs in through it, no grant type here uses the authorization endpoint
+    // (RFC 8414 §2: then it is omitted), nor what goes with it.
+    const grants = body.grant_types_supported;
+    const authorizationCode = Array.isArray(grants) && grants.includes('authorization_code');
+    for (const unused of authorizationCode
+      ? []
+      : [
+          'authorization_endpoint',
+          'response_modes_supported',
+          'authorization_response_iss_parameter_supported',
+          'code_challenge_methods_supported',
+          'claims_parameter_supported',
+          'request_uri_parameter_supported',
+        ]) {
       delete body[unused];
     }
     for (const endpoint of ['introspection', 'revocation']) {
       if (!(`${endpoint}_endpoint` in body)) continue;
-      body[`${endpoint}_endpoint_auth_methods_supported`] ??= body.token_endpoint_auth_methods_supported;
+      const methods = body.token_endpoint_auth_methods_supported;
+      // A public client (the embedded console's `none`) may revoke, never introspect.
+      body[`${endpoint}_endpoint_auth_methods_supported`] ??=
+        endpoint === 'introspection' && Array.isArray(methods) ? methods.filter((m) => m !== 'none') : methods;
       body[`${endpoint}_endpoint_auth_signing_alg_values_supported`] ??=
         body.token_endpoint_auth_signing_alg_values_supported;
     }

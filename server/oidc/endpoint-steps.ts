@@ -31,7 +31,7 @@ interface OidcContext {
   oidc: {
     provider: Provider;
     params?: Record<string, unknown>;
-    client?: { clientId: string };
+    client?: { clientId: string; clientAuthMethod: string };
   };
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
@@ -80,6 +80,11 @@ async function requireClientAuthentication(ctx: OidcContext, next: () => Promise
 
 async function renderTokenResponse(ctx: OidcContext): Promise<void> {
   const { params, client } = ctx.oidc;
+  // A public client (the embedded console) authenticated with nothing: it must not learn whether a token is live.
+  if (client!.clientAuthMethod === 'none') {
+    ctx.body = { active: false };
+    return;
+  }
   ctx.body = await hooksOf(ctx).introspect(String(params?.token), client!.clientId);
 }
 

@@ -145,6 +145,8 @@ export interface ProviderDeps {
   /** What Tokenwarden's steps inside the endpoints ask of this instance, once the provider exists. */
   readonly hooks: (provider: Provider) => EndpointHooks;
   readonly onUnavailable?: (error: StoreUnavailableError) => void;
+  /** Extends the configuration before the provider is built (the embedded console: `embedded-console.ts`). */
+  readonly configure?: (configuration: Configuration) => Configuration;
 }
 
 /** Creates the configured oidc-provider instance (a Koa application). */
@@ -236,7 +238,7 @@ export function createProvider(deps: ProviderDeps): Provider {
   };
 
   installEndpointSteps();
-  const provider = new Provider(config.issuer, configuration);
+  const provider = new Provider(config.issuer, deps.configure ? deps.configure(configuration) : configuration);
   // Koa reads the protocol and host from X-Forwarded-*; the HTTP layer sets both from ISSUER on every request
   // (`issuerOrigin`), so every URL oidc-provider builds is the issuer's, whatever Host the client sent.
   provider.proxy = true;

@@ -10,6 +10,7 @@ import { actorOf, type Caller } from '../services/callers.ts';
 import type { ClientService } from '../services/clients.ts';
 import type { TokenQuery } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
+import { MAX_GRACE_SECONDS } from '../pats/policy.ts';
 import type { ActionContext, PatService } from '../pats/types.ts';
 import type { UserService } from '../services/users.ts';
 import {
@@ -34,6 +35,12 @@ export interface RouteDeps {
   readonly audit: AuditService;
   readonly clock: Clock;
   readonly scopes: Readonly<Record<string, string>>;
+  /** The token policy, published at `/api/policy`. */
+  readonly policy: {
+    readonly maxLifetimeDays: number;
+    readonly defaultLifetimeDays: number;
+    readonly maxTokensPerUser: number;
+  };
 }
 
 const ok = (description: string, schema?: z.ZodType) => ({ description, ...(schema ? { schema } : {}) });
@@ -86,13 +93,13 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
     route({
       method: 'get',
       path: '/api/users',
-      summary: 'List users, newest first',
+      summary: 'List users, newest first; q searches their id, username and email',
       tag: T,
       auth: 'admin',
-      query: queries.page,
+      query: queries.users,
       responses: { 200: ok('a page of users', page(responses.user)) },
       async handle({ query }) {
-        const { items, next } = await users.list(query.limit, cursors.decode(query.cursor));
+        const { items, next } = await users.list(query.limit, cursors.decode(query.cursor), query.q);
         return { status: 200, body: pageOf(items, next, views.user) };
       },
     }),
@@ -246,6 +253,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
             status: query.status,
             expiresBefore: query.expires_before ? new Date(query.expires_before) : undefined,
             lastUsedBefore: query.last_used_before ? new Date(query.last_used_before) : undefined,
+            createdBefore: query.created_before ? new Date(query.created_before) : undefined,
           },
           query,
         );
@@ -280,12 +288,22 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       auth: 'admin',
       body: bodies.createClient,
       responses: { 201: ok('the client, with its secret', withSecret) },
-      async handle({ body }) {
+      async handle({ body, caller }) {
         const { client, clientSecret } = await clients.register({
           clientName: body.client_name,
           tokenEndpointAuthMethod: body.token_endpoint_auth_method,
           jwks: body.jwks,
         });
+        await audit.record(
+          'client.registered',
+          admin(caller).actor,
+          {},
+          {
+            client_id: client.clientId,
+            client_name: client.clientName,
+            token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+          },
+        );
         return {
           status: 201,
           body: { ...views.client(client), ...(clientSecret === null ? {} : { client_secret: clientSecret }) },
@@ -310,8 +328,10 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       tag: T,
       auth: 'admin',
       responses: { 204: ok('deleted'), 404: ok('unknown client') },
-      async handle({ params }) {
-        await clients.remove(params.client_id ?? '');
+      async handle({ params, caller }) {
+        const clientId = params.client_id ?? '';
+        await clients.remove(clientId);
+        await audit.record('client.deleted', admin(caller).actor, {}, { client_id: clientId });
         return { status: 204 };
       },
     }),
@@ -325,6 +345,26 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       async handle() {
         const data = Object.entries(deps.scopes).map(([name, description]) => ({ name, description }));
         return { status: 200, body: { data } };
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/api/policy',
+      summary: 'The token policy: lifetime limits, live tokens per user, longest rotation grace period',
+      tag: 'public',
+      auth: 'none',
+      responses: { 200: ok('the policy', responses.policy) },
+      async handle() {
+        const { maxLifetimeDays, defaultLifetimeDays, maxTokensPerUser } = deps.policy;
+        return {
+          status: 200,
+          body: {
+            max_lifetime_days: maxLifetimeDays === 0 ? null : maxLifetimeDays,
+            default_lifetime_days: defaultLifetimeDays === 0 ? null : defaultLifetimeDays,
+            max_tokens_per_user: maxTokensPerUser,
+            max_grace_seconds: MAX_GRACE_SECONDS,
+          },
+        };
       },
     }),
   ];

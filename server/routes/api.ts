@@ -49,7 +49,10 @@ async function authenticate(ctx: Context, resolve: CallerResolver, fresh: boolea
 /** Whether the caller may use a route of this kind; the error to answer otherwise. */
 function authorize(spec: RouteSpec, caller: Caller): void {
   if (spec.auth === 'admin') {
-    assertThat(caller.kind === 'client' && caller.scopes.has(ADMIN_SCOPE), () => new InsufficientScope(ADMIN_SCOPE));
+    // The admin client with scope admin, or a person whose trusted issuer vouches for them (its admin claim).
+    const admin =
+      caller.kind === 'client' ? caller.scopes.has(ADMIN_SCOPE) : caller.via === 'jwt' && caller.admin === true;
+    assertThat(admin, () => new InsufficientScope(ADMIN_SCOPE));
   } else if (spec.auth === 'self') {
     assertThat(caller.kind === 'user', () => new InsufficientScope(MANAGE_SCOPE));
     assertThat(

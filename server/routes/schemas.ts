@@ -78,6 +78,18 @@ const status = z.enum(['active', 'expired', 'revoked', 'all']);
 /** Query strings (every value arrives as a string; a repeated parameter arrives as an array and is refused). */
 export const queries = {
   page: z.strictObject({ limit, cursor }),
+  users: z.strictObject({
+    limit,
+    cursor,
+    q: z
+      .string()
+      .trim()
+      .min(1)
+      .max(100)
+      .regex(PRINTABLE, 'must contain printable characters only')
+      .optional()
+      .describe('only users whose id, username or email contains this (case-insensitive)'),
+  }),
   userTokens: z.strictObject({ limit, cursor, status: status.default('all') }),
   allTokens: z.strictObject({
     limit,
@@ -86,6 +98,7 @@ export const queries = {
     user_id: z.string().regex(USER_ID).optional(),
     expires_before: dateTime.optional(),
     last_used_before: dateTime.optional(),
+    created_before: dateTime.optional(),
   }),
   audit: z.strictObject({
     limit,
@@ -163,6 +176,12 @@ export const responses = {
     details: z.record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()])),
   }),
   scope: z.object({ name: z.string(), description: z.string() }),
+  policy: z.object({
+    max_lifetime_days: z.number().int().nullable().describe('null: no limit (tokens may never expire)'),
+    default_lifetime_days: z.number().int().nullable().describe('the lifetime of a token created without expires_at'),
+    max_tokens_per_user: z.number().int().describe('live (unrevoked, unexpired) tokens per user'),
+    max_grace_seconds: z.number().int().describe('the longest grace period a rotation may give the old value'),
+  }),
 };
 export const withValue = responses.token.extend({
   token: z.string().describe('the PAT value: shown once, never again'),

@@ -30,6 +30,8 @@ export const AUDIT_TYPES = [
   'user.disabled',
   'user.enabled',
   'user.deleted',
+  'client.registered',
+  'client.deleted',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

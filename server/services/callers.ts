@@ -6,7 +6,14 @@
  * - a JWT access token from a trusted external identity provider (verified with jose against its JWKS), whose
  *   configured claim names the Tokenwarden user: how an app with its own login lets users manage their tokens.
  */
-import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
 import type Provider from 'oidc-provider';
 
 import type { UserStore } from '../../adapters/types.ts';
@@ -28,7 +35,14 @@ export type Caller =
       readonly pat: LivePat;
       readonly constraints: Constraints;
     }
-  | { readonly kind: 'user'; readonly userId: string; readonly via: 'jwt'; readonly issuer: string };
+  | {
+      readonly kind: 'user';
+      readonly userId: string;
+      readonly via: 'jwt';
+      readonly issuer: string;
+      /** The token carries its issuer's admin claim: this person may call the admin routes. */
+      readonly admin: boolean;
+    };
 
 /**
  * Resolves a bearer token to its caller, or to why it is refused (unknown, expired, revoked, untrusted, or a
@@ -71,13 +85,25 @@ function looksLikeJwt(token: string): boolean {
   }
 }
 
+/** Whether `payload` carries the admin claim: the claim equals the value, or is an array containing it. */
+export function hasClaimValue(payload: Record<string, unknown>, claim: TrustedIssuer['adminClaim']): boolean {
+  if (claim === null) return false;
+  const found = payload[claim.name];
+  return found === claim.value || (Array.isArray(found) && found.includes(claim.value));
+}
+
 /** Creates the resolver. JWKS of trusted issuers are fetched lazily and cached by jose. */
 export function createCallerResolver(deps: CallerDeps): CallerResolver {
   const { provider, pats, users, format, retryAfterSeconds } = deps;
   const issuers = new Map(
     deps.trustedIssuers.map((t) => [
       t.issuer,
-      { config: t, jwks: createRemoteJWKSet(new URL(t.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 }) },
+      {
+        config: t,
+        jwks: t.keys
+          ? createLocalJWKSet({ keys: [...t.keys] })
+          : createRemoteJWKSet(new URL(t.jwksUri), { timeoutDuration: 3000, cooldownDuration: 30_000 }),
+      },
     ]),
   );
 
@@ -118,9 +144,13 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
     }
     const userId = payload[trusted.config.userClaim];
     if (typeof userId !== 'string' || userId === '') return INVALID;
+    const admin = hasClaimValue(payload, trusted.config.adminClaim);
     const user = await users.get(userId);
-    if (!user || user.disabled) return INVALID;
-    return { kind: 'user', userId, via: 'jwt', issuer: trusted.config.issuer };
+    // A person already authenticated by their provider may hear why Tokenwarden refuses them.
+    if (user?.disabled) return { refused: 'this user is disabled in Tokenwarden' };
+    // An admin needs no Tokenwarden user of their own (the admin routes are about other people's tokens).
+    if (!user && !admin) return { refused: 'there is no Tokenwarden user for this person; an admin can create one' };
+    return { kind: 'user', userId, via: 'jwt', issuer: trusted.config.issuer, admin };
   }
 
   return async (token, options = {}) => {

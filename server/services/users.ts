@@ -19,7 +19,8 @@ export interface UserService {
   /** @throws {Conflict} when the id or username is taken. */
   create(input: CreateUserInput, ctx: ActionContext): Promise<UserRecord>;
   get(id: string): Promise<UserRecord>;
-  list(limit: number, after?: Cursor): Promise<{ items: UserRecord[]; next: Cursor | null }>;
+  /** Newest first; `search` keeps users whose id, username or email contains it (case-insensitive). */
+  list(limit: number, after?: Cursor, search?: string): Promise<{ items: UserRecord[]; next: Cursor | null }>;
   setDisabled(id: string, disabled: boolean, ctx: ActionContext): Promise<UserRecord>;
   /** Revokes all of the user's PATs, then deletes the user. */
   remove(id: string, ctx: ActionContext): Promise<void>;
@@ -87,8 +88,8 @@ export function createUserService(deps: {
 
     get: requireUser,
 
-    async list(limit, after) {
-      const rows = await users.list(limit + 1, after);
+    async list(limit, after, search) {
+      const rows = await users.list(limit + 1, after, search);
       const items = rows.slice(0, limit);
       const last = items.at(-1);
       return { items, next: rows.length > limit && last ? { at: last.createdAt, id: last.id } : null };
