@@ -22,3 +22,17 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream)
     (destination ?? pino.destination({ dest: 1, sync: true })) as Parameters<typeof pino>[1],
   );
 }
+
+/** Logs a warning at most once per interval per key (a dead Redis must not flood the logs). */
+export type ThrottledWarn = (key: string, fields: Record<string, unknown>, message: string) => void;
+
+/** Creates a {@link ThrottledWarn} over `logger`. */
+export function createThrottledWarn(logger: Logger, intervalMs: number): ThrottledWarn {
+  const last = new Map<string, number>();
+  return (key, fields, message) => {
+    const now = Date.now();
+    if ((last.get(key) ?? 0) + intervalMs > now) return;
+    last.set(key, now);
+    logger.warn(fields, message);
+  };
+}

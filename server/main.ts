@@ -1,62 +1,23 @@
 /**
- * The composition root: the one place that turns a {@link Config} into connected stores, services, the
- * oidc-provider application and an HTTP server. Nothing else creates a connection.
+ * The composition root: the one place that turns a {@link Config} into connected stores, services, the OAuth
+ * server and the HTTP application, in four parts (`compose/stores.ts`, `compose/services.ts`,
+ * `compose/oauth-server.ts`, `compose/application.ts`) served by `http/server.ts`. Nothing else creates a connection.
  */
-import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
 
 import type Provider from 'oidc-provider';
 
-import { createCachedOidcStore } from '../adapters/cached-oidc-store.ts';
-import { createMemoryStorage } from '../adapters/memory/storage.ts';
-import { createMongoStorage } from '../adapters/mongo/storage.ts';
-import { createRedisCache } from '../adapters/redis/cache.ts';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
-import { ServerError } from './errors.ts';
-import { describeError, sendError } from './http/errors.ts';
-import {
-  authorizationServerMetadata,
-  issuerOrigin,
-  notFoundAsJson,
-  requestLog,
-  retryAfterOn503,
-  serverToServerEndpoints,
-} from './http/middleware.ts';
-import { createAddressResolver } from './introspection/address.ts';
-import { createSecretAuthenticator } from './introspection/client-secrets.ts';
-import { fastIntrospectionHandler } from './introspection/fast-transport.ts';
-import { createIntrospector, type Introspector } from './introspection/introspect.ts';
-import { INACTIVE, renderActive } from './introspection/render.ts';
-import { createAuthThrottle, throttleFailedClientAuth } from './introspection/throttle.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { mountApplication } from './compose/application.ts';
+import { createOAuthServer } from './compose/oauth-server.ts';
+import { createServices, type Services } from './compose/services.ts';
+import { openStores } from './compose/stores.ts';
+import { createHttpServer } from './http/server.ts';
+import { createLogger, createThrottledWarn, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
-import { findOAuthToken } from './oidc/oauth-tokens.ts';
-import { createProvider } from './oidc/provider.ts';
-import { createCacheCodec } from './pats/cache-codec.ts';
-import { devSignIn } from './oidc/dev-signin.ts';
-import { embeddedTrustedIssuer, withEmbeddedConsole } from './oidc/embedded-console.ts';
-import { loadCatalogues } from './console/catalogues.ts';
-import { consoleRoutes } from './console/routes.ts';
-import { createApiRoutes } from './routes/api.ts';
-import { createHealthRoutes } from './routes/health.ts';
-import { adminRoutes } from './routes/admin.ts';
-import { credentialRoutes } from './routes/credentials.ts';
-import { meRoutes } from './routes/me.ts';
-import { openApiDocument, openApiRoute } from './routes/openapi.ts';
-import { createAuditService, type AuditService } from './services/audit.ts';
-import { createCallerResolver } from './services/callers.ts';
-import { createKeyring } from './services/keyring.ts';
-import { createRateLimiter } from './services/rate-limit.ts';
-import { loadSigningKeys } from './services/signing-keys.ts';
-import { hashClientSecret } from './services/client-secret-hash.ts';
-import { createClientService, type ClientService } from './services/clients.ts';
+import type { ClientService } from './services/clients.ts';
 import { systemClock, type Clock } from './services/clock.ts';
-import { createPatFormat, type PatFormat } from './services/pat-format.ts';
-import { createPatService } from './pats/service.ts';
-import type { PatService } from './pats/types.ts';
-import { createUserService, type UserService } from './services/users.ts';
 
 export interface TokenwardenOptions {
   /** Clock for PAT expiry (tests move it). Default: the system clock. */
@@ -74,333 +35,50 @@ export interface Tokenwarden {
   readonly config: Config;
   readonly provider: Provider;
   readonly logger: Logger;
-  readonly services: {
-    readonly users: UserService;
-    readonly pats: PatService;
-    readonly clients: ClientService;
-    readonly audit: AuditService;
-    readonly format: PatFormat;
-  };
+  readonly services: Services & { readonly clients: ClientService };
   /** Starts listening on `config.host:config.port` (port 0 picks a free one); resolves with the base URL. */
   listen(): Promise<{ url: string; server: Server }>;
   /**
    * Graceful shutdown: stop accepting connections, let in-flight requests finish (up to
-   * `config.shutdownTimeoutMs`, then cut the rest), then close MongoDB and Redis.
+   * `config.shutdownTimeoutMs`, then cut the rest), write waiting audit events, then close MongoDB and Redis.
    */
   close(): Promise<void>;
-}
-
-/** Throttles a warning to one line per `intervalMs` per key (a dead Redis must not flood the logs). */
-function throttledWarn(logger: Logger, intervalMs: number) {
-  const last = new Map<string, number>();
-  return (key: string, fields: Record<string, unknown>, message: string) => {
-    const now = Date.now();
-    if ((last.get(key) ?? 0) + intervalMs > now) return;
-    last.set(key, now);
-    logger.warn(fields, message);
-  };
 }
 
 /** Builds every store, service and the application from `config`. Connects to MongoDB (when configured). */
 export async function createTokenwarden(config: Config, options: TokenwardenOptions = {}): Promise<Tokenwarden> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const minute = 60_000;
-  const metrics = createMetrics();
   const clock = options.clock ?? systemClock;
-  const warn = throttledWarn(logger, 10_000);
+  const metrics = createMetrics();
+  const warn = createThrottledWarn(logger, 10_000);
+  const reporting = { clock, metrics, logger, warn };
 
-  const storage: Storage =
-    options.storage ??
-    (config.storage.kind === 'memory'
-      ? createMemoryStorage()
-      : await createMongoStorage({
-          uri: config.storage.uri,
-          timeoutMs: config.storage.timeoutMs,
-          onTtlFallback: (error) =>
-            logger.warn(
-              { err: describeError(error) },
-              'TTL indexes unavailable; expiring oidc payloads with a sweeper',
-            ),
-          onDriverUnguarded: () =>
-            logger.warn(
-              'this MongoDB driver version is not guarded against a write to a just-closed socket hanging; a MongoDB restart may need a Tokenwarden restart',
-            ),
-        }));
-  const cache: Cache | null =
-    options.cache !== undefined
-      ? options.cache
-      : config.redis
-        ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
-        : null;
-
-  const keyring = createKeyring(config.secretKeys);
-  const jwks = config.jwks ?? (await loadSigningKeys(storage.signingKeys, keyring));
-  const clientCache =
-    config.clientCacheTtlSeconds > 0
-      ? createCachedOidcStore(storage.oidc, {
-          models: ['Client'],
-          ttlMs: config.clientCacheTtlSeconds * 1000,
-          max: 10_000,
-          now: () => clock.now().getTime(),
-        })
-      : null;
-  const oidcStore = clientCache ?? storage.oidc;
-  const format = createPatFormat(config.pat.prefix);
-  const audit = createAuditService({
-    store: storage.audit,
-    clock,
-    onDeferred: (error, waiting) => {
-      metrics.storeError('mongodb');
-      warn('audit', { err: describeError(error), waiting }, 'audit event kept in memory until MongoDB is back');
-    },
-    onDropped: (dropped) =>
-      logger.error({ dropped }, 'audit events dropped: the store refused them or too many waited'),
+  const stores = await openStores(config, options, { logger, clock });
+  const services = createServices(config, stores, reporting);
+  const oauth = await createOAuthServer(config, stores, services, reporting);
+  const { fastPath } = mountApplication(config, { stores, services, oauth, clock, metrics, logger });
+  const http = createHttpServer({
+    host: config.host,
+    port: config.port,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    application: oauth.provider.callback(),
+    fastPath,
+    metrics,
+    logger,
   });
-  const pats = createPatService({
-    pats: storage.pats,
-    users: storage.users,
-    cache,
-    barrier: storage.barrier,
-    audit,
-    format,
-    clock,
-    policy: config.policy,
-    cacheTtlSeconds: config.cacheTtlSeconds,
-    codec: createCacheCodec(keyring),
-    localCache: { ttlMs: config.localCache.ttlSeconds * 1000, max: config.localCache.max },
-    negativeTtlSeconds: config.negativeCacheTtlSeconds,
-    onCacheError: (operation, error) => {
-      metrics.storeError('redis');
-      warn(`cache:${operation}`, { operation, err: describeError(error) }, 'Redis unavailable; answering from MongoDB');
-    },
-    onBackgroundError: (operation, error) => {
-      metrics.storeError('mongodb');
-      warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed');
-    },
-    onLookup: (layer) => metrics.lookup(layer),
-    onLastUsedWrite: () => metrics.lastUsedWrite(),
-  });
-  const users = createUserService({ users: storage.users, pats, audit, clock });
-  let introspector!: Introspector;
-  const embeddedConsole = config.console.mode === 'embedded';
-  const provider = createProvider({
-    config,
-    store: oidcStore,
-    format,
-    jwks,
-    cookieKeys: config.cookieKeys ?? keyring.cookieKeys(),
-    hooks: (p) => {
-      introspector = createIntrospector({
-        pats,
-        format,
-        findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
-      });
-      return {
-        async introspect(token, clientId) {
-          const subject = await introspector.introspect(token, clientId);
-          return subject ? renderActive(subject, config.issuer, config.pat.clientId) : { ...INACTIVE };
-        },
-        ownsToken: (token) => format.hasPrefix(token),
-        async revoke(token, clientId) {
-          await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
-        },
-      };
-    },
-    ...(embeddedConsole ? { configure: withEmbeddedConsole({ config, users: storage.users, jwks }) } : {}),
-    onUnavailable: (error) => {
-      metrics.storeError('mongodb');
-      warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
-    },
-  });
-  const clients = createClientService({
-    store: oidcStore,
-    clock,
-    validate: async (metadata) => {
-      await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
-    },
-  });
-
-  const migrated = await clients.hashStoredSecrets();
-  if (migrated.hashed.length > 0) {
-    logger.warn(
-      { clients: migrated.hashed },
-      'client secrets stored in plaintext by an earlier version are now hashed',
-    );
-  }
-  if (migrated.switchedFromJwt.length > 0) {
-    logger.warn(
-      { clients: migrated.switchedFromJwt },
-      'clients registered with client_secret_jwt (no longer offered: it needs the secret kept recoverable) now authenticate with client_secret_basic, same secret',
-    );
-  }
-
-  provider.on('server_error', (ctx: { path: string }, error: unknown) => {
-    logger.error({ err: describeError(error), path: ctx.path }, 'oidc-provider server error');
-  });
-
-  const addressOf = createAddressResolver(config.trustedProxyHops);
-  provider.use(issuerOrigin(config.issuer));
-  provider.use(async function clientAddress(ctx, next) {
-    ctx.request.ip = addressOf(ctx.req);
-    await next();
-  });
-  provider.use(metrics.middleware());
-  provider.use(requestLog(logger));
-  provider.use(notFoundAsJson());
-  provider.use(
-    createHealthRoutes({
-      timeoutMs: 1000,
-      checks: {
-        storage: () => storage.ping(),
-        ...(cache ? { redis: () => cache.ping() } : {}),
-      },
-    }),
-  );
-  provider.use(metrics.route());
-  provider.use(serverToServerEndpoints());
-  provider.use(
-    throttleFailedClientAuth(
-      createAuthThrottle({
-        perClientAndAddress: config.limits.authFailuresPerClient,
-        perAddress: config.limits.authFailuresPerAddress,
-        clock,
-      }),
-      addressOf,
-    ),
-  );
-  const fastPath = config.introspectionFastPath
-    ? fastIntrospectionHandler({
-        introspector,
-        format,
-        authenticator: createSecretAuthenticator({
-          staticClients: [
-            {
-              client_id: config.adminClient.clientId,
-              client_secret: hashClientSecret(config.adminClient.clientSecret),
-              token_endpoint_auth_method: 'client_secret_basic',
-            },
-          ],
-          store: oidcStore,
-          ...(clientCache ? { peek: (model: string, id: string) => clientCache.peek(model, id) } : {}),
-          clock,
-        }),
-        issuer: config.issuer,
-        patClientId: config.pat.clientId,
-        retryAfterSeconds: config.retryAfterSeconds,
-      })
-    : null;
-  provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
-  provider.use(retryAfterOn503(config.retryAfterSeconds));
-  const routeDeps = { users, pats, clients, audit, clock, scopes: config.policy.scopes, policy: config.policy };
-  const routes = [
-    ...adminRoutes(routeDeps),
-    ...meRoutes(routeDeps),
-    ...credentialRoutes({
-      pats,
-      limiter: createRateLimiter({ limit: config.limits.credentialRevocationsPerAddress, windowMs: minute, clock }),
-    }),
-  ];
-  provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
-  const catalogues = loadCatalogues();
-  provider.use(consoleRoutes({ config, catalogues }));
-  if (embeddedConsole) provider.use(devSignIn({ provider, users: storage.users, catalogues }));
-  provider.use(
-    createApiRoutes({
-      routes,
-      resolveCaller: createCallerResolver({
-        provider,
-        pats,
-        users: storage.users,
-        format,
-        trustedIssuers: embeddedConsole
-          ? [...config.trustedIssuers, embeddedTrustedIssuer(config, jwks)]
-          : config.trustedIssuers,
-        retryAfterSeconds: config.retryAfterSeconds,
-      }),
-      logger,
-      retryAfterSeconds: config.retryAfterSeconds,
-    }),
-  );
-
-  let server: Server | undefined;
-  let draining = false;
-  /** The request-metric series of the fast path's outcomes, bound once. */
-  const fastSeries = {
-    active: metrics.series('/introspect', 'active'),
-    inactive: metrics.series('/introspect', 'inactive'),
-    error: metrics.series('/introspect', '5xx'),
-  };
-  /** Metrics and the request log line for a request the fast path answered (Koa's middleware never saw it). */
-  const observeFastPath = (status: number, outcome: 'active' | 'inactive' | 'error', ms: number) => {
-    metrics.fastPath(outcome);
-    fastSeries[outcome].record(ms / 1000);
-    if (logger.isLevelEnabled('info')) {
-      logger.info({ req_id: randomUUID(), method: 'POST', path: '/introspect', status, ms }, 'request');
-    }
-  };
 
   return {
     config,
-    provider,
+    provider: oauth.provider,
     logger,
-    services: { users, pats, clients, audit, format },
-
-    async listen() {
-      const handle = provider.callback();
-      server = createServer((req, res) => {
-        if (draining) res.shouldKeepAlive = false;
-        if (fastPath && req.method === 'POST' && req.url === '/introspect') {
-          // The PAT fast path answers ahead of Koa; whatever it leaves goes to the application unchanged.
-          const started = performance.now();
-          fastPath(req, res, (error, outcome) => {
-            if (error !== null) {
-              logger.error({ err: describeError(error), path: '/introspect' }, 'request failed');
-              if (!res.headersSent) sendError(res, new ServerError(error));
-              else if (!res.writableEnded) res.end();
-            } else if (outcome === false) void handle(req, res);
-            else if (outcome !== 'aborted') {
-              observeFastPath(res.statusCode, outcome, performance.now() - started);
-            }
-          });
-          return;
-        }
-        void handle(req, res);
-      });
-      server.keepAliveTimeout = 65_000;
-      server.headersTimeout = 66_000;
-      server.requestTimeout = 30_000;
-      const listening = server;
-      await new Promise<void>((resolve, reject) => {
-        listening.once('error', reject);
-        listening.listen(config.port, config.host, () => resolve());
-      });
-      const { port } = listening.address() as AddressInfo;
-      const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
-      return { url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`, server: listening };
-    },
-
+    services: { ...services, clients: oauth.clients },
+    listen: () => http.listen(),
     async close() {
-      draining = true;
-      if (server) {
-        const closing = server;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(() => closing.closeAllConnections(), config.shutdownTimeoutMs);
-          timer.unref();
-          // A keep-alive connection whose in-flight response has finished is idle from then on: close those as
-          // they appear (per request, a 'finish' listener would cost every request, draining or not).
-          const sweep = setInterval(() => closing.closeIdleConnections(), 25);
-          closing.close(() => {
-            clearTimeout(timer);
-            clearInterval(sweep);
-            resolve();
-          });
-          closing.closeIdleConnections();
-        });
-      }
-      pats.close();
-      const unwritten = await audit.close();
+      await http.close();
+      services.pats.close();
+      const unwritten = await services.audit.close();
       if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');
-      await Promise.allSettled([storage.close(), cache?.close()]);
+      await Promise.allSettled([stores.storage.close(), stores.cache?.close()]);
     },
   };
 }

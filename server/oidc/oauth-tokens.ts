@@ -53,3 +53,18 @@ export async function findOAuthToken(
     extra: token.extra,
   };
 }
+
+/**
+ * The client behind a `client_credentials` access token (the admin API's bearer), with the scopes it was issued;
+ * null when the token is unknown or expired, or its client no longer exists.
+ */
+export async function findClientCredentials(
+  provider: Provider,
+  value: string,
+): Promise<{ clientId: string; scopes: ReadonlySet<string> } | null> {
+  const found = (await provider.ClientCredentials.find(value)) as
+    { isExpired: boolean; clientId?: string; scope?: string } | undefined;
+  if (!found || found.isExpired || found.clientId === undefined) return null;
+  if (!(await provider.Client.find(found.clientId))) return null;
+  return { clientId: found.clientId, scopes: new Set(found.scope?.split(' ').filter(Boolean) ?? []) };
+}

@@ -14,7 +14,6 @@ import {
   errors as joseErrors,
   jwtVerify,
 } from 'jose';
-import type Provider from 'oidc-provider';
 
 import type { UserStore } from '../../adapters/types.ts';
 import { normaliseTyp, type TrustedIssuer } from '../../config/index.ts';
@@ -57,7 +56,8 @@ export function actorOf(caller: Caller, via: Actor['via']): Actor {
 }
 
 export interface CallerDeps {
-  readonly provider: Provider;
+  /** The client and scopes behind an OAuth access token from `/token` (oidc-provider's, injected), or null. */
+  readonly findClientToken: (token: string) => Promise<{ clientId: string; scopes: ReadonlySet<string> } | null>;
   readonly pats: PatService;
   readonly users: UserStore;
   readonly format: PatFormat;
@@ -94,7 +94,7 @@ export function hasClaimValue(payload: Record<string, unknown>, claim: TrustedIs
 
 /** Creates the resolver. JWKS of trusted issuers are fetched lazily and cached by jose. */
 export function createCallerResolver(deps: CallerDeps): CallerResolver {
-  const { provider, pats, users, format, retryAfterSeconds } = deps;
+  const { pats, users, format, retryAfterSeconds } = deps;
   const issuers = new Map(
     deps.trustedIssuers.map((t) => [
       t.issuer,
@@ -171,10 +171,8 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
       };
     }
     if (issuers.size > 0 && looksLikeJwt(token)) return fromJwt(token);
-    const found = await provider.ClientCredentials.find(token);
-    if (!found || found.isExpired || found.clientId === undefined) return INVALID;
-    const client = await provider.Client.find(found.clientId);
-    if (!client) return INVALID;
-    return { kind: 'client', clientId: found.clientId, scopes: new Set(found.scope?.split(' ').filter(Boolean) ?? []) };
+    const found = await deps.findClientToken(token);
+    if (!found) return INVALID;
+    return { kind: 'client', clientId: found.clientId, scopes: found.scopes };
   };
 }

@@ -1,0 +1,161 @@
+/**
+ * Composition, part 4: the HTTP application. Mounts Tokenwarden's middleware on oidc-provider's Koa application,
+ * in request order: the issuer's origin and the client's address first, then metrics, the request log, health,
+ * the OAuth endpoints' guards (405, no CORS, the failed-authentication throttle), discovery, the console, the
+ * OpenAPI document and the management API. Also builds the introspection fast path that runs ahead of all this.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+import type Provider from 'oidc-provider';
+
+import type { Config } from '../../config/index.ts';
+import { loadCatalogues } from '../console/catalogues.ts';
+import { consoleRoutes } from '../console/routes.ts';
+import {
+  authorizationServerMetadata,
+  issuerOrigin,
+  notFoundAsJson,
+  requestLog,
+  retryAfterOn503,
+  serverToServerEndpoints,
+} from '../http/middleware.ts';
+import { createAddressResolver } from '../introspection/address.ts';
+import { createSecretAuthenticator } from '../introspection/client-secrets.ts';
+import { fastIntrospectionHandler, type FastPathDone } from '../introspection/fast-transport.ts';
+import { createAuthThrottle, throttleFailedClientAuth } from '../introspection/throttle.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { devSignIn } from '../oidc/dev-signin.ts';
+import { embeddedTrustedIssuer } from '../oidc/embedded-console.ts';
+import { findClientCredentials } from '../oidc/oauth-tokens.ts';
+import { adminRoutes } from '../routes/admin.ts';
+import { createApiRoutes } from '../routes/api.ts';
+import { credentialRoutes } from '../routes/credentials.ts';
+import { createHealthRoutes } from '../routes/health.ts';
+import { meRoutes } from '../routes/me.ts';
+import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
+import { createCallerResolver } from '../services/callers.ts';
+import { hashClientSecret } from '../services/client-secret-hash.ts';
+import type { Clock } from '../services/clock.ts';
+import { createRateLimiter } from '../services/rate-limit.ts';
+import type { OAuthServer } from './oauth-server.ts';
+import type { Services } from './services.ts';
+import type { Stores } from './stores.ts';
+
+type FastPath = (req: IncomingMessage, res: ServerResponse, done: FastPathDone) => void;
+
+interface Parts {
+  readonly stores: Stores;
+  readonly services: Services;
+  readonly oauth: OAuthServer;
+  readonly clock: Clock;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+}
+
+/** The introspection fast path, or null when `INTROSPECTION_FAST_PATH=false`. */
+function createFastPath(config: Config, parts: Parts): FastPath | null {
+  if (!config.introspectionFastPath) return null;
+  const { stores, services, oauth, clock } = parts;
+  const clientCache = stores.clientCache;
+  return fastIntrospectionHandler({
+    introspector: oauth.introspector,
+    format: services.format,
+    authenticator: createSecretAuthenticator({
+      staticClients: [
+        {
+          client_id: config.adminClient.clientId,
+          client_secret: hashClientSecret(config.adminClient.clientSecret),
+          token_endpoint_auth_method: 'client_secret_basic',
+        },
+      ],
+      store: stores.oidcStore,
+      ...(clientCache ? { peek: (model: string, id: string) => clientCache.peek(model, id) } : {}),
+      clock,
+    }),
+    issuer: config.issuer,
+    patClientId: config.pat.clientId,
+    retryAfterSeconds: config.retryAfterSeconds,
+  });
+}
+
+/** The management API's routes and its caller resolution. */
+function managementApi(config: Config, parts: Parts, provider: Provider) {
+  const { stores, services, oauth, clock, logger } = parts;
+  const { users, pats, audit } = services;
+  const routeDeps = {
+    users,
+    pats,
+    clients: oauth.clients,
+    audit,
+    clock,
+    scopes: config.policy.scopes,
+    policy: config.policy,
+  };
+  const routes = [
+    ...adminRoutes(routeDeps),
+    ...meRoutes(routeDeps),
+    ...credentialRoutes({
+      pats,
+      limiter: createRateLimiter({ limit: config.limits.credentialRevocationsPerAddress, windowMs: 60_000, clock }),
+    }),
+  ];
+  const api = createApiRoutes({
+    routes,
+    resolveCaller: createCallerResolver({
+      findClientToken: (token) => findClientCredentials(provider, token),
+      pats,
+      users: stores.storage.users,
+      format: services.format,
+      trustedIssuers:
+        config.console.mode === 'embedded'
+          ? [...config.trustedIssuers, embeddedTrustedIssuer(config, stores.jwks)]
+          : config.trustedIssuers,
+      retryAfterSeconds: config.retryAfterSeconds,
+    }),
+    logger,
+    retryAfterSeconds: config.retryAfterSeconds,
+  });
+  return { routes, api };
+}
+
+/** Mounts everything on the provider's Koa application; returns the fast path to run ahead of it. */
+export function mountApplication(config: Config, parts: Parts): { fastPath: FastPath | null } {
+  const { stores, oauth, clock, metrics, logger } = parts;
+  const { provider } = oauth;
+  const addressOf = createAddressResolver(config.trustedProxyHops);
+  provider.use(issuerOrigin(config.issuer));
+  provider.use(async function clientAddress(ctx, next) {
+    ctx.request.ip = addressOf(ctx.req);
+    await next();
+  });
+  provider.use(metrics.middleware());
+  provider.use(requestLog(logger));
+  provider.use(notFoundAsJson());
+  const cache = stores.cache;
+  provider.use(
+    createHealthRoutes({
+      timeoutMs: 1000,
+      checks: { storage: () => stores.storage.ping(), ...(cache ? { redis: () => cache.ping() } : {}) },
+    }),
+  );
+  provider.use(metrics.route());
+  provider.use(serverToServerEndpoints());
+  const throttle = createAuthThrottle({
+    perClientAndAddress: config.limits.authFailuresPerClient,
+    perAddress: config.limits.authFailuresPerAddress,
+    clock,
+  });
+  provider.use(throttleFailedClientAuth(throttle, addressOf));
+  provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
+  provider.use(retryAfterOn503(config.retryAfterSeconds));
+  const { routes, api } = managementApi(config, parts, provider);
+  provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
+  const catalogues = loadCatalogues();
+  provider.use(consoleRoutes({ config, catalogues }));
+  if (config.console.mode === 'embedded') {
+    provider.use(devSignIn({ provider, users: stores.storage.users, catalogues }));
+  }
+  provider.use(api);
+  return { fastPath: createFastPath(config, parts) };
+}

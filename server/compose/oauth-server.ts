@@ -1,0 +1,101 @@
+/**
+ * Composition, part 3: the OAuth 2.0 authorization server (oidc-provider) with Tokenwarden's steps in its
+ * endpoints, the introspection both transports share, the client registry, and the one-time migration of client
+ * secrets stored in plaintext by earlier versions.
+ */
+import type Provider from 'oidc-provider';
+
+import type { Config } from '../../config/index.ts';
+import { describeError } from '../http/errors.ts';
+import { createIntrospector, type Introspector } from '../introspection/introspect.ts';
+import { INACTIVE, renderActive } from '../introspection/render.ts';
+import type { Logger, ThrottledWarn } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { withEmbeddedConsole } from '../oidc/embedded-console.ts';
+import type { EndpointHooks } from '../oidc/endpoint-steps.ts';
+import { findOAuthToken } from '../oidc/oauth-tokens.ts';
+import { createProvider } from '../oidc/provider.ts';
+import { createClientService, type ClientService } from '../services/clients.ts';
+import type { Clock } from '../services/clock.ts';
+import type { Services } from './services.ts';
+import type { Stores } from './stores.ts';
+
+export interface OAuthServer {
+  readonly provider: Provider;
+  readonly introspector: Introspector;
+  readonly clients: ClientService;
+}
+
+/** What Tokenwarden's steps inside oidc-provider's endpoints do, over the shared introspector. */
+function endpointHooks(config: Config, services: Services, introspector: Introspector): EndpointHooks {
+  const { pats, format } = services;
+  return {
+    async introspect(token, clientId) {
+      const subject = await introspector.introspect(token, clientId);
+      return subject ? renderActive(subject, config.issuer, config.pat.clientId) : { ...INACTIVE };
+    },
+    ownsToken: (token) => format.hasPrefix(token),
+    async revoke(token, clientId) {
+      await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
+    },
+  };
+}
+
+/** Creates the authorization server and migrates stored client secrets. */
+export async function createOAuthServer(
+  config: Config,
+  stores: Stores,
+  services: Services,
+  deps: { clock: Clock; metrics: Metrics; logger: Logger; warn: ThrottledWarn },
+): Promise<OAuthServer> {
+  const { metrics, logger, warn } = deps;
+  let introspector: Introspector | undefined;
+  const provider = createProvider({
+    config,
+    store: stores.oidcStore,
+    format: services.format,
+    jwks: stores.jwks,
+    cookieKeys: config.cookieKeys ?? stores.keyring.cookieKeys(),
+    hooks: (p) => {
+      introspector = createIntrospector({
+        pats: services.pats,
+        format: services.format,
+        findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
+      });
+      return endpointHooks(config, services, introspector);
+    },
+    ...(config.console.mode === 'embedded'
+      ? { configure: withEmbeddedConsole({ config, users: stores.storage.users, jwks: stores.jwks }) }
+      : {}),
+    onUnavailable: (error) => {
+      metrics.storeError('mongodb');
+      warn('storage', { err: describeError(error) }, 'token store unreachable; answering 503 where the cache cannot');
+    },
+  });
+  provider.on('server_error', (ctx: { path: string }, error: unknown) => {
+    logger.error({ err: describeError(error), path: ctx.path }, 'oidc-provider server error');
+  });
+
+  const clients = createClientService({
+    store: stores.oidcStore,
+    clock: deps.clock,
+    validate: async (metadata) => {
+      await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
+    },
+  });
+  const migrated = await clients.hashStoredSecrets();
+  if (migrated.hashed.length > 0) {
+    logger.warn(
+      { clients: migrated.hashed },
+      'client secrets stored in plaintext by an earlier version are now hashed',
+    );
+  }
+  if (migrated.switchedFromJwt.length > 0) {
+    logger.warn(
+      { clients: migrated.switchedFromJwt },
+      'clients registered with client_secret_jwt (no longer offered: it needs the secret kept recoverable) now authenticate with client_secret_basic, same secret',
+    );
+  }
+  if (!introspector) throw new Error('oidc-provider was built without Tokenwarden’s endpoint hooks');
+  return { provider, introspector, clients };
+}
