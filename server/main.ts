@@ -109,7 +109,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     options.cache !== undefined
       ? options.cache
       : config.redis
-        ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+        ? createRedisCache({ topology: config.redis.topology, commandTimeoutMs: config.redis.commandTimeoutMs })
         : null;
 
   const clientCache =

@@ -48,7 +48,7 @@ describe('configuration', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.issuer, 'https://tokens.example.com');
     assert.deepEqual(config.storage, { kind: 'mongodb', uri: production.MONGODB_URI, timeoutMs: 2000 });
-    assert.equal(config.redis?.url, 'redis://cache:6379');
+    assert.deepEqual(config.redis?.topology, { kind: 'single', url: 'redis://cache:6379' });
     assert.equal(config.pat.prefix, 'acme');
     assert.equal(config.pat.clientId, 'pats');
     assert.equal(config.adminClient.clientId, 'root');

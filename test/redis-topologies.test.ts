@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+
+import { createRedisCache } from '../adapters/redis/cache.ts';
+import { StoreUnavailableError, type Cache } from '../adapters/types.ts';
+import { loadConfig } from '../config/index.ts';
+import { eventually } from './support/eventually.ts';
+import { services } from './support/hooks.ts';
+import {
+  ask,
+  startRedisCluster,
+  startRedisSentinel,
+  type RedisClusterHandle,
+  type RedisSentinelHandle,
+} from './support/redis-topologies.ts';
+
+/** What a test needs of a running topology: its environment, where a key lives, and how to fail its master over. */
+interface Rig {
+  readonly env: Record<string, string>;
+  masterOf(key: string): Promise<number>;
+  readonly failover?: {
+    replicaOf(master: number): Promise<number>;
+    signal(port: number, signal: NodeJS.Signals): Promise<void>;
+    promoted(replica: number): Promise<void>;
+  };
+  stop(): Promise<void>;
+}
+
+const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
+  {
+    name: 'one server (REDIS_URL)',
+    start: async () => {
+      const { redis } = services();
+      return { env: { REDIS_URL: redis.url }, masterOf: async () => redis.port, stop: async () => undefined };
+    },
+  },
+  {
+    name: 'Redis Cluster (REDIS_CLUSTER_NODES)',
+    start: async () => {
+      const cluster: RedisClusterHandle = await startRedisCluster();
+      return {
+        env: cluster.env,
+        masterOf: (key) => cluster.masterOf(key),
+        failover: {
+          replicaOf: (master) => cluster.replicaOf(master),
+          signal: (port, signal) => cluster.nodes.get(port)!.signal(signal),
+          promoted: (replica) => cluster.promoted(replica),
+        },
+        stop: () => cluster.stop(),
+      };
+    },
+  },
+  {
+    name: 'Redis Sentinel (REDIS_SENTINELS)',
+    start: async () => {
+      const sentinel: RedisSentinelHandle = await startRedisSentinel();
+      return {
+        env: sentinel.env,
+        masterOf: () => sentinel.master(),
+        failover: {
+          replicaOf: async (master) => [...sentinel.servers.keys()].find((p) => p !== master)!,
+          signal: (port, signal) => sentinel.servers.get(port)!.signal(signal),
+          promoted: (replica) => sentinel.promoted(replica),
+        },
+        stop: () => sentinel.stop(),
+      };
+    },
+  },
+];
+
+/**
+ * The same {@link Cache} contract on one server, a Redis Cluster (3 masters, a replica each) and a master behind
+ * three Sentinels, all real. On the two that fail over, a write acknowledged by the master alone is lost by the
+ * failover: the cache must refuse at once while it happens, and report `onReady(true)` before it answers anything
+ * from the promoted replica (the PAT service distrusts older entries right then).
+ */
+describe('the Redis cache on each topology', function () {
+  this.timeout(90_000);
+
+  for (const { name, start } of topologies) {
+    describe(name, () => {
+      let rig: Rig;
+      let cache: Cache;
+      const ready: boolean[] = [];
+      const readyAt: number[] = [];
+      const states: boolean[] = [];
+      const messages: string[] = [];
+
+      before(async () => {
+        rig = await start();
+        const config = loadConfig({ ...rig.env, REDIS_COMMAND_TIMEOUT_MS: '250' });
+        cache = createRedisCache({ topology: config.redis!.topology, commandTimeoutMs: 250 });
+        cache.onReady((reconnect) => {
+          ready.push(reconnect);
+          readyAt.push(Date.now());
+        });
+        cache.subscribe(
+          'topology-test',
+          (m) => messages.push(m),
+          (live) => states.push(live),
+        );
+        await eventually(async () => states.at(-1) === true);
+      });
+      after(async () => {
+        await cache?.close();
+        await rig?.stop();
+      });
+
+      it('is ready once, then keeps the contract: get, set with expiry, set-if-absent, compare-and-set', async () => {
+        assert.deepEqual(ready, [false]);
+        await cache.ping();
+        await cache.set('contract:a', 'one', 60);
+        assert.equal(await cache.get('contract:a'), 'one');
+        await cache.set('contract:a', 'two', 60, true);
+        assert.equal(await cache.get('contract:a'), 'one', 'set-if-absent leaves an existing value');
+        await cache.set('contract:absent', 'fresh', 60, true);
+        assert.equal(await cache.get('contract:absent'), 'fresh');
+        assert.equal(await cache.replace('contract:a', 'one', 'three', 60), true);
+        assert.equal(await cache.replace('contract:a', 'one', 'four', 60), false);
+        assert.equal(await cache.get('contract:a'), 'three');
+        await cache.set('contract:short', 'x', 1);
+        await eventually(async () => (await cache.get('contract:short')) === null, 5000);
+      });
+
+      it('deletes keys that live on different masters in one call', async () => {
+        const keys = Array.from({ length: 12 }, (_, i) => `contract:del:${i}`);
+        await Promise.all(keys.map((k) => cache.set(k, 'v', 60)));
+        const masters = new Set(await Promise.all(keys.map((k) => rig.masterOf(`tw:${k}`))));
+        if (rig.env.REDIS_CLUSTER_NODES) assert.ok(masters.size > 1, 'the keys span several masters');
+        await cache.del(keys);
+        assert.deepEqual(await Promise.all(keys.map((k) => cache.get(k))), Array(keys.length).fill(null));
+      });
+
+      it('delivers what is published to the subscriber', async () => {
+        await cache.publish('topology-test', 'hello');
+        await eventually(async () => messages.includes('hello'), 5000);
+      });
+
+      if (name === topologies[0]!.name) return;
+
+      it('during a failover refuses at once, is ready again before answering from the promoted replica, resubscribes', async () => {
+        const failover = rig.failover!;
+        await cache.set('lost-write', 'before', 300);
+        const master = await rig.masterOf('tw:lost-write');
+        const replica = await failover.replicaOf(master);
+        assert.equal(await ask(master, (c) => c.call('WAIT', '1', '5000')), 1, 'the replica has "before"');
+        // The replica stops reading and the master drops its replication link: the next write reaches the master
+        // only. Then the master dies, and the replica that never saw it takes over.
+        await failover.signal(replica, 'SIGSTOP');
+        await ask(master, (c) => c.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+        await cache.set('lost-write', 'lost', 300);
+        assert.equal(await cache.get('lost-write'), 'lost');
+        const statesBefore = states.length;
+        await failover.signal(master, 'SIGKILL');
+        const killedAt = Date.now();
+        await failover.signal(replica, 'SIGCONT');
+
+        const reads: Array<{ value: string | null; reconnected: boolean }> = [];
+        const refusals: number[] = [];
+        let polling = true;
+        const poll = (async () => {
+          while (polling) {
+            const started = performance.now();
+            try {
+              const value = await cache.get('lost-write');
+              reads.push({ value, reconnected: ready.includes(true) });
+            } catch (error) {
+              assert.ok(error instanceof StoreUnavailableError, String(error));
+              refusals.push(performance.now() - started);
+            }
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        })();
+        await failover.promoted(replica);
+        const promotedAt = Date.now();
+        await eventually(async () => reads.some((r) => r.value === 'before'), 20_000);
+        polling = false;
+        await poll;
+
+        assert.ok(refusals.length > 0, 'the failover was felt');
+        assert.ok(Math.max(...refusals) < 1000, `every refusal was quick: ${Math.max(...refusals)} ms`);
+        const early = reads.filter((r) => r.value === 'before' && !r.reconnected);
+        assert.equal(early.length, 0, 'nothing was answered from the promoted replica before onReady(true)');
+        assert.ok(
+          reads.some((r) => r.value === 'before'),
+          'the write acknowledged by the master alone was lost (what onReady(true) is for)',
+        );
+        assert.equal(ready.length >= 2 && ready.slice(1).every(Boolean), true, `onReady: ${ready.join(', ')}`);
+        await eventually(async () => states.at(-1) === true, 5000);
+        assert.equal(states[statesBefore], false, 'the subscription was reported down, then live again');
+        await cache.publish('topology-test', 'after the failover');
+        await eventually(async () => messages.includes('after the failover'), 5000);
+        process.stdout.write(
+          `      (master killed; replica promoted after ${promotedAt - killedAt} ms, cache ready again after ${
+            readyAt[1]! - killedAt
+          } ms; ${refusals.length} refusals, the slowest in ${Math.round(Math.max(...refusals))} ms)\n`,
+        );
+      });
+    });
+  }
+});
