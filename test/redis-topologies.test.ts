@@ -22,9 +22,12 @@ interface Rig {
     signal(port: number, signal: NodeJS.Signals): Promise<void>;
     promoted(replica: number): Promise<void>;
   };
+  /** Behind Sentinel: the setup itself, for a manual failover. */
+  readonly sentinel?: RedisSentinelHandle;
   stop(): Promise<void>;
 }
 
+const SENTINEL = 'Redis Sentinel (REDIS_SENTINELS)';
 const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
   {
     name: 'one server (REDIS_URL)',
@@ -50,7 +53,7 @@ const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
     },
   },
   {
-    name: 'Redis Sentinel (REDIS_SENTINELS)',
+    name: SENTINEL,
     start: async () => {
       const sentinel: RedisSentinelHandle = await startRedisSentinel();
       return {
@@ -61,6 +64,7 @@ const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
           signal: (port, signal) => sentinel.servers.get(port)!.signal(signal),
           promoted: (replica) => sentinel.promoted(replica),
         },
+        sentinel,
         stop: () => sentinel.stop(),
       };
     },
@@ -194,6 +198,30 @@ describe('the Redis cache on each topology', function () {
             readyAt[1]! - killedAt
           } ms; ${refusals.length} refusals, the slowest in ${Math.round(Math.max(...refusals))} ms)\n`,
         );
+      });
+
+      if (name !== SENTINEL) return;
+
+      it('after SENTINEL FAILOVER, writes only to the new master, though the old one takes writes for seconds more', async () => {
+        const sentinel = rig.sentinel!;
+        // The server killed above comes back as a replica of the current master, ready to take over.
+        const master = await sentinel.master();
+        const replica = [...sentinel.servers.keys()].find((p) => p !== master)!;
+        if (!sentinel.servers.get(replica)!.running()) await sentinel.servers.get(replica)!.start();
+        await sentinel.demoted(replica);
+
+        const readyBefore = ready.length;
+        const promoted = await sentinel.failover();
+        assert.equal(promoted, replica);
+        await eventually(async () => ready.length > readyBefore, 5000);
+        for (let i = 1; i <= 20; i++) await cache.set('after-failover', String(i), 300);
+        assert.equal(
+          ((await ask(master, (c) => c.call('ROLE'))) as string[])[0],
+          'master',
+          'the old master is one still',
+        );
+        assert.equal(await ask(master, (c) => c.get('tw:after-failover')), null, 'nothing reached the old master');
+        assert.equal(await ask(promoted, (c) => c.get('tw:after-failover')), '20');
       });
     });
   }

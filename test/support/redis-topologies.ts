@@ -332,6 +332,17 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
     const port = views[0]!.port;
     return views.every((v) => v.port === port) ? port : null;
   };
+  /** Whether every Sentinel sees the replica on `port` up, linked to its master: one it could promote. */
+  const healthyReplicaEverywhere = async (port: number) => {
+    for (const s of sentinels.keys()) {
+      const replicas = (await ask(s, (c) => c.call('SENTINEL', 'REPLICAS', masterName))) as string[][];
+      const entry = replicas
+        .map((fields) => Object.fromEntries(fields.flatMap((v, i) => (i % 2 === 0 ? [[v, fields[i + 1]]] : []))))
+        .find((r) => Number(r.port) === port);
+      if (!entry || entry.flags !== 'slave' || entry['master-link-status'] !== 'ok') return false;
+    }
+    return true;
+  };
   const knowsAll = async () => {
     const views = await Promise.all([...sentinels.keys()].map(sentinelView));
     return views.every((v) => v.replicas >= 1 && v.others === sentinels.size - 1);
@@ -378,7 +389,13 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
         `${port} a replica in sync, known to every Sentinel`,
         async () => {
           const r = await replication(port);
-          return r.role === 'slave' && r.masterPort === currentMaster && r.inSync && knowsAll();
+          return (
+            r.role === 'slave' &&
+            r.masterPort === currentMaster &&
+            r.inSync &&
+            (await knowsAll()) &&
+            healthyReplicaEverywhere(port)
+          );
         },
         60_000,
       );
