@@ -358,11 +358,12 @@ const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})
 /** `host:port,host:port` (IPv6 in brackets) into addresses. */
 function parseAddresses(variable: string, raw: string): RedisAddress[] {
   const entries = raw.split(',').map((e) => e.trim());
-  return entries.map((entry) => {
+  return entries.map((entry, i) => {
     const m = HOST_PORT.exec(entry);
     const port = Number(m?.[3]);
     if (!m || port < 1 || port > 65535) {
-      throw new ConfigError(variable, `must be a comma-separated list of host:port, and "${entry}" is not one`);
+      // The entry itself is not echoed: a URL with a password in it would end up in the logs.
+      throw new ConfigError(variable, `must be a comma-separated list of host:port; entry ${i + 1} is not one`);
     }
     return { host: m[1] ?? m[2]!, port };
   });

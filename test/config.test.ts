@@ -58,6 +58,44 @@ describe('configuration', () => {
     assert.equal(config.heapGrowthPercent, 0);
   });
 
+  it('reads a Redis Cluster and a Sentinel setup, with their credentials', () => {
+    const cluster = loadConfig({
+      REDIS_CLUSTER_NODES: 'cache-1:7000, 10.0.0.2:7001,[::1]:7002',
+      REDIS_USERNAME: 'tokenwarden',
+      REDIS_PASSWORD: 'secret',
+    });
+    assert.deepEqual(cluster.redis, {
+      topology: {
+        kind: 'cluster',
+        nodes: [
+          { host: 'cache-1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+        username: 'tokenwarden',
+        password: 'secret',
+      },
+      commandTimeoutMs: 250,
+    });
+    const sentinel = loadConfig({
+      REDIS_SENTINELS: 's1:26379,s2:26379,s3:26379',
+      REDIS_SENTINEL_MASTER: 'tokenwarden',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+    assert.deepEqual(sentinel.redis?.topology, {
+      kind: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+        { host: 's3', port: 26379 },
+      ],
+      masterName: 'tokenwarden',
+      username: null,
+      password: null,
+      sentinelPassword: 'sentinel-secret',
+    });
+  });
+
   const bad: Array<[Record<string, string>, string]> = [
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -74,6 +112,17 @@ describe('configuration', () => {
     [{ JWKS: '{"keys":[{"kty":"EC"}]}' }, 'JWKS'],
     [{ COOKIE_KEYS: 'short' }, 'COOKIE_KEYS'],
     [{ PAT_CLIENT_ID: 'same', ADMIN_CLIENT_ID: 'same' }, 'PAT_CLIENT_ID'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000,b' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'a:0' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER'],
+    [{ REDIS_SENTINELS: 's:99999', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINEL_PASSWORD: 'p' }, 'REDIS_SENTINEL_PASSWORD'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'p' }, 'REDIS_PASSWORD'],
+    [{ REDIS_USERNAME: 'u' }, 'REDIS_USERNAME'],
   ];
   for (const [env, variable] of bad) {
     it(`stops on a bad ${variable}, naming it`, () => {
