@@ -84,6 +84,10 @@ export function createSubscription(
           drop();
           link.unsettle();
         });
+        // A replica of the slot's master accepts SSUBSCRIBE too, and gets messages late: only a master will do.
+        const [role] = (await c.call('ROLE')) as [string];
+        if (!isCurrent()) return;
+        if (role !== 'master') throw new Error('the subscriber reached a replica');
         await c.ssubscribe(channel);
       } else {
         c.on('message', (ch: string, message: string) => {
