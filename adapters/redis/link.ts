@@ -224,8 +224,9 @@ export function createRedisLink(opts: RedisLinkOptions): RedisLink {
       masters = now;
       unsettle();
     });
+    // A node connection ended (they never reconnect by themselves). Not `node error`: a slot refresh that timed out
+    // on a busy node reports one too, and a lost connection ends anyway.
     client.on('-node', unsettle);
-    client.on('node error', unsettle);
   }
 
   return {
