@@ -264,7 +264,7 @@ describe('faults under load', function () {
     assert.deepEqual(summary.failures, {}, 'no failed request of any kind while the cluster failed over');
   });
 
-  it('Redis Sentinel: SENTINEL FAILOVER under load, the old master demoted later: no wrong answer, nothing lost', async () => {
+  it('Redis Sentinel: SENTINEL FAILOVER under load: no wrong answer, nothing lost', async () => {
     const sentinel = await startRedisSentinel();
     topologies.push(sentinel);
     const tw = await launch(sentinel.env);
@@ -272,16 +272,12 @@ describe('faults under load', function () {
     const load = loadOn(api);
     load.phase('sentinel up');
     await load.after(400);
-    const old = await sentinel.master();
+    // The old master still takes writes until Sentinel turns it into a replica, about 10 s later: the instance must
+    // have left it at once (test/redis-topologies.test.ts checks that nothing it writes lands there).
     load.phase('failover');
     await sentinel.failover();
     load.phase('new master');
-    await load.after(300);
-    // Until Sentinel turns it into a replica (about 10 s later, closing its clients) the old master still takes
-    // writes: nothing may be read from or written to it meanwhile.
-    load.phase('old master demoted');
-    await sentinel.demoted(old);
-    await load.after(300);
+    await load.after(600);
     const summary = await load.stop();
     const check = await verifyLedger(api, summary);
     await tw.signal('SIGTERM');
