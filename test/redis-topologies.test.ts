@@ -24,10 +24,13 @@ interface Rig {
   };
   /** Behind Sentinel: the setup itself, for a manual failover. */
   readonly sentinel?: RedisSentinelHandle;
+  /** A Redis Cluster: the cluster itself, for a manual failover. */
+  readonly cluster?: RedisClusterHandle;
   stop(): Promise<void>;
 }
 
 const SENTINEL = 'Redis Sentinel (REDIS_SENTINELS)';
+const CLUSTER = 'Redis Cluster (REDIS_CLUSTER_NODES)';
 const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
   {
     name: 'one server (REDIS_URL)',
@@ -37,7 +40,7 @@ const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
     },
   },
   {
-    name: 'Redis Cluster (REDIS_CLUSTER_NODES)',
+    name: CLUSTER,
     start: async () => {
       const cluster: RedisClusterHandle = await startRedisCluster();
       return {
@@ -48,6 +51,7 @@ const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
           signal: (port, signal) => cluster.nodes.get(port)!.signal(signal),
           promoted: (replica) => cluster.promoted(replica),
         },
+        cluster,
         stop: () => cluster.stop(),
       };
     },
@@ -203,6 +207,28 @@ describe('the Redis cache on each topology', function () {
           } ms; ${refusals.length} refusals, the slowest in ${Math.round(Math.max(...refusals))} ms)\n`,
         );
       });
+
+      if (name === CLUSTER) {
+        it('after a manual CLUSTER FAILOVER (no connection lost) is ready again, resubscribed on the new master', async () => {
+          const cluster = rig.cluster!;
+          // The master killed above comes back as a replica.
+          for (const [port, node] of cluster.nodes) if (!node.running()) await cluster.restart(port);
+          const master = await cluster.masterOf('tw:topology-test');
+          const replica = await cluster.replicaOf(master);
+          const [readyBefore, statesBefore] = [ready.length, states.length];
+          await ask(replica, (c) => c.call('CLUSTER', 'FAILOVER'));
+          await cluster.promoted(replica);
+          // The old master is now a replica: Redis unsubscribed its shard-channel subscribers, and redirects
+          // commands; neither goes unnoticed.
+          await eventually(async () => ready.length > readyBefore && states.at(-1) === true, 10_000);
+          assert.equal(states[statesBefore], false, 'the subscription was reported down, then live again');
+          await cache.publish('topology-test', 'after the manual failover');
+          await eventually(async () => messages.includes('after the manual failover'), 5000);
+          await cache.set('after-manual-failover', 'x', 300);
+          const owner = await cluster.masterOf('tw:after-manual-failover');
+          assert.equal(await ask(owner, (c) => c.get('tw:after-manual-failover')), 'x');
+        });
+      }
 
       if (name !== SENTINEL) return;
 

@@ -58,6 +58,13 @@ export interface RedisSentinelHandle {
 
 const noop = () => undefined;
 
+/** `n` distinct free loopback ports (two calls to `freePort` may return the same one: nothing holds it between). */
+async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 function redisProcess(binary: string, args: () => string[], port: number): RedisProcess {
   let child: ChildProcess | undefined;
   let stderr = '';
@@ -167,8 +174,9 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
+    const ports = await freePorts(12);
     for (let i = 0; i < 6; i++) {
-      const [port, busPort] = [await freePort(), await freePort()];
+      const [port, busPort] = [ports[2 * i]!, ports[2 * i + 1]!];
       const args = [
         '--port',
         String(port),
@@ -223,7 +231,14 @@ export async function startRedisCluster(): Promise<RedisClusterHandle> {
     const roles = await Promise.all(running().map((p) => replication(p)));
     return roles.filter((r) => r.role === 'slave').length >= 3 && roles.every((r) => r.inSync);
   };
-  await until('cluster ok with every replica in sync', async () => (await clusterOk()) && replicasInSync(), 60_000);
+  await until(
+    'cluster ok with every replica in sync',
+    async () => (await clusterOk()) && replicasInSync(),
+    60_000,
+  ).catch(async (error: unknown) => {
+    await stop();
+    throw error;
+  });
 
   return {
     env: { REDIS_CLUSTER_NODES: [...nodes.keys()].map((p) => `127.0.0.1:${p}`).join(',') },
@@ -272,7 +287,8 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
     await Promise.all([...servers.values(), ...sentinels.values()].map((n) => n.signal('SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
   };
-  const [masterPort, replicaPort] = [await freePort(), await freePort()];
+  const ports = await freePorts(5);
+  const [masterPort, replicaPort, sentinelPorts] = [ports[0]!, ports[1]!, ports.slice(2)];
   /** Who each server follows when (re)started: the harness's idea of the current master. */
   let currentMaster = masterPort;
   try {
@@ -290,8 +306,7 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
     }
     await servers.get(masterPort)!.start();
     await servers.get(replicaPort)!.start();
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
+    for (const port of sentinelPorts) {
       const file = join(dir, `sentinel-${port}.conf`);
       writeFileSync(
         file,
@@ -351,7 +366,10 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
     'Sentinels agreeing, knowing the replica and each other',
     async () => (await agreed()) === masterPort && (await knowsAll()) && (await replication(replicaPort)).inSync,
     60_000,
-  );
+  ).catch(async (error: unknown) => {
+    await stop();
+    throw error;
+  });
 
   const promoted = async (port: number) => {
     await until(`${port} named master by every Sentinel`, async () => {
