@@ -5,9 +5,10 @@
  * before the cache's users have been told to distrust what was written before.
  *
  * - The link is **settled** only while it talks to the servers that hold the data now. One server: connected.
- *   Sentinel: connected, and a majority of the configured Sentinels name that very server (by run id) as the master,
- *   so a failover half-seen by a lagging Sentinel is not settled on. Cluster: every slot has a master in the slot map,
- *   and each of them answers `ROLE` as a master and `CLUSTER INFO` with `cluster_state:ok`.
+ *   Sentinel: connected, and a majority of the configured Sentinels name that very server as the master (by run id,
+ *   or by address until they have learnt a new master's run id), so neither a master a lagging Sentinel still names
+ *   nor a demoted one that still answers as a master is settled on. Cluster: every slot has a master in the slot
+ *   map, and each of them answers `ROLE` as a master and `CLUSTER INFO` with `cluster_state:ok`.
  * - Anything that may mean the servers changed **unsettles** it: a lost connection; behind Sentinel, its
  *   `+switch-master` (ioredis's failover detector drops the connection); in a cluster, a node connection ending, a
  *   slot map that names another master for some slot, and any failed command but a timeout (a redirection,
