@@ -26,6 +26,7 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 
 import { StoreUnavailableError } from '../types.ts';
+import { refreshSlots, slotMasters, verifyCluster, verifySentinel, type Verdict } from './verify.ts';
 
 /** A server or Sentinel address. */
 export interface RedisAddress {
@@ -85,7 +86,6 @@ export interface RedisLink {
   close(): void;
 }
 
-const SLOTS = 16_384;
 /** Pause between two verifications while the topology is not settled (a failover takes seconds). */
 const VERIFY_RETRY_MS = 100;
 const reconnectDelay = (times: number) => Math.min(50 * times, 500);
@@ -97,11 +97,12 @@ export async function runIdOf(conn: Redis): Promise<string | null> {
   return /^run_id:(\w+)/m.exec(info)?.[1] ?? null;
 }
 
-type Verdict =
-  { readonly ok: true; readonly serverId: string | null } | { readonly ok: false; readonly reconnect?: boolean };
-
-/** Creates the link and starts connecting; it does not wait (Redis is optional). */
-export function createRedisLink(opts: RedisLinkOptions): RedisLink {
+/** The client of the topology (connecting at once), and how to open a dedicated connection next to it. */
+function connect(opts: RedisLinkOptions): {
+  client: Redis | Cluster;
+  connectTimeout: number;
+  connection: (address?: RedisAddress) => Redis;
+} {
   const { topology } = opts;
   const connectTimeout = Math.max(opts.commandTimeoutMs * 4, 1000);
   const failFast: RedisOptions = {
@@ -151,6 +152,30 @@ export function createRedisLink(opts: RedisLinkOptions): RedisLink {
         : new Redis(topology.url, { ...failFast, keyPrefix: opts.keyPrefix, retryStrategy: reconnectDelay });
   // Without a listener ioredis prints every connection error; callers see failures through rejections instead.
   client.on('error', noop);
+
+  return {
+    client,
+    connectTimeout,
+    connection: (address) => {
+      const dedicated: RedisOptions = { connectTimeout, retryStrategy: null, enableOfflineQueue: true };
+      const conn = address
+        ? new Redis({ ...dedicated, ...credentials, host: address.host, port: address.port })
+        : topology.kind === 'sentinel'
+          ? new Redis({ ...dedicated, ...sentinelOptions() })
+          : topology.kind === 'single'
+            ? new Redis(topology.url, dedicated)
+            : undefined;
+      if (!conn) throw new Error('a cluster connection needs the node address');
+      conn.on('error', noop);
+      return conn;
+    },
+  };
+}
+
+/** Creates the link and starts connecting; it does not wait (Redis is optional). */
+export function createRedisLink(opts: RedisLinkOptions): RedisLink {
+  const { topology } = opts;
+  const { client, connectTimeout, connection } = connect(opts);
 
   let settled = false;
   let everSettled = false;
@@ -255,19 +280,7 @@ export function createRedisLink(opts: RedisLinkOptions): RedisLink {
       unsettledListeners.push(listener);
     },
     unsettle,
-    connection(address) {
-      const dedicated: RedisOptions = { connectTimeout, retryStrategy: null, enableOfflineQueue: true };
-      const conn = address
-        ? new Redis({ ...dedicated, ...credentials, host: address.host, port: address.port })
-        : topology.kind === 'sentinel'
-          ? new Redis({ ...dedicated, ...sentinelOptions() })
-          : topology.kind === 'single'
-            ? new Redis(topology.url, dedicated)
-            : undefined;
-      if (!conn) throw new Error('a cluster connection needs the node address');
-      conn.on('error', noop);
-      return conn;
-    },
+    connection,
     close() {
       closed = true;
       clearTimeout(retry);
@@ -278,111 +291,4 @@ export function createRedisLink(opts: RedisLinkOptions): RedisLink {
 
 function isTimeout(error: unknown): boolean {
   return error instanceof Error && error.message === 'Command timed out';
-}
-
-function refreshSlots(cluster: Cluster): Promise<void> {
-  return new Promise((resolve, reject) => {
-    cluster.refreshSlotsCache((error) => (error ? reject(error) : resolve()));
-  });
-}
-
-/** Which master serves which slots, as one comparable string (`firstSlot:host:port;…`), "" when a slot has none. */
-function slotMasters(cluster: Cluster): string {
-  let out = '';
-  let previous: string | undefined;
-  for (let slot = 0; slot < SLOTS; slot++) {
-    const master = cluster.slots[slot]?.[0];
-    if (master === undefined) return '';
-    if (master !== previous) out += `${slot}:${master};`;
-    previous = master;
-  }
-  return out;
-}
-
-async function verifyCluster(cluster: Cluster): Promise<Verdict> {
-  const wanted = new Set<string>();
-  for (let slot = 0; slot < SLOTS; slot++) {
-    const master = cluster.slots[slot]?.[0];
-    if (master === undefined) return { ok: false };
-    wanted.add(master);
-  }
-  const nodes = new Map(cluster.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
-  const answers = await Promise.all(
-    [...wanted].map(async (key) => {
-      const node = nodes.get(key);
-      if (!node) return false;
-      const [role] = (await node.call('ROLE')) as [string];
-      const info = String(await node.call('CLUSTER', 'INFO'));
-      return role === 'master' && /^cluster_state:ok/m.test(info);
-    }),
-  );
-  return answers.every(Boolean) ? { ok: true, serverId: null } : { ok: false };
-}
-
-/** The master as one Sentinel names it, or null (unreachable, unknown master name). */
-async function askSentinel(
-  address: RedisAddress,
-  masterName: string,
-  password: string | null,
-  timeoutMs: number,
-): Promise<{ runId: string; host: string; port: number } | null> {
-  const conn = new Redis({
-    host: address.host,
-    port: address.port,
-    ...(password === null ? {} : { password }),
-    lazyConnect: true,
-    retryStrategy: null,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: timeoutMs,
-    commandTimeout: timeoutMs,
-  });
-  conn.on('error', noop);
-  try {
-    await conn.connect();
-    const fields = (await conn.call('SENTINEL', 'MASTER', masterName)) as string[];
-    const get = (name: string) => {
-      const at = fields.indexOf(name);
-      return at >= 0 && at % 2 === 0 ? (fields[at + 1] ?? '') : '';
-    };
-    return { runId: get('runid'), host: get('ip'), port: Number(get('port')) };
-  } catch {
-    return null;
-  } finally {
-    conn.disconnect();
-  }
-}
-
-/**
- * Settled when a majority of the configured Sentinels name the server `client` reached: by run id, or, while a
- * Sentinel has not learnt the run id of a just-promoted master yet (it does within 10 s), by address. When a
- * majority names another server, the connection is dropped so ioredis asks the Sentinels again.
- */
-async function verifySentinel(
-  client: Redis,
-  topology: Extract<RedisTopology, { kind: 'sentinel' }>,
-  timeoutMs: number,
-): Promise<Verdict> {
-  const server = await client.info('server');
-  const runId = /^run_id:(\w+)/m.exec(server)?.[1] ?? null;
-  const port = Number(/^tcp_port:(\d+)/m.exec(server)?.[1]);
-  const host = client.stream.remoteAddress;
-  const named = await Promise.all(
-    topology.sentinels.map((s) => askSentinel(s, topology.masterName, topology.sentinelPassword, timeoutMs)),
-  );
-  let us = 0;
-  let other = 0;
-  for (const n of named) {
-    if (n === null) continue;
-    if (n.runId !== '') {
-      if (n.runId === runId) us++;
-      else other++;
-    } else if (n.host === host) {
-      if (n.port === port) us++;
-      else other++;
-    }
-  }
-  const majority = Math.floor(topology.sentinels.length / 2) + 1;
-  if (runId !== null && us >= majority) return { ok: true, serverId: runId };
-  return { ok: false, reconnect: other >= majority };
 }
