@@ -214,13 +214,18 @@ export interface Cache {
   /** Atomically sets `key` to `value` only if it still holds `expected` (compare-and-set). */
   replace(key: string, expected: string, value: string, ttlSeconds: number): Promise<boolean>;
   ping(): Promise<void>;
-  /** Registers a callback run each time the connection becomes ready (`reconnect`: not the first time). */
+  /**
+   * Registers a callback run each time the cache becomes ready: the first time with `reconnect` false, then true
+   * after every reconnection and every failover or topology change (a promoted replica may lack writes its master
+   * acknowledged). It runs before anything is read from the new servers; until then every method rejects at once.
+   */
   onReady(listener: (reconnect: boolean) => void): void;
-  /** Publishes a message to every subscriber of `channel` (Redis pub/sub). */
+  /** Publishes a message to every subscriber of `channel` (Redis pub/sub; sharded pub/sub in a cluster). */
   publish(channel: string, message: string): Promise<void>;
   /**
    * Subscribes (on a separate connection) to `channel`. `onState(true)` is called once the subscription is live,
-   * again after every reconnection; `onState(false)` whenever the connection is lost (messages may be missed).
+   * again after every reconnection or failover; `onState(false)` as soon as messages may be missed (the connection
+   * lost, a failover or topology change under way). Only changes are reported.
    */
   subscribe(channel: string, onMessage: (message: string) => void, onState: (live: boolean) => void): void;
   close(): Promise<void>;

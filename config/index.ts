@@ -33,8 +33,12 @@ export interface Config {
   /** Storage. `MONGODB_URI` unset selects the embedded in-memory store (refused when `NODE_ENV=production`). */
   readonly storage:
     { readonly kind: 'memory' } | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
-  /** `REDIS_URL` (default unset: no shared cache) and `REDIS_COMMAND_TIMEOUT_MS` (default 250). */
-  readonly redis: { readonly url: string; readonly commandTimeoutMs: number } | null;
+  /**
+   * The shared cache, default none. Exactly one topology: `REDIS_URL` (one server), `REDIS_CLUSTER_NODES` (a Redis
+   * Cluster) or `REDIS_SENTINELS` with `REDIS_SENTINEL_MASTER` (a master behind Sentinel). `REDIS_COMMAND_TIMEOUT_MS`
+   * (default 250): a slower command counts as a miss.
+   */
+  readonly redis: { readonly topology: RedisTopology; readonly commandTimeoutMs: number } | null;
   readonly pat: {
     /** `TOKEN_PREFIX` (default `pat`): PAT values look like `<prefix>_<36 random><6 checksum>`. */
     readonly prefix: string;
@@ -45,7 +49,7 @@ export interface Config {
   readonly cacheTtlSeconds: number;
   /**
    * `LOCAL_CACHE_TTL_SECONDS` (default 10; `0` disables) and `LOCAL_CACHE_MAX` (default 100000): the in-process
-   * LRU in front of Redis, invalidated on every instance through Redis pub/sub. Used only with `REDIS_URL`.
+   * LRU in front of Redis, invalidated on every instance through Redis pub/sub. Used only with Redis.
    */
   readonly localCache: { readonly ttlSeconds: number; readonly max: number };
   /** `NEGATIVE_CACHE_TTL_SECONDS` (default 60): how long an unknown well-formed PAT is remembered as unknown. */
@@ -134,6 +138,36 @@ export interface Config {
   readonly heapGrowthPercent: number;
 }
 
+/** A Redis server or Sentinel address. */
+export interface RedisAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Where Redis is, and the credentials of its data nodes (with `REDIS_URL` they are in the URL). */
+export type RedisTopology =
+  | { readonly kind: 'single'; readonly url: string }
+  | {
+      readonly kind: 'cluster';
+      /** `REDIS_CLUSTER_NODES`: seed nodes, `host:port,host:port`; the rest of the cluster is discovered. */
+      readonly nodes: readonly RedisAddress[];
+      /** `REDIS_USERNAME` (default unset: Redis's `default` user) and `REDIS_PASSWORD` (default unset: none). */
+      readonly username: string | null;
+      readonly password: string | null;
+    }
+  | {
+      readonly kind: 'sentinel';
+      /** `REDIS_SENTINELS`: `host:port,host:port`, the Sentinels to ask where the master is. */
+      readonly sentinels: readonly RedisAddress[];
+      /** `REDIS_SENTINEL_MASTER`: the monitored master's name (`sentinel monitor <name> …`); required. */
+      readonly masterName: string;
+      /** `REDIS_USERNAME` and `REDIS_PASSWORD`, as for a cluster: the master's and replicas' credentials. */
+      readonly username: string | null;
+      readonly password: string | null;
+      /** `REDIS_SENTINEL_PASSWORD` (default unset: the Sentinels ask for none). */
+      readonly sentinelPassword: string | null;
+    };
+
 /** An external identity provider whose JWTs authenticate self-service calls. */
 export interface TrustedIssuer {
   readonly issuer: string;
@@ -213,6 +247,15 @@ const schemas = {
     .string()
     .regex(/^rediss?:\/\/.+/, 'must be a redis:// or rediss:// URL')
     .optional(),
+  REDIS_CLUSTER_NODES: z.string().optional(),
+  REDIS_SENTINELS: z.string().optional(),
+  REDIS_SENTINEL_MASTER: z
+    .string()
+    .regex(/^[\x21-\x7e]{1,128}$/, 'must be 1-128 printable ASCII characters')
+    .optional(),
+  REDIS_USERNAME: z.string().optional(),
+  REDIS_PASSWORD: z.string().optional(),
+  REDIS_SENTINEL_PASSWORD: z.string().optional(),
   REDIS_COMMAND_TIMEOUT_MS: integer(10, 60_000).default(250),
   TOKEN_PREFIX: z
     .string()
@@ -409,8 +452,7 @@ function parseTrustedIssuers(raw: string | undefined): TrustedIssuer[] {
   }));
 }
 
-function parseConsole(p: Parsed, trustedIssuers: readonly TrustedIssuer[]): ConsoleConfig {
-  const production = p.NODE_ENV === 'production';
+function parseConsole(p: Parsed, production: boolean, trustedIssuers: readonly TrustedIssuer[]): ConsoleConfig {
   if (p.CONSOLE_ISSUER !== undefined) {
     if (p.CONSOLE_DEV_SIGNIN === true) {
       throw new ConfigError('CONSOLE_DEV_SIGNIN', 'cannot be combined with CONSOLE_ISSUER');
@@ -441,6 +483,60 @@ function parseConsole(p: Parsed, trustedIssuers: readonly TrustedIssuer[]): Cons
   }
   const devSignIn = p.CONSOLE_DEV_SIGNIN ?? (!production && p.MONGODB_URI === undefined);
   return devSignIn ? { mode: 'embedded' } : { mode: 'off' };
+}
+
+const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})?)):(\d{1,5})$/;
+
+/** `host:port,host:port` (IPv6 in brackets) into addresses. */
+function parseAddresses(variable: string, raw: string): RedisAddress[] {
+  const entries = raw.split(',').map((e) => e.trim());
+  return entries.map((entry, i) => {
+    const m = HOST_PORT.exec(entry);
+    const port = Number(m?.[3]);
+    if (!m || port < 1 || port > 65535) {
+      // The entry itself is not echoed: a URL with a password in it would end up in the logs.
+      throw new ConfigError(variable, `must be a comma-separated list of host:port; entry ${i + 1} is not one`);
+    }
+    return { host: m[1] ?? m[2]!, port };
+  });
+}
+
+/** The one Redis topology the environment describes, or null; refuses two at once and settings left unused. */
+function parseRedis(p: Parsed): RedisTopology | null {
+  const chosen = (['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).filter((v) => p[v] !== undefined);
+  if (chosen.length > 1) {
+    throw new ConfigError(chosen[1]!, `cannot be combined with ${chosen[0]!}: configure exactly one Redis topology`);
+  }
+  const unused = (variable: keyof Parsed, only: string) => {
+    if (p[variable] !== undefined) throw new ConfigError(variable, `is only used with ${only}`);
+  };
+  if (p.REDIS_SENTINELS === undefined) {
+    unused('REDIS_SENTINEL_MASTER', 'REDIS_SENTINELS');
+    unused('REDIS_SENTINEL_PASSWORD', 'REDIS_SENTINELS');
+  }
+  if (p.REDIS_CLUSTER_NODES === undefined && p.REDIS_SENTINELS === undefined) {
+    const where = 'REDIS_CLUSTER_NODES or REDIS_SENTINELS (with REDIS_URL, credentials go in the URL)';
+    unused('REDIS_USERNAME', where);
+    unused('REDIS_PASSWORD', where);
+  }
+  const credentials = { username: p.REDIS_USERNAME ?? null, password: p.REDIS_PASSWORD ?? null };
+  if (p.REDIS_URL !== undefined) return { kind: 'single', url: p.REDIS_URL };
+  if (p.REDIS_CLUSTER_NODES !== undefined) {
+    return { kind: 'cluster', nodes: parseAddresses('REDIS_CLUSTER_NODES', p.REDIS_CLUSTER_NODES), ...credentials };
+  }
+  if (p.REDIS_SENTINELS !== undefined) {
+    if (p.REDIS_SENTINEL_MASTER === undefined) {
+      throw new ConfigError('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS');
+    }
+    return {
+      kind: 'sentinel',
+      sentinels: parseAddresses('REDIS_SENTINELS', p.REDIS_SENTINELS),
+      masterName: p.REDIS_SENTINEL_MASTER,
+      ...credentials,
+      sentinelPassword: p.REDIS_SENTINEL_PASSWORD ?? null,
+    };
+  }
+  return null;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -486,6 +582,8 @@ export function loadConfig(env: Env): Config {
   }
 
   const trustedIssuers = parseTrustedIssuers(p.TRUSTED_ISSUERS);
+  const redis = parseRedis(p);
+
   const config: Config = {
     env: nodeEnv,
     host: p.HOST,
@@ -496,7 +594,7 @@ export function loadConfig(env: Env): Config {
       p.MONGODB_URI === undefined
         ? { kind: 'memory' }
         : { kind: 'mongodb', uri: p.MONGODB_URI, timeoutMs: p.MONGODB_TIMEOUT_MS },
-    redis: p.REDIS_URL === undefined ? null : { url: p.REDIS_URL, commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS },
+    redis: redis === null ? null : { topology: redis, commandTimeoutMs: p.REDIS_COMMAND_TIMEOUT_MS },
     pat: { prefix: p.TOKEN_PREFIX, clientId: p.PAT_CLIENT_ID },
     cacheTtlSeconds: p.CACHE_TTL_SECONDS,
     clientCacheTtlSeconds: p.CLIENT_CACHE_TTL_SECONDS,
@@ -512,7 +610,9 @@ export function loadConfig(env: Env): Config {
     jwks: parseJwks(p.JWKS, p.MONGODB_URI === undefined),
     secretKeys: parseSecretKeys(
       p.SECRET_KEY,
-      p.MONGODB_URI !== undefined ? 'MONGODB_URI' : p.REDIS_URL !== undefined ? 'REDIS_URL' : null,
+      (['MONGODB_URI', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).find(
+        (v) => p[v] !== undefined,
+      ) ?? null,
     ),
     cookieKeys: p.COOKIE_KEYS === undefined ? null : parseKeyList('COOKIE_KEYS', p.COOKIE_KEYS),
     policy: {
@@ -523,7 +623,7 @@ export function loadConfig(env: Env): Config {
       lastUsedIntervalSeconds: p.LAST_USED_INTERVAL_SECONDS,
     },
     trustedIssuers,
-    console: parseConsole(p, trustedIssuers),
+    console: parseConsole(p, production, trustedIssuers),
     limits: {
       authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,
       authFailuresPerAddress: p.AUTH_FAILURES_PER_ADDRESS,

@@ -71,7 +71,12 @@ describe('the cache protocol (unit, on real Redis)', () => {
   /** A protocol instance on its own connection, once that connection (and its subscription) is ready. */
   async function instance(clocks: Clocks, options: { cache?: Cache; localTtlMs?: number } = {}) {
     const cache =
-      options.cache ?? createRedisCache({ url: services().redis.url, commandTimeoutMs: 1000, keyPrefix: prefix });
+      options.cache ??
+      createRedisCache({
+        topology: { kind: 'single', url: services().redis.url },
+        commandTimeoutMs: 1000,
+        keyPrefix: prefix,
+      });
     await eventually(() =>
       cache.ping().then(
         () => true,
@@ -205,7 +210,11 @@ describe('the cache protocol (unit, on real Redis)', () => {
   it('raises the barrier when Redis refuses an invalidation, so other instances distrust older entries', async () => {
     const [clocksA, clocksB] = [new Clocks(), new Clocks()];
     const faulty = faultyCache(
-      createRedisCache({ url: services().redis.url, commandTimeoutMs: 1000, keyPrefix: prefix }),
+      createRedisCache({
+        topology: { kind: 'single', url: services().redis.url },
+        commandTimeoutMs: 1000,
+        keyPrefix: prefix,
+      }),
     );
     const a = await instance(clocksA, { cache: faulty.cache });
     const b = await instance(clocksB);

@@ -50,7 +50,7 @@ describe('configuration', () => {
     assert.equal(config.port, 8080);
     assert.equal(config.issuer, 'https://tokens.example.com');
     assert.deepEqual(config.storage, { kind: 'mongodb', uri: production.MONGODB_URI, timeoutMs: 2000 });
-    assert.equal(config.redis?.url, 'redis://cache:6379');
+    assert.deepEqual(config.redis?.topology, { kind: 'single', url: 'redis://cache:6379' });
     assert.equal(config.pat.prefix, 'acme');
     assert.equal(config.pat.clientId, 'pats');
     assert.equal(config.adminClient.clientId, 'root');
@@ -123,6 +123,46 @@ describe('configuration', () => {
     assert.deepEqual(lenient?.tokenTypes, ['at+jwt', 'jwt']);
   });
 
+  it('reads a Redis Cluster and a Sentinel setup, with their credentials', () => {
+    const cluster = loadConfig({
+      SECRET_KEY: 'k'.repeat(40),
+      REDIS_CLUSTER_NODES: 'cache-1:7000, 10.0.0.2:7001,[::1]:7002',
+      REDIS_USERNAME: 'tokenwarden',
+      REDIS_PASSWORD: 'secret',
+    });
+    assert.deepEqual(cluster.redis, {
+      topology: {
+        kind: 'cluster',
+        nodes: [
+          { host: 'cache-1', port: 7000 },
+          { host: '10.0.0.2', port: 7001 },
+          { host: '::1', port: 7002 },
+        ],
+        username: 'tokenwarden',
+        password: 'secret',
+      },
+      commandTimeoutMs: 250,
+    });
+    const sentinel = loadConfig({
+      SECRET_KEY: 'k'.repeat(40),
+      REDIS_SENTINELS: 's1:26379,s2:26379,s3:26379',
+      REDIS_SENTINEL_MASTER: 'tokenwarden',
+      REDIS_SENTINEL_PASSWORD: 'sentinel-secret',
+    });
+    assert.deepEqual(sentinel.redis?.topology, {
+      kind: 'sentinel',
+      sentinels: [
+        { host: 's1', port: 26379 },
+        { host: 's2', port: 26379 },
+        { host: 's3', port: 26379 },
+      ],
+      masterName: 'tokenwarden',
+      username: null,
+      password: null,
+      sentinelPassword: 'sentinel-secret',
+    });
+  });
+
   const bad: Array<[Record<string, string>, string]> = [
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PORT: '70000' }, 'PORT'],
@@ -142,6 +182,17 @@ describe('configuration', () => {
     [{ TRUST_PROXY: 'yes please' }, 'TRUST_PROXY'],
     [{ TRUST_PROXY: '11' }, 'TRUST_PROXY'],
     [{ PAT_CLIENT_ID: 'same', ADMIN_CLIENT_ID: 'same' }, 'PAT_CLIENT_ID'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000,b' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'a:0' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'redis://a:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'a:7000' }, 'REDIS_CLUSTER_NODES'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINELS: 's:26379' }, 'REDIS_SENTINEL_MASTER'],
+    [{ REDIS_SENTINELS: 's:99999', REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINELS'],
+    [{ REDIS_SENTINEL_MASTER: 'm' }, 'REDIS_SENTINEL_MASTER'],
+    [{ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINEL_PASSWORD: 'p' }, 'REDIS_SENTINEL_PASSWORD'],
+    [{ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'p' }, 'REDIS_PASSWORD'],
+    [{ REDIS_USERNAME: 'u' }, 'REDIS_USERNAME'],
   ];
   for (const [env, variable] of bad) {
     it(`stops on a bad ${variable}, naming it`, () => {

@@ -59,7 +59,7 @@ export async function openStores(
     overrides.cache !== undefined
       ? overrides.cache
       : config.redis
-        ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+        ? createRedisCache({ topology: config.redis.topology, commandTimeoutMs: config.redis.commandTimeoutMs })
         : null;
   const keyring = createKeyring(config.secretKeys);
   const jwks = config.jwks ?? (await loadSigningKeys(storage.signingKeys, keyring));

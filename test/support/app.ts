@@ -143,7 +143,9 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   const { redis, mongo } = await useServices();
   const dbName = `tw_${randomBytes(6).toString('hex')}`;
   const mongoUri = `${mongo.url.replace(/\/$/, '')}/${dbName}`;
-  const useRedis = !options.memory && !options.noRedis;
+  // A cluster or Sentinel given in `env` replaces the harness's one Redis server (one topology at a time).
+  const otherRedis = options.env?.REDIS_CLUSTER_NODES !== undefined || options.env?.REDIS_SENTINELS !== undefined;
+  const useRedis = !options.memory && !options.noRedis && !otherRedis;
   const port = await freePort();
   const env: Record<string, string> = {
     NODE_ENV: 'test',
@@ -188,7 +190,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
   };
   const storage = options.wrapStorage ? options.wrapStorage(counted) : counted;
   const realCache = config.redis
-    ? createRedisCache({ url: config.redis.url, commandTimeoutMs: config.redis.commandTimeoutMs })
+    ? createRedisCache({ topology: config.redis.topology, commandTimeoutMs: config.redis.commandTimeoutMs })
     : null;
   const cache: Cache | null = realCache
     ? counter.wrap('redis', options.wrapCache ? options.wrapCache(realCache) : realCache)
