@@ -14,3 +14,13 @@ export class TokenwardenError extends Error {
     this.code = code;
   }
 }
+
+/** Thrown when an environment variable is invalid; `variable` names it. */
+export class ConfigError extends TokenwardenError {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super('ERR_CONFIG', `${variable}: ${message}`);
+  }
+}

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 
+import { readFileSync } from 'node:fs';
+
 import { ConfigError, loadConfig } from '../config/index.ts';
+import { VARIABLES, configurationTable } from '../config/variables.ts';
 
 const production = {
   NODE_ENV: 'production',
@@ -214,4 +217,34 @@ describe('configuration', () => {
       );
     });
   }
+});
+
+describe('the README’s configuration table', () => {
+  const cells = (table: string) =>
+    table
+      .split('\n')
+      .filter((line) => line.startsWith('|') && !/^\|[\s|-]+\|$/.test(line))
+      .map((line) =>
+        line
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim()),
+      );
+
+  it('is the table generated from config/variables.ts (npm run docs:config)', () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('<!-- config-table:start');
+    const end = readme.indexOf('<!-- config-table:end -->');
+    assert.ok(start !== -1 && end > start, 'the README has the generated block');
+    assert.deepEqual(cells(readme.slice(start, end)), cells(configurationTable()));
+  });
+
+  it('documents every variable the configuration reads, and only those', () => {
+    const source = readFileSync(new URL('../config/index.ts', import.meta.url), 'utf8');
+    const parsers = readFileSync(new URL('../config/parsers.ts', import.meta.url), 'utf8');
+    const read = new Set([...`${source}\n${parsers}`.matchAll(/\bp\.([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!));
+    const documented = new Set(Object.keys(VARIABLES));
+    for (const name of read) assert.ok(documented.has(name), `${name} is read but not in VARIABLES`);
+    for (const name of documented) assert.ok(read.has(name), `${name} is documented but never read`);
+  });
 });
