@@ -33,6 +33,75 @@ export default tseslint.config(
       ],
     },
   },
+  // Layers (routes -> services -> stores; nothing imports upward). Each zone names what its files may not import.
+  {
+    files: ['config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/adapters/**', '**/server/**'], message: 'config/ is the lowest layer.' }] },
+      ],
+    },
+  },
+  {
+    files: ['adapters/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/server/**'], message: 'adapters/ implement storage contracts; they never import server/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['server/services/**/*.ts', 'server/pats/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'koa', message: 'Services know nothing of HTTP.' },
+            {
+              name: 'oidc-provider',
+              message: 'Services do not drive oidc-provider; the composition root injects what they need.',
+            },
+          ],
+          patterns: [
+            {
+              group: [
+                '**/http/**',
+                '**/routes/**',
+                '**/oidc/**',
+                '**/introspection/**',
+                '**/compose/**',
+                '**/console/**',
+              ],
+              message: 'Services import neither HTTP, routes nor oidc-provider code (routes -> services -> stores).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/test/**'],
+              message: 'bench/ and scripts/ never import test/ (shared helpers live in scripts/lib/).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     // The CLI is a client of the HTTP API: it shares no code with the server.
     files: ['scripts/cli/**/*.ts'],

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import mongoose from 'mongoose';
 
 import { createPatFormat, newPatId } from '../server/services/pat-format.ts';
-import { freePort, startMongo, startRedis } from '../test/support/services.ts';
+import { freePort, startMongo, startRedis } from '../scripts/lib/services.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);

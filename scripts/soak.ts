@@ -14,8 +14,8 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import { bootstrap, startLoad, tokenwardenProcess, verifyLedger } from '../test/faults/harness.ts';
-import { freePort, startMongo, startRedis } from '../test/support/services.ts';
+import { bootstrap, startLoad, tokenwardenProcess, verifyLedger } from './lib/load.ts';
+import { freePort, startMongo, startRedis } from './lib/services.ts';
 
 // At least two minutes: growth is judged from the first minute's figures to the last's.
 const MINUTES = Math.max(2, Number(process.env.SOAK_MINUTES ?? 5));

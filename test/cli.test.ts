@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 import { startApp, type TestApp } from './support/app.ts';
 import { eventually } from './support/eventually.ts';
-import { freePort } from './support/services.ts';
+import { freePort } from '../scripts/lib/services.ts';
 
 /** The package's bin, as `npx tokenwarden` runs it in a checkout (from the TypeScript source). */
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

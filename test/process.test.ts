@@ -3,7 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 
 import { needsServices, services } from './support/hooks.ts';
-import { freePort } from './support/services.ts';
+import { freePort } from '../scripts/lib/services.ts';
 
 /** Runs `server/index.ts` as `npm start` would (through tsx instead of the build). */
 function startProcess(env: Record<string, string | undefined>): ChildProcess & { output: () => string } {

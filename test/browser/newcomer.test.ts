@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-import { freePort } from '../support/services.ts';
+import { freePort } from '../../scripts/lib/services.ts';
 import { launch, type Browser } from './support/browser.ts';
 import { LANGUAGES, messages } from './support/console.ts';
 

@@ -9,7 +9,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
 
 import { startApp, type TestApp } from '../support/app.ts';
-import { freePort } from '../support/services.ts';
+import { freePort } from '../../scripts/lib/services.ts';
 import { launch, type Browser } from './support/browser.ts';
 import { LANGUAGES, checkPage, messages, startStandInIdp, type StandInIdp } from './support/console.ts';
 

@@ -9,7 +9,7 @@ import { basic } from '../support/app.ts';
 import { eventually } from '../support/eventually.ts';
 import { needsServices, services } from '../support/hooks.ts';
 import { ask, startRedisCluster, startRedisSentinel } from '../support/redis-topologies.ts';
-import { canConnect, freePort } from '../support/services.ts';
+import { canConnect, freePort } from '../../scripts/lib/services.ts';
 import {
   bootstrap,
   startLoad,
@@ -21,7 +21,7 @@ import {
   type LoadSummary,
   type TokenwardenProcess,
   type Verification,
-} from './harness.ts';
+} from '../../scripts/lib/load.ts';
 
 /**
  * `npm run test:faults`: Tokenwarden as its own process under a steady load of introspections, creations and

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync, chmodSync
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 
-import { canConnect } from '../support/services.ts';
+import { canConnect } from '../../scripts/lib/services.ts';
 import type { TestCa } from './tls.ts';
 
 /** The configuration the README shows, included verbatim by the resource server's virtual host. */

@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { createPatFormat } from '../../server/services/pat-format.ts';
-import { bootstrap, tokenwardenProcess, type Api, type TokenwardenProcess } from '../faults/harness.ts';
+import { bootstrap, tokenwardenProcess, type Api, type TokenwardenProcess } from '../../scripts/lib/load.ts';
 import { basic } from '../support/app.ts';
 import { services } from '../support/hooks.ts';
-import { freePort } from '../support/services.ts';
+import { freePort } from '../../scripts/lib/services.ts';
 import { apacheInstalled, startApache, type ApacheProcess } from './apache.ts';
 import { createTestCa, type TestCa } from './tls.ts';
 

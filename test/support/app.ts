@@ -15,7 +15,8 @@ import { createLogger } from '../../server/logger.ts';
 import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
 import type { Clock } from '../../server/services/clock.ts';
 import { useServices } from './hooks.ts';
-import { freePort } from './services.ts';
+import { basic } from '../../scripts/lib/load.ts';
+import { freePort } from '../../scripts/lib/services.ts';
 
 /** The SECRET_KEY every test instance shares (instances on one database must agree on it). */
 export const TEST_SECRET_KEY = 'test-secret-key-0123456789abcdefghijklmnopqrstuv';
@@ -135,8 +136,7 @@ async function toJson(response: Response): Promise<JsonResponse> {
   return { status: response.status, headers: response.headers, body, text };
 }
 
-export const basic = (c: { clientId: string; clientSecret: string }) =>
-  `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString('base64')}`;
+export { basic } from '../../scripts/lib/load.ts';
 
 /** Starts an instance. Call `close()` in an `after` hook. */
 export async function startApp(options: StartOptions = {}): Promise<TestApp> {

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'mocha';
 
-import { startMongo, startRedis, type ServiceHandle } from './services.ts';
+import { startMongo, startRedis, type ServiceHandle } from '../../scripts/lib/services.ts';
 
 interface Running {
   redis: ServiceHandle;

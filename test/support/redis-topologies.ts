@@ -12,7 +12,7 @@ import { join } from 'node:path';
 
 import { Redis } from 'ioredis';
 
-import { canConnect, freePort } from './services.ts';
+import { canConnect, freePort } from '../../scripts/lib/services.ts';
 
 /** One redis-server or redis-sentinel process, restartable on the same port and files. */
 export interface RedisProcess {

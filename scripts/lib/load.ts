@@ -15,7 +15,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 
 import { createPatFormat } from '../../server/services/pat-format.ts';
-import { basic } from '../support/app.ts';
+
+/** An `Authorization: Basic` header for client credentials (RFC 6749 §2.3.1: each half form-encoded). */
+export const basic = (c: { clientId: string; clientSecret: string }) =>
+  `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString('base64')}`;
 
 /** Tokenwarden run as `node --import tsx server/index.ts`, restartable on the same port and database. */
 export interface TokenwardenProcess {
