@@ -46,6 +46,15 @@ export interface RotatedValue {
 
 export type TokenStatus = 'active' | 'expired' | 'revoked' | 'all';
 
+/**
+ * A token's status at `now`, the one definition: revoked once revoked, else expired once its expiry is not in the
+ * future, else active. (The MongoDB store's query filter in `mongo/pats.ts` states the same rule as a query.)
+ */
+export function tokenStatus(pat: Pick<PatRecord, 'revokedAt' | 'expiresAt'>, now: Date): Exclude<TokenStatus, 'all'> {
+  if (pat.revokedAt !== null) return 'revoked';
+  return pat.expiresAt !== null && pat.expiresAt <= now ? 'expired' : 'active';
+}
+
 /** Newest-first keyset position: the last row of the previous page. */
 export interface Cursor {
   readonly at: Date;

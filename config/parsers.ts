@@ -64,7 +64,7 @@ const DEFAULT_SCOPES = {
   'tokens:manage': 'Manage your own personal access tokens through /api/me',
 };
 
-export function parseJson(variable: string, raw: string): unknown {
+function parseJson(variable: string, raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch {
@@ -175,7 +175,7 @@ export function parseConsole(p: Parsed, production: boolean, trustedIssuers: rea
 const HOST_PORT = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252})?)):(\d{1,5})$/;
 
 /** `host:port,host:port` (IPv6 in brackets) into addresses. */
-export function parseAddresses(variable: string, raw: string): RedisAddress[] {
+function parseAddresses(variable: string, raw: string): RedisAddress[] {
   const entries = raw.split(',').map((e) => e.trim());
   return entries.map((entry, i) => {
     const m = HOST_PORT.exec(entry);

@@ -183,7 +183,7 @@ export class TooManyRequests extends HttpError {
 }
 
 /** What every 503 for an unreachable store says (the OAuth endpoints, the fast path, the management API). */
-export const STORE_UNAVAILABLE = 'the token store is temporarily unavailable; retry later';
+const STORE_UNAVAILABLE = 'the token store is temporarily unavailable; retry later';
 
 /**
  * 503 `temporarily_unavailable` with `Retry-After`: storage is unreachable; nothing was answered from guesswork.

@@ -47,7 +47,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  * nothing and hashes nothing (prom-client's labelled `inc` and `observe` cost about 1 µs a request together, a
  * few percent of a warm introspection). The registry reads these at scrape time.
  */
-export class RequestSeries {
+class RequestSeries {
   count = 0;
   sum = 0;
   /** Requests per latency bucket (not cumulative); the last slot is over the largest bound. */

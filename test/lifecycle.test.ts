@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 type Row = Record<string, unknown>;
 const rows = (body: Row) => body.data as Row[];
@@ -125,6 +126,10 @@ describe('token lifecycle through the admin API', () => {
       });
       const used = await app.createPat(other, { name: 'used' });
       await app.introspect(used.token);
+      // The use is recorded in the background: wait until it is stored.
+      await eventually(
+        async () => (await app.api('GET', `/api/users/${other}/tokens/${used.id}`)).body.last_used_at !== null,
+      );
       const inOneHour = new Date(Date.now() + 3_600_000).toISOString();
 
       const expiring = rows((await app.api('GET', `/api/tokens?user_id=${other}&expires_before=${inOneHour}`)).body);

@@ -41,33 +41,27 @@ describe('the in-process cache', () => {
 
   it('drops a revoked PAT on another instance within 1 second, in 100 of 100 trials', async function () {
     this.timeout(120_000);
-    const slow: number[] = [];
+    const inactive = (token: string) => async () => (await b.introspect(token, a.rs)).body.active === false;
     for (let i = 0; i < 100; i++) {
       const pat = await a.createPat(userId, { name: `trial ${i}` });
       await warm(b, pat.token);
-      const revoked = Date.now();
       assert.equal((await a.revoke(pat.token)).status, 200);
-      let waited = 0;
-      while ((await b.introspect(pat.token, a.rs)).body.active !== false) {
-        waited = Date.now() - revoked;
-        assert.ok(waited < 1000, `trial ${i}: still active after ${waited} ms`);
-      }
-      slow.push(Date.now() - revoked);
+      // The guarantee is the bound: the other instance answers inactive within a second of the revocation.
+      await eventually(inactive(pat.token), 1000).catch(() => assert.fail(`trial ${i}: still active after 1 s`));
     }
-    assert.equal(slow.length, 100);
-    assert.ok(Math.max(...slow) < 1000, `slowest ${Math.max(...slow)} ms`);
   });
 
   it('drops the entries of a disabled user, and of a rotated-out value, everywhere', async () => {
     const u = await a.createUser();
     const pat = await a.createPat(u);
     await warm(b, pat.token);
+    const inactiveOnB = (token: string) => async () => (await b.introspect(token, a.rs)).body.active === false;
     await a.api('PATCH', `/api/users/${u}`, { disabled: true });
-    assert.deepEqual((await b.introspect(pat.token, a.rs)).body, { active: false });
+    await eventually(inactiveOnB(pat.token), 1000);
     await a.api('PATCH', `/api/users/${u}`, { disabled: false });
     await warm(b, pat.token);
     const rotated = await a.api('POST', `/api/users/${u}/tokens/${pat.id}/rotate`, {});
-    assert.deepEqual((await b.introspect(pat.token, a.rs)).body, { active: false });
+    await eventually(inactiveOnB(pat.token), 1000);
     assert.equal((await b.introspect(String(rotated.body.token), a.rs)).body.active, true);
   });
 

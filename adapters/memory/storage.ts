@@ -6,6 +6,7 @@
 import {
   DuplicateError,
   LimitError,
+  tokenStatus,
   type AuditEvent,
   type AuditStore,
   type Cursor,
@@ -78,15 +79,12 @@ function afterCursor<T extends { id: string }>(at: (row: T) => Date, cursor: Cur
 }
 
 function isLive(pat: PatRecord, now: Date): boolean {
-  return pat.revokedAt === null && (pat.expiresAt === null || pat.expiresAt > now);
+  return tokenStatus(pat, now) === 'active';
 }
 
 function matches(p: PatRecord, q: TokenQuery): boolean {
   if (q.userId !== undefined && p.userId !== q.userId) return false;
-  const expired = p.expiresAt !== null && p.expiresAt <= q.now;
-  if (q.status === 'active' && (p.revokedAt !== null || expired)) return false;
-  if (q.status === 'expired' && (p.revokedAt !== null || !expired)) return false;
-  if (q.status === 'revoked' && p.revokedAt === null) return false;
+  if (q.status !== 'all' && tokenStatus(p, q.now) !== q.status) return false;
   if (q.expiresBefore && !(p.expiresAt !== null && p.expiresAt < q.expiresBefore)) return false;
   if (q.lastUsedBefore && !(p.lastUsedAt === null || p.lastUsedAt < q.lastUsedBefore)) return false;
   if (q.createdBefore && !(p.createdAt < q.createdBefore)) return false;

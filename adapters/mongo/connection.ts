@@ -29,7 +29,7 @@ export interface MongoStorageOptions {
 }
 
 /** The connection options Tokenwarden sends. */
-export function connectionOptions(opts: MongoStorageOptions): mongoose.ConnectOptions {
+function connectionOptions(opts: MongoStorageOptions): mongoose.ConnectOptions {
   return {
     serverSelectionTimeoutMS: opts.timeoutMs,
     connectTimeoutMS: opts.timeoutMs,

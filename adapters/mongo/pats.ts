@@ -97,6 +97,7 @@ function toPat(doc: PatDoc): PatRecord {
   };
 }
 
+/** The query for a token listing; its status filter is `tokenStatus` (adapters/types.ts) stated as a query. */
 function tokenFilter(q: TokenQuery): Record<string, unknown> {
   const and: Record<string, unknown>[] = [];
   if (q.userId !== undefined) and.push({ user_id: q.userId });

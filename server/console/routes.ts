@@ -35,7 +35,7 @@ export type ConsoleSettings =
     };
 
 /** What the console's config.json says for this configuration. */
-export function consoleSettings(config: Config, catalogues: ReadonlyMap<string, Catalogue>): ConsoleSettings {
+function consoleSettings(config: Config, catalogues: ReadonlyMap<string, Catalogue>): ConsoleSettings {
   const languages = [...catalogues.values()].map((c) => ({ code: c.code, name: c.name }));
   const common = { languages, default_language: DEFAULT_LANGUAGE };
   const redirect = consoleRedirectUri(config.issuer);

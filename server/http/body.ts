@@ -11,7 +11,7 @@ import { InvalidRequest, PayloadTooLarge, UnsupportedMediaType } from '../errors
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
 
 /** Largest accepted management API body, in bytes. */
-export const JSON_BODY_LIMIT = 16 * 1024;
+const JSON_BODY_LIMIT = 16 * 1024;
 
 async function readText(ctx: Context, limit: number): Promise<string> {
   if (!ctx.request.is('application/json')) throw new UnsupportedMediaType('application/json');

@@ -31,12 +31,12 @@ const PATH = /^\/interaction\/([\w-]{1,64})(?:\/(login|abort))?$/;
 const FORM_LIMIT = 4096;
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
-export function escapeHtml(text: string): string {
+function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 /** Whether a request comes from this machine (IPv4 127/8, IPv6 ::1, or IPv4-mapped loopback). */
-export function isLoopback(address: string): boolean {
+function isLoopback(address: string): boolean {
   const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
   return v4.startsWith('127.') || address === '::1';
 }

@@ -21,7 +21,7 @@ export const CONSOLE_CLIENT_ID = 'tokenwarden-console';
 /** The account id of the development sign-in's built-in admin (audited as `user:dev-admin`). */
 export const DEV_ADMIN_ID = 'dev-admin';
 /** The claim that makes a person an admin: `roles` (RFC 9068 §2.2.3.1) containing `tokenwarden-admin`. */
-export const ADMIN_CLAIM = { name: 'roles', value: 'tokenwarden-admin' } as const;
+const ADMIN_CLAIM = { name: 'roles', value: 'tokenwarden-admin' } as const;
 
 /** Where the provider sends the browser back to: the console's own page. */
 export const consoleRedirectUri = (issuer: string) => `${issuer}/console/`;

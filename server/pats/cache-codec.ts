@@ -11,7 +11,7 @@ import type { Keyring } from '../services/keyring.ts';
 import type { LivePat } from './types.ts';
 
 /** The entry format this code writes. */
-export const CACHE_CODEC_VERSION = '2';
+const CACHE_CODEC_VERSION = '2';
 
 /** A decoded entry. */
 export type CacheEntry =

@@ -99,7 +99,7 @@ export interface PatCacheDeps {
 
 const INVALIDATIONS = 'pat-invalidations';
 /** How long a "read MongoDB" marker around a change lives (far beyond any lookup in flight; then caching resumes). */
-export const CHANGE_MARKER_TTL_SECONDS = 30;
+const CHANGE_MARKER_TTL_SECONDS = 30;
 /** Entries written up to this long after a barrier are distrusted too (clock skew between instances). */
 export const SKEW_MARGIN_MS = 5000;
 const keyOf = (hash: string) => `pat:${hash}`;

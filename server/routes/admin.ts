@@ -4,7 +4,6 @@
  */
 import { z } from 'zod';
 
-import { NotFound, assertThat } from '../errors.ts';
 import type { AuditService } from '../services/audit.ts';
 import { actorOf, type Caller } from '../services/callers.ts';
 import type { ClientService } from '../services/clients.ts';
@@ -14,7 +13,7 @@ import { MAX_GRACE_SECONDS } from '../pats/policy.ts';
 import type { ActionContext, PatService } from '../pats/types.ts';
 import type { UserService } from '../services/users.ts';
 import {
-  USER_ID,
+  params,
   bodies,
   cursors,
   inputs,
@@ -66,12 +65,6 @@ function admin(caller: Caller | null): ActionContext {
   return { actor: actorOf(caller!, 'admin_api') };
 }
 
-function userId(params: Readonly<Record<string, string>>): string {
-  const id = params.user_id ?? '';
-  assertThat(USER_ID.test(id), () => new NotFound('user'));
-  return id;
-}
-
 /** The admin routes. */
 export function adminRoutes(deps: RouteDeps): RouteSpec[] {
   const { users, pats, clients, audit, clock } = deps;
@@ -106,52 +99,57 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
     route({
       method: 'get',
       path: '/api/users/:user_id',
+      params: params.user,
       summary: 'Get a user',
       tag: T,
       auth: 'admin',
       responses: { 200: ok('the user', responses.user), 404: ok('unknown user') },
       async handle({ params }) {
-        return { status: 200, body: views.user(await users.get(userId(params))) };
+        return { status: 200, body: views.user(await users.get(params.user_id)) };
       },
     }),
     route({
       method: 'patch',
       path: '/api/users/:user_id',
+      params: params.user,
       summary: 'Disable or re-enable a user (disabling deactivates all their tokens at once)',
       tag: T,
       auth: 'admin',
       body: bodies.patchUser,
       responses: { 200: ok('the user', responses.user), 404: ok('unknown user') },
       async handle({ params, body, caller }) {
-        return { status: 200, body: views.user(await users.setDisabled(userId(params), body.disabled, admin(caller))) };
+        return { status: 200, body: views.user(await users.setDisabled(params.user_id, body.disabled, admin(caller))) };
       },
     }),
     route({
       method: 'delete',
       path: '/api/users/:user_id',
+      params: params.user,
       summary: 'Delete a user, revoking all their tokens',
       tag: T,
       auth: 'admin',
       responses: { 204: ok('deleted'), 404: ok('unknown user') },
       async handle({ params, caller }) {
-        await users.remove(userId(params), admin(caller));
+        await users.remove(params.user_id, admin(caller));
         return { status: 204 };
       },
     }),
     route({
       method: 'post',
       path: '/api/users/:user_id/tokens/revoke-all',
+      params: params.user,
       summary: 'Revoke every live token of a user',
       tag: T,
       auth: 'admin',
       responses: { 200: ok('how many were revoked', z.object({ revoked: z.number().int() })) },
       async handle({ params, caller }) {
-        return { status: 200, body: { revoked: await pats.revokeAll(userId(params), admin(caller)) } };
+        return { status: 200, body: { revoked: await pats.revokeAll(params.user_id, admin(caller)) } };
       },
     }),
     route({
       method: 'post',
       path: '/api/users/:user_id/tokens',
+      params: params.user,
       summary: 'Create a token for a user (the value is in this response only)',
       tag: T,
       auth: 'admin',
@@ -162,20 +160,21 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
         409: ok('name taken or limit reached'),
       },
       async handle({ params, body, caller }) {
-        const { record, token } = await pats.create(userId(params), inputs.createToken(body), admin(caller));
+        const { record, token } = await pats.create(params.user_id, inputs.createToken(body), admin(caller));
         return { status: 201, body: { ...views.token(record, clock.now()), token } };
       },
     }),
     route({
       method: 'get',
       path: '/api/users/:user_id/tokens',
+      params: params.user,
       summary: "List a user's tokens, newest first (never a value or hash)",
       tag: T,
       auth: 'admin',
       query: queries.userTokens,
       responses: { 200: ok('a page of tokens', page(responses.token)) },
       async handle({ params, query }) {
-        const id = userId(params);
+        const id = params.user_id;
         await users.get(id);
         return tokenPage(deps, { userId: id, status: query.status }, query);
       },
@@ -183,42 +182,46 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
     route({
       method: 'get',
       path: '/api/users/:user_id/tokens/:id',
+      params: params.userToken,
       summary: 'Get a token',
       tag: T,
       auth: 'admin',
       responses: { 200: ok('the token', responses.token), 404: ok('unknown token') },
       async handle({ params }) {
-        return { status: 200, body: views.token(await pats.get(userId(params), params.id ?? ''), clock.now()) };
+        return { status: 200, body: views.token(await pats.get(params.user_id, params.id), clock.now()) };
       },
     }),
     route({
       method: 'patch',
       path: '/api/users/:user_id/tokens/:id',
+      params: params.userToken,
       summary: 'Rename a token, change its description, or bring its expiry earlier',
       tag: T,
       auth: 'admin',
       body: bodies.patchToken,
       responses: { 200: ok('the token', responses.token), 400: ok('invalid change'), 409: ok('name taken or revoked') },
       async handle({ params, body, caller }) {
-        const updated = await pats.update(userId(params), params.id ?? '', inputs.patchToken(body), admin(caller));
+        const updated = await pats.update(params.user_id, params.id, inputs.patchToken(body), admin(caller));
         return { status: 200, body: views.token(updated, clock.now()) };
       },
     }),
     route({
       method: 'delete',
       path: '/api/users/:user_id/tokens/:id',
+      params: params.userToken,
       summary: 'Revoke a token',
       tag: T,
       auth: 'admin',
       responses: { 204: ok('revoked'), 404: ok('unknown token') },
       async handle({ params, caller }) {
-        await pats.revoke(userId(params), params.id ?? '', admin(caller));
+        await pats.revoke(params.user_id, params.id, admin(caller));
         return { status: 204 };
       },
     }),
     route({
       method: 'post',
       path: '/api/users/:user_id/tokens/:id/rotate',
+      params: params.userToken,
       summary: 'Rotate a token: a new value under the same id; the old one lives for grace_seconds (default 0)',
       tag: T,
       auth: 'admin',
@@ -228,12 +231,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
         409: ok('revoked, expired or changed concurrently'),
       },
       async handle({ params, body, caller }) {
-        const { record, token } = await pats.rotate(
-          userId(params),
-          params.id ?? '',
-          inputs.rotateToken(body),
-          admin(caller),
-        );
+        const { record, token } = await pats.rotate(params.user_id, params.id, inputs.rotateToken(body), admin(caller));
         return { status: 200, body: { ...views.token(record, clock.now()), token } };
       },
     }),
@@ -324,12 +322,13 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
     route({
       method: 'delete',
       path: '/api/clients/:client_id',
+      params: params.client,
       summary: 'Delete a registered client (its OAuth tokens stop introspecting active)',
       tag: T,
       auth: 'admin',
       responses: { 204: ok('deleted'), 404: ok('unknown client') },
       async handle({ params, caller }) {
-        const clientId = params.client_id ?? '';
+        const clientId = params.client_id;
         await clients.remove(clientId);
         await audit.record('client.deleted', admin(caller).actor, {}, { client_id: clientId });
         return { status: 204 };

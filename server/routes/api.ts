@@ -62,6 +62,19 @@ function authorize(spec: RouteSpec, caller: Caller): void {
   }
 }
 
+/**
+ * The path parameters, validated by the route's schema. An id that cannot exist is a 404 naming what the
+ * parameter identifies (its schema's description), like an id that does not.
+ */
+function parseParams(spec: RouteSpec, raw: Record<string, string>): unknown {
+  if (!spec.params) return {};
+  const parsed = spec.params.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const field = String(parsed.error.issues[0]?.path[0] ?? '');
+  const shape = (spec.params as unknown as { shape?: Record<string, { description?: string }> }).shape;
+  throw new NotFound(shape?.[field]?.description ?? 'resource');
+}
+
 function handlerFor(spec: RouteSpec, resolve: CallerResolver): Middleware {
   return async function handleRoute(ctx) {
     const caller = spec.auth === 'none' ? null : await authenticate(ctx, resolve, spec.method !== 'get');
@@ -73,7 +86,7 @@ function handlerFor(spec: RouteSpec, resolve: CallerResolver): Middleware {
       query = parsed.data;
     }
     const body = spec.body ? await readJson(ctx, spec.body, spec.bodyLimit) : undefined;
-    const params = (ctx as Context & { params?: Record<string, string> }).params ?? {};
+    const params = parseParams(spec, (ctx as Context & { params?: Record<string, string> }).params ?? {});
     const reply = await spec.handle({ body, query, params, caller, address: ctx.ip });
     ctx.status = reply.status;
     // No body means an empty one (not Koa's status text), with the status kept as set.

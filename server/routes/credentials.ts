@@ -12,7 +12,7 @@ import type { RateLimiter } from '../services/rate-limit.ts';
 import { route, type RouteSpec } from './spec.ts';
 
 /** Most credentials one call may carry. */
-export const MAX_CREDENTIALS = 1000;
+const MAX_CREDENTIALS = 1000;
 
 const body = z.strictObject({
   credentials: z.array(z.string().max(512)).min(1).max(MAX_CREDENTIALS),

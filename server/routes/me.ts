@@ -3,13 +3,13 @@
  * `tokens:manage` or by a JWT from a trusted identity provider. A PAT caller can never mint or rotate into a
  * token with more scopes, a later expiry or another resource than itself (enforced by the PAT service).
  */
-import type { ZodType } from 'zod';
+import { z, type ZodType } from 'zod';
 
 import { InvalidRequest, assertThat } from '../errors.ts';
 import { actorOf, type Caller } from '../services/callers.ts';
 import type { ActionContext } from '../pats/types.ts';
 import { tokenPage, type RouteDeps } from './admin.ts';
-import { bodies, cursors, inputs, page, pageOf, queries, responses, views, withValue } from './schemas.ts';
+import { bodies, cursors, inputs, page, pageOf, params, queries, responses, views, withValue } from './schemas.ts';
 import { route, type RouteSpec } from './spec.ts';
 
 type UserCaller = Extract<Caller, { kind: 'user' }>;
@@ -41,11 +41,7 @@ const ok = (description: string, schema?: ZodType) => ({ description, ...(schema
 export function meRoutes(deps: RouteDeps): RouteSpec[] {
   const { users, pats, audit, clock } = deps;
   const T = 'self-service';
-  const rotate = (
-    idOf: (params: Readonly<Record<string, string>>, caller: Caller | null) => string,
-    path: string,
-    summary: string,
-  ) =>
+  const rotate = (idOf: (params: { id?: string }, caller: Caller | null) => string, path: string, summary: string) =>
     route({
       method: 'post',
       path,
@@ -53,6 +49,7 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
       tag: T,
       auth: 'self',
       body: bodies.rotateToken,
+      params: path.includes(':id') ? params.ownToken : z.strictObject({}),
       responses: {
         200: ok('the token, with its new value', withValue),
         403: ok('beyond what the calling token may do'),
@@ -123,40 +120,43 @@ export function meRoutes(deps: RouteDeps): RouteSpec[] {
     route({
       method: 'get',
       path: '/api/me/tokens/:id',
+      params: params.ownToken,
       summary: 'Get one of my tokens',
       tag: T,
       auth: 'self',
       responses: { 200: ok('the token', responses.token), 404: ok('not one of my tokens') },
       async handle({ params, caller }) {
-        return { status: 200, body: views.token(await pats.get(me(caller).userId, params.id ?? ''), clock.now()) };
+        return { status: 200, body: views.token(await pats.get(me(caller).userId, params.id), clock.now()) };
       },
     }),
     route({
       method: 'patch',
       path: '/api/me/tokens/:id',
+      params: params.ownToken,
       summary: 'Rename one of my tokens, change its description, or bring its expiry earlier',
       tag: T,
       auth: 'self',
       body: bodies.patchToken,
       responses: { 200: ok('the token', responses.token) },
       async handle({ params, body, caller }) {
-        const updated = await pats.update(me(caller).userId, params.id ?? '', inputs.patchToken(body), self(caller));
+        const updated = await pats.update(me(caller).userId, params.id, inputs.patchToken(body), self(caller));
         return { status: 200, body: views.token(updated, clock.now()) };
       },
     }),
     route({
       method: 'delete',
       path: '/api/me/tokens/:id',
+      params: params.ownToken,
       summary: 'Revoke one of my tokens',
       tag: T,
       auth: 'self',
       responses: { 204: ok('revoked'), 404: ok('not one of my tokens') },
       async handle({ params, caller }) {
-        await pats.revoke(me(caller).userId, params.id ?? '', self(caller));
+        await pats.revoke(me(caller).userId, params.id, self(caller));
         return { status: 204 };
       },
     }),
-    rotate((params) => params.id ?? '', '/api/me/tokens/:id/rotate', 'Rotate one of my tokens'),
+    rotate((p) => p.id ?? '', '/api/me/tokens/:id/rotate', 'Rotate one of my tokens'),
     route({
       method: 'get',
       path: '/api/me/audit',

@@ -22,11 +22,14 @@ const errorResponse = (description: string) => ({
 });
 
 function operation(spec: RouteSpec) {
+  const pathSchemas = spec.params
+    ? ((jsonSchema(spec.params, 'input').properties as Record<string, JsonSchema> | undefined) ?? {})
+    : {};
   const parameters: JsonSchema[] = [...spec.path.matchAll(/:(\w+)/g)].map((m) => ({
     name: m[1],
     in: 'path',
     required: true,
-    schema: { type: 'string' },
+    schema: pathSchemas[m[1]!] ?? { type: 'string' },
   }));
   if (spec.query) {
     const query = jsonSchema(spec.query, 'input');

@@ -4,15 +4,16 @@
  */
 import { z } from 'zod';
 
-import type { AuditEvent, Cursor, PatRecord, UserRecord } from '../../adapters/types.ts';
+import { tokenStatus, type AuditEvent, type Cursor, type PatRecord, type UserRecord } from '../../adapters/types.ts';
 import { InvalidRequest } from '../errors.ts';
 import { AUDIT_TYPES } from '../services/audit.ts';
 import { CLIENT_AUTH_METHODS, type ClientView } from '../services/clients.ts';
 import { MAX_GRACE_SECONDS } from '../pats/policy.ts';
+import { PAT_ID } from '../services/pat-format.ts';
 import type { CreatePatInput, RotatePatInput, UpdatePatInput } from '../pats/types.ts';
 
 /** User ids: 1-128 characters that are safe in a URL path segment. */
-export const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
+const USER_ID = /^[A-Za-z0-9._:@-]{1,128}$/;
 /** RFC 6749 §3.3 scope-token. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]{1,128}$/;
 /** Printable: no control characters (C0, DEL, C1). */
@@ -30,6 +31,21 @@ const resource = z
   .url({ message: 'must be an absolute URI' })
   .max(2048)
   .refine((u) => !u.includes('#'), 'must not contain a fragment (RFC 8707)');
+
+/** Path parameters: each field's description is what a 404 names when the parameter cannot be an id. */
+const userIdParam = z.string().regex(USER_ID).describe('user');
+const tokenIdParam = z.string().regex(PAT_ID).describe('token');
+export const params = {
+  user: z.strictObject({ user_id: userIdParam }),
+  userToken: z.strictObject({ user_id: userIdParam, id: tokenIdParam }),
+  ownToken: z.strictObject({ id: tokenIdParam }),
+  client: z.strictObject({
+    client_id: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,255}$/)
+      .describe('client'),
+  }),
+};
 
 /** Request bodies. */
 export const bodies = {
@@ -236,7 +252,7 @@ export const views = {
     description: p.description,
     scopes: [...p.scopes],
     resource: p.resource,
-    status: p.revokedAt !== null ? 'revoked' : p.expiresAt !== null && p.expiresAt <= now ? 'expired' : 'active',
+    status: tokenStatus(p, now),
     created_at: p.createdAt.toISOString(),
     expires_at: iso(p.expiresAt),
     last_used_at: iso(p.lastUsedAt),

@@ -14,10 +14,11 @@ export interface Reply {
   readonly body?: unknown;
 }
 
-export interface RouteInput<B, Q> {
+export interface RouteInput<B, Q, P = Readonly<Record<string, never>>> {
   readonly body: B;
   readonly query: Q;
-  readonly params: Readonly<Record<string, string>>;
+  /** The path parameters, validated by the route's `params` schema (a bad one is a 404). */
+  readonly params: P;
   /** Null only on `auth: 'none'` routes. */
   readonly caller: Caller | null;
   /** The client's address (X-Forwarded-For only with TRUST_PROXY). */
@@ -35,12 +36,18 @@ export interface RouteSpec {
   /** Largest body, in bytes (default 16 KiB). */
   readonly bodyLimit?: number;
   readonly query?: z.ZodType;
+  /** The path parameters (every `:name` in `path`); each field's description names what it identifies. */
+  readonly params?: z.ZodType;
   readonly responses: Readonly<Record<number, { readonly description: string; readonly schema?: z.ZodType }>>;
-  handle(input: RouteInput<unknown, unknown>): Promise<Reply>;
+  handle(input: RouteInput<unknown, unknown, unknown>): Promise<Reply>;
 }
 
 /** Defines a route with handler input typed by its schemas. */
-export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType = z.ZodUndefined>(spec: {
+export function route<
+  B extends z.ZodType = z.ZodUndefined,
+  Q extends z.ZodType = z.ZodUndefined,
+  P extends z.ZodType = z.ZodObject<Record<string, never>>,
+>(spec: {
   method: RouteSpec['method'];
   path: string;
   summary: string;
@@ -49,8 +56,9 @@ export function route<B extends z.ZodType = z.ZodUndefined, Q extends z.ZodType 
   body?: B;
   bodyLimit?: number;
   query?: Q;
+  params?: P;
   responses: RouteSpec['responses'];
-  handle(input: RouteInput<z.output<B>, z.output<Q>>): Promise<Reply>;
+  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>): Promise<Reply>;
 }): RouteSpec {
   return spec;
 }

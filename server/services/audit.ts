@@ -15,6 +15,7 @@ import {
   type Cursor,
 } from '../../adapters/types.ts';
 import type { Clock } from './clock.ts';
+import { fetchPage } from './pagination.ts';
 import { randomBase62 } from './pat-format.ts';
 
 /** Event types, stable strings. */
@@ -152,12 +153,12 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
         if (!(error instanceof DuplicateError)) defer(event, error);
       }
     },
-    async list(query) {
-      const rows = await deps.store.query({ ...query, limit: query.limit + 1 });
-      const items = rows.slice(0, query.limit);
-      const last = items.at(-1);
-      return { items, next: rows.length > query.limit && last ? { at: last.at, id: last.id } : null };
-    },
+    list: (query) =>
+      fetchPage(
+        query.limit,
+        (rows) => deps.store.query({ ...query, limit: rows }),
+        (e) => ({ at: e.at, id: e.id }),
+      ),
     pending: () => waiting.length,
     async close() {
       if (timer) clearInterval(timer);

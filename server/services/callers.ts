@@ -86,7 +86,7 @@ function looksLikeJwt(token: string): boolean {
 }
 
 /** Whether `payload` carries the admin claim: the claim equals the value, or is an array containing it. */
-export function hasClaimValue(payload: Record<string, unknown>, claim: TrustedIssuer['adminClaim']): boolean {
+function hasClaimValue(payload: Record<string, unknown>, claim: TrustedIssuer['adminClaim']): boolean {
   if (claim === null) return false;
   const found = payload[claim.name];
   return found === claim.value || (Array.isArray(found) && found.includes(claim.value));

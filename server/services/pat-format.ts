@@ -10,9 +10,9 @@ import { crc32 } from 'node:zlib';
 
 const ALPHABET = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 /** Number of random characters in a PAT value. */
-export const PAT_RANDOM_LENGTH = 36;
+const PAT_RANDOM_LENGTH = 36;
 /** Number of checksum characters at the end of a PAT value. */
-export const PAT_CHECKSUM_LENGTH = 6;
+const PAT_CHECKSUM_LENGTH = 6;
 const BASE62 = /^[0-9A-Za-z]+$/;
 
 /** Uniform random base62 string (rejection sampling: bytes ≥ 248 are discarded to avoid modulo bias). */

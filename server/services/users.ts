@@ -6,6 +6,7 @@ import { DuplicateError, type Cursor, type UserRecord, type UserStore } from '..
 import { Conflict, NotFound, assertThat } from '../errors.ts';
 import type { AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
+import { fetchPage } from './pagination.ts';
 import { randomBase62 } from './pat-format.ts';
 import type { ActionContext, PatService } from '../pats/types.ts';
 
@@ -88,12 +89,12 @@ export function createUserService(deps: {
 
     get: requireUser,
 
-    async list(limit, after, search) {
-      const rows = await users.list(limit + 1, after, search);
-      const items = rows.slice(0, limit);
-      const last = items.at(-1);
-      return { items, next: rows.length > limit && last ? { at: last.createdAt, id: last.id } : null };
-    },
+    list: (limit, after, search) =>
+      fetchPage(
+        limit,
+        (rows) => users.list(rows, after, search),
+        (u) => ({ at: u.createdAt, id: u.id }),
+      ),
 
     async setDisabled(id, disabled, ctx) {
       const before = await requireUser(id);
