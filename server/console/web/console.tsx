@@ -26,20 +26,10 @@ import { AuditPage, auditFiltersOf } from './pages/admin-audit.tsx';
 import { ClientSecretPage, ClientsPage, DeleteClientPage, RegisterClientPage } from './pages/admin-clients.tsx';
 import { TokenSearchPage, searchOf } from './pages/admin-tokens.tsx';
 import { CreateUserPage, UserActionPage, UserPage, UsersPage } from './pages/admin-users.tsx';
-import {
-  CreateTokenPage,
-  EditTokenPage,
-  ExpiryPage,
-  MyTokensPage,
-  RevokePage,
-  RotatePage,
-  TokenPage,
-  TokenSecretPage,
-  filterOf,
-  myTokens,
-  tokensOf,
-  type TokenPlace,
-} from './pages/tokens.tsx';
+import { CreateTokenPage, TokenSecretPage } from './pages/token-create.tsx';
+import { EditTokenPage, ExpiryPage, TokenPage } from './pages/token-detail.tsx';
+import { RevokePage, RotatePage } from './pages/token-rotate.tsx';
+import { MyTokensPage, filterOf, myTokens, tokensOf, type TokenPlace } from './pages/tokens.tsx';
 import { ErrorSummary, Loading, PageTitle, Status, problemsOf, type Problem } from './ui.tsx';
 
 const LANGUAGE = 'tw.language';
