@@ -208,6 +208,21 @@ describe('introspection fast path', () => {
     assert.equal(await fastPathCount(), before, 'none of these went through the fast path');
   });
 
+  it('remembers an Authorization header only while its client is unchanged, and never a failed one', async () => {
+    const registered = await fast.api('POST', '/api/clients', { client_name: 'short-lived' });
+    const client = { clientId: String(registered.body.client_id), clientSecret: String(registered.body.client_secret) };
+    const { token } = await fast.createPat(userId, { name: 'remembered header' });
+    const before = await fastPathCount();
+    for (let i = 0; i < 3; i++) assert.equal((await fast.introspect(token, client)).body.active, true);
+    assert.equal((await fastPathCount()) - before, 3, 'answered by the fast path, the header remembered');
+    const wrong = { ...client, clientSecret: `${client.clientSecret}x` };
+    for (let i = 0; i < 2; i++) assert.equal((await fast.introspect(token, wrong)).status, 401);
+    assert.equal((await fast.api('DELETE', `/api/clients/${client.clientId}`)).status, 204);
+    const after = await fast.introspect(token, client);
+    assert.equal(after.status, 401, 'a deleted client’s remembered header no longer authenticates');
+    assert.equal(after.body.error, 'invalid_client');
+  });
+
   it('leaves JWT responses to oidc-provider', async () => {
     const pat = await fast.createPat(userId);
     const before = await fastPathCount();

@@ -23,9 +23,17 @@ export type SecretCheck =
   { readonly outcome: 'authenticated'; readonly clientId: string } | { readonly outcome: 'rejected' | 'undecided' };
 
 export interface SecretAuthenticator {
-  authenticate(presented: PresentedSecret): Promise<SecretCheck>;
+  /** `header`: the `Authorization` header the secret came from, remembered once it authenticates. */
+  authenticate(presented: PresentedSecret, header?: string): Promise<SecretCheck>;
   /** The same decision without I/O when the client's metadata is in memory; undefined when it is not. */
-  authenticateCached(presented: PresentedSecret): SecretCheck | undefined;
+  authenticateCached(presented: PresentedSecret, header?: string): SecretCheck | undefined;
+  /**
+   * The decision for an `Authorization` header that authenticated before, while its client's metadata is the very
+   * same (no secret changed, no client deleted or reloaded) and its secret has not expired; undefined otherwise.
+   * A resource server sends the same header on every introspection: this skips decoding it and hashing the secret
+   * again, and is exactly as strict (only a full successful check is remembered).
+   */
+  remembered(header: string): Extract<SecretCheck, { outcome: 'authenticated' }> | undefined;
 }
 
 const REJECTED: SecretCheck = { outcome: 'rejected' };
@@ -41,6 +49,18 @@ export function createSecretAuthenticator(deps: {
   clock: Clock;
 }): SecretAuthenticator {
   const statics = new Map(deps.staticClients.map((c) => [String(c.client_id), c]));
+  const current = (clientId: string) => statics.get(clientId) ?? deps.peek?.('Client', clientId);
+  /** Headers that authenticated, with the metadata object they authenticated against (compared by identity). */
+  const headers = new LRUCache<
+    string,
+    { check: Extract<SecretCheck, { outcome: 'authenticated' }>; metadata: OidcPayload }
+  >({
+    max: 1000,
+  });
+  const expired = (metadata: OidcPayload) => {
+    const expiresAt = metadata.client_secret_expires_at;
+    return typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime();
+  };
   /** Stored secrets' digests, decoded once. */
   const digests = new LRUCache<string, Buffer>({ max: 10_000 });
   const decide = (metadata: OidcPayload | undefined, { clientId, clientSecret }: PresentedSecret): SecretCheck => {
@@ -50,10 +70,7 @@ export function createSecretAuthenticator(deps: {
         ? metadata.token_endpoint_auth_method
         : 'client_secret_basic';
     if (!SECRET_METHODS.has(method) || typeof metadata.client_secret !== 'string') return UNDECIDED;
-    const expiresAt = metadata.client_secret_expires_at;
-    if (typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime()) {
-      return UNDECIDED;
-    }
+    if (expired(metadata)) return UNDECIDED;
     let digest = digests.get(metadata.client_secret);
     if (!digest) {
       const decoded = storedSecretDigest(metadata.client_secret);
@@ -63,16 +80,30 @@ export function createSecretAuthenticator(deps: {
     }
     return clientSecretMatches(digest, clientSecret) ? { outcome: 'authenticated', clientId } : REJECTED;
   };
+  const decideAndRemember = (metadata: OidcPayload | undefined, presented: PresentedSecret, header?: string) => {
+    const check = decide(metadata, presented);
+    if (header !== undefined && metadata && check.outcome === 'authenticated') {
+      headers.set(header, { check: { outcome: 'authenticated', clientId: presented.clientId }, metadata });
+    }
+    return check;
+  };
   return {
-    async authenticate(presented) {
-      return decide(
-        statics.get(presented.clientId) ?? (await deps.store.find('Client', presented.clientId)),
-        presented,
-      );
+    async authenticate(presented, header) {
+      const metadata = statics.get(presented.clientId) ?? (await deps.store.find('Client', presented.clientId));
+      return decideAndRemember(metadata, presented, header);
     },
-    authenticateCached(presented) {
-      const metadata = statics.get(presented.clientId) ?? deps.peek?.('Client', presented.clientId);
-      return metadata ? decide(metadata, presented) : undefined;
+    authenticateCached(presented, header) {
+      const metadata = current(presented.clientId);
+      return metadata ? decideAndRemember(metadata, presented, header) : undefined;
+    },
+    remembered(header) {
+      const entry = headers.get(header);
+      if (!entry) return undefined;
+      if (current(entry.check.clientId) !== entry.metadata || expired(entry.metadata)) {
+        headers.delete(header);
+        return undefined;
+      }
+      return entry.check;
     },
   };
 }

@@ -138,25 +138,38 @@ export function fastIntrospectionHandler(
   deps: FastIntrospectionDeps,
 ): (req: IncomingMessage, res: ServerResponse, done: FastPathDone) => void {
   const { introspector, format, authenticator, issuer, patClientId } = deps;
-  const send = (res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}) => {
-    res.writeHead(status, {
-      'Content-Type': 'application/json; charset=utf-8',
-      'Content-Length': Buffer.byteLength(text),
-      'Cache-Control': 'no-store',
-      ...headers,
-    });
-    res.end(text);
+  /**
+   * An answer as it goes on the wire: the JSON bytes and the header list (name, value, …), built once per subject
+   * (the in-process layer hands out the same subject until the token changes), so a warm answer allocates nothing.
+   */
+  interface Wire {
+    readonly body: Buffer;
+    readonly headers: readonly string[];
+  }
+  const wire = (json: unknown): Wire => {
+    const body = Buffer.from(JSON.stringify(json));
+    return {
+      body,
+      headers: [
+        'Content-Type',
+        'application/json; charset=utf-8',
+        'Content-Length',
+        String(body.length),
+        'Cache-Control',
+        'no-store',
+      ],
+    };
   };
-  /** Answers rendered once per subject (the in-process layer hands out the same one until the token changes). */
-  const rendered = new WeakMap<ActiveSubject, string>();
-  const inactive = JSON.stringify(INACTIVE);
+  const rendered = new WeakMap<ActiveSubject, Wire>();
+  const inactive = wire(INACTIVE);
   const answer = (res: ServerResponse, subject: ActiveSubject | null): FastOutcome => {
-    let text = inactive;
+    let out = inactive;
     if (subject) {
-      text = rendered.get(subject) ?? JSON.stringify(renderActive(subject, issuer, patClientId));
-      rendered.set(subject, text);
+      out = rendered.get(subject) ?? wire(renderActive(subject, issuer, patClientId));
+      rendered.set(subject, out);
     }
-    send(res, 200, text);
+    res.writeHead(200, out.headers as string[]);
+    res.end(out.body);
     return subject ? 'active' : 'inactive';
   };
   const unavailable = (res: ServerResponse, error: unknown, done: FastPathDone) => {
@@ -232,12 +245,19 @@ export function fastIntrospectionHandler(
       const params = parseParams(raw);
       const token = params?.token;
       if (!params || !token || !format.hasPrefix(token)) return leave(null, false);
-      const presented = presentedSecret(req.headers.authorization, params);
+      const header = req.headers.authorization;
+      if (header !== undefined && params.client_secret === undefined) {
+        const remembered = authenticator.remembered(header);
+        if (remembered && (params.client_id === undefined || params.client_id === remembered.clientId)) {
+          return authenticated(res, token, remembered, leave);
+        }
+      }
+      const presented = presentedSecret(header, params);
       if (!presented) return leave(null, false);
-      const cached = authenticator.authenticateCached(presented);
+      const cached = authenticator.authenticateCached(presented, header);
       if (cached) return authenticated(res, token, cached, leave);
       authenticator
-        .authenticate(presented)
+        .authenticate(presented, header)
         .then(
           (check) => authenticated(res, token, check, leave),
           (error: unknown) => unavailable(res, error, leave),
