@@ -53,5 +53,7 @@ export function createHashedOidcStore(store: OidcStore): OidcStore {
     destroy: (model, id) => store.destroy(model, hashed(model, id)),
     revokeByGrantId: (model, grantId) => store.revokeByGrantId(model, grantId),
     list: (model) => store.list(model),
+    // The ids the inner store holds are the hashes already.
+    tokenIdsOfClient: (clientId) => store.tokenIdsOfClient(clientId),
   };
 }

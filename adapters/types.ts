@@ -202,6 +202,11 @@ export interface OidcStore {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** Every live payload of a model (used to list registered clients). */
   list(model: string): Promise<OidcPayload[]>;
+  /**
+   * The stored ids (hashes) of the access tokens issued to a client (`AccessToken` and `ClientCredentials`), so
+   * their cached answers can be ended when the client is deleted.
+   */
+  tokenIdsOfClient(clientId: string): Promise<string[]>;
 }
 
 export type OidcPayload = Record<string, unknown> & {

@@ -76,6 +76,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     async close() {
       await http.close();
       services.pats.close();
+      services.tokenCache.close();
       const unwritten = await services.audit.close();
       if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');
       await Promise.allSettled([stores.storage.close(), stores.cache?.close()]);

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 
 import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../server/services/client-secret-hash.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 /**
  * Parity: the same requests through the PAT fast path (instance `fast`) and through oidc-provider only
@@ -202,10 +203,26 @@ describe('introspection fast path', () => {
       [form({ token: pat.token, client_id: 'someone-else' }), auth()],
       [form({ token: pat.token, client_secret: fast.rs.clientSecret }), auth()],
       [form({ token: pat.token }), { Authorization: 'Basic !!!' }],
-      [form({ token: 'an-opaque-oauth-token' }), auth()],
     ];
     for (const [body, headers] of cases) await both(body, headers);
     assert.equal(await fastPathCount(), before, 'none of these went through the fast path');
+  });
+
+  it('answers OAuth access tokens through the fast path too, exactly like oidc-provider', async () => {
+    const issued = await fast.form('/token', { grant_type: 'client_credentials' }, auth());
+    const accessToken = String(issued.body.access_token);
+    const before = await fastPathCount();
+    const live = await both(form({ token: accessToken }), auth());
+    const answer = JSON.parse(live.text) as Record<string, unknown>;
+    assert.equal(answer.active, true);
+    assert.equal(answer.sub, fast.rs.clientId);
+    await both(form({ token: accessToken }), auth()); // now from the caches
+    await both(form({ token: 'an-opaque-oauth-token' }), auth());
+    assert.equal((await fastPathCount()) - before, 3);
+    assert.equal((await fast.revoke(accessToken)).status, 200);
+    // The other instance drops its in-process copy on the broadcast (within a second).
+    await eventually(async () => (await slow.introspect(accessToken)).body.active === false, 1000);
+    assert.deepEqual(JSON.parse((await both(form({ token: accessToken }), auth())).text), { active: false });
   });
 
   it('remembers an Authorization header only while its client is unchanged, and never a failed one', async () => {

@@ -56,11 +56,10 @@ interface Parts {
 /** The introspection fast path, or null when `INTROSPECTION_FAST_PATH=false`. */
 function createFastPath(config: Config, parts: Parts): FastPath | null {
   if (!config.introspectionFastPath) return null;
-  const { stores, services, oauth, clock } = parts;
+  const { stores, oauth, clock } = parts;
   const clientCache = stores.clientCache;
   return fastIntrospectionHandler({
     introspector: oauth.introspector,
-    format: services.format,
     authenticator: createSecretAuthenticator({
       staticClients: [
         {

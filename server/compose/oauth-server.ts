@@ -15,6 +15,7 @@ import { withEmbeddedConsole } from '../oidc/embedded-console.ts';
 import type { EndpointHooks } from '../oidc/endpoint-steps.ts';
 import { findOAuthToken } from '../oidc/oauth-tokens.ts';
 import { createProvider } from '../oidc/provider.ts';
+import { createOAuthLookup, type OAuthLookup } from '../pats/oauth-lookup.ts';
 import { createClientService, type ClientService } from '../services/clients.ts';
 import type { Clock } from '../services/clock.ts';
 import type { Services } from './services.ts';
@@ -50,6 +51,7 @@ export async function createOAuthServer(
 ): Promise<OAuthServer> {
   const { metrics, logger, warn } = deps;
   let introspector: Introspector | undefined;
+  let oauthLookup: OAuthLookup | undefined;
   const provider = createProvider({
     config,
     store: stores.oidcStore,
@@ -57,12 +59,18 @@ export async function createOAuthServer(
     jwks: stores.jwks,
     cookieKeys: config.cookieKeys ?? stores.keyring.cookieKeys(),
     hooks: (p) => {
-      introspector = createIntrospector({
-        pats: services.pats,
-        format: services.format,
-        findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
+      oauthLookup = createOAuthLookup({
+        cache: services.tokenCache,
+        find: (value, clientId) => findOAuthToken(p, value, clientId),
+        clock: deps.clock,
+        onLayer: (layer) => metrics.lookup(layer),
       });
+      introspector = createIntrospector({ pats: services.pats, format: services.format, oauth: oauthLookup });
       return endpointHooks(config, services, introspector);
+    },
+    tokenDestroyed: {
+      before: async (value) => oauthLookup?.beforeDestroy(value),
+      after: async (value) => oauthLookup?.afterDestroy(value),
     },
     ...(config.console.mode === 'embedded'
       ? { configure: withEmbeddedConsole({ config, users: stores.storage.users, jwks: stores.jwks }) }
@@ -81,6 +89,11 @@ export async function createOAuthServer(
     clock: deps.clock,
     validate: async (metadata) => {
       await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
+    },
+    aroundRemove: async (clientId) => {
+      const tokens = await stores.oidcStore.tokenIdsOfClient(clientId);
+      await oauthLookup?.clientRemoved(tokens, 'before');
+      return async () => oauthLookup?.clientRemoved(tokens, 'after');
     },
   });
   const migrated = await clients.hashStoredSecrets();

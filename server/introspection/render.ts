@@ -5,25 +5,11 @@
  */
 import { hash } from 'node:crypto';
 
-import type { LivePat } from '../pats/types.ts';
-
-/** An OAuth access token issued by `/token`, as introspection needs it (from oidc-provider's token model). */
-export interface OAuthTokenSubject {
-  /** The token value (never rendered: `jti` is derived from it). */
-  readonly value: string;
-  readonly clientId: string;
-  /** The user, for tokens issued on behalf of one; absent for client_credentials. */
-  readonly accountId?: string | undefined;
-  readonly scope?: string | undefined;
-  readonly exp: number;
-  readonly iat: number;
-  readonly aud?: string | readonly string[] | undefined;
-  readonly extra?: Readonly<Record<string, unknown>> | undefined;
-}
+import type { LivePat, OAuthToken } from '../pats/types.ts';
 
 /** What introspection found active. */
 export type ActiveSubject =
-  { readonly kind: 'pat'; readonly live: LivePat } | { readonly kind: 'oauth'; readonly token: OAuthTokenSubject };
+  { readonly kind: 'pat'; readonly live: LivePat } | { readonly kind: 'oauth'; readonly token: OAuthToken };
 
 /**
  * The public identifier (`jti`) of an OAuth access token: derived from its value, so it names the token without
@@ -61,10 +47,10 @@ export function renderActive(subject: ActiveSubject, issuer: string, patClientId
     sub: token.accountId ?? token.clientId,
     ...token.extra,
     client_id: token.clientId,
-    exp: token.exp,
-    iat: token.iat,
+    exp: token.expiresAt,
+    iat: token.issuedAt,
     iss: issuer,
-    jti: oauthTokenId(token.value),
+    jti: token.jti,
     ...(token.aud === undefined ? {} : { aud: token.aud }),
     ...(token.scope ? { scope: token.scope } : {}),
     token_type: 'Bearer',

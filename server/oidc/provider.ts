@@ -31,14 +31,25 @@ export const ADMIN_SCOPE = 'admin';
 /** Token models whose lookups may receive a PAT value. */
 const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
 
+/** Access tokens whose introspection answers are cached (`pats/oauth-lookup.ts`). */
+const CACHED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
+
+/** What ends an access token's cached answers when the token is destroyed (revoked). */
+export interface TokenDestroyedHooks {
+  before(value: string): Promise<void>;
+  after(value: string): Promise<void>;
+}
+
 /** Builds the adapter class oidc-provider instantiates once per model name. */
 export function createAdapterClass(deps: {
   store: OidcStore;
   format: PatFormat;
   /** Told when storage is unreachable (oidc-provider does not report an exposed 503 as a server error). */
   onUnavailable?: (error: StoreUnavailableError) => void;
+  /** Around destroying an access token (revocation): its cached answers end with it. */
+  tokenDestroyed?: TokenDestroyedHooks;
 }): new (name: string) => Adapter {
-  const { store, format, onUnavailable } = deps;
+  const { store, format, onUnavailable, tokenDestroyed } = deps;
   const guard = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
       return await operation();
@@ -80,7 +91,10 @@ export function createAdapterClass(deps: {
     }
 
     async destroy(id: string) {
+      const cached = tokenDestroyed && CACHED_MODELS.has(this.name);
+      if (cached) await tokenDestroyed.before(id);
       await guard(() => store.destroy(this.name, id));
+      if (cached) await tokenDestroyed.after(id);
     }
 
     async revokeByGrantId(grantId: string) {
@@ -144,6 +158,8 @@ export interface ProviderDeps {
   readonly cookieKeys: readonly string[];
   /** What Tokenwarden's steps inside the endpoints ask of this instance, once the provider exists. */
   readonly hooks: (provider: Provider) => EndpointHooks;
+  /** Around destroying an access token (revocation). */
+  readonly tokenDestroyed?: TokenDestroyedHooks;
   readonly onUnavailable?: (error: StoreUnavailableError) => void;
   /** Extends the configuration before the provider is built (the embedded console: `embedded-console.ts`). */
   readonly configure?: (configuration: Configuration) => Configuration;
@@ -182,6 +198,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       store: deps.store,
       format: deps.format,
       ...(deps.onUnavailable ? { onUnavailable: deps.onUnavailable } : {}),
+      ...(deps.tokenDestroyed ? { tokenDestroyed: deps.tokenDestroyed } : {}),
     }),
     clients,
     jwks: { keys: deps.jwks.keys.map((k) => ({ ...k })) },

@@ -19,7 +19,7 @@ import type { PatFormat } from '../services/pat-format.ts';
 import type { PatCache, StoreAnswer } from './cache-protocol.ts';
 import type { LastUsed } from './last-used.ts';
 import type { PolicyRules } from './policy.ts';
-import type { LivePat, TokenUse } from './types.ts';
+import type { CachedAnswer, LivePat, TokenUse } from './types.ts';
 
 /** The layer that answered a lookup (metrics). */
 export type LookupLayer = 'memory' | 'redis' | 'database' | 'malformed';
@@ -44,6 +44,8 @@ export interface LookupDeps {
 }
 
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+/** A PAT's hash only ever holds a PAT's answer (OAuth tokens never carry the PAT prefix). */
+const patOf = (answer: CachedAnswer | null): LivePat | null => (answer?.kind === 'pat' ? answer : null);
 
 /** Creates the pipeline. */
 export function createLookup(deps: LookupDeps): Lookup {
@@ -68,13 +70,17 @@ export function createLookup(deps: LookupDeps): Lookup {
     const hot = cache.memory(hash);
     if (!hot) return undefined;
     layer('memory');
-    if (!hot.live || rules.isPast(hot.live.expiresAt)) return null;
-    if (use) lastUsed.touch(hot.live.id, use.clientId);
-    return hot.live;
+    const live = patOf(hot.live);
+    if (!live || rules.isPast(live.expiresAt)) return null;
+    if (use) lastUsed.touch(live.id, use.clientId);
+    return live;
   }
 
   /** Step 4: what MongoDB says of a hash. */
-  async function fromStore(hash: string, use: TokenUse | undefined): Promise<StoreAnswer> {
+  async function fromStore(
+    hash: string,
+    use: TokenUse | undefined,
+  ): Promise<(Extract<StoreAnswer, { kind: 'live' }> & { live: LivePat }) | Exclude<StoreAnswer, { kind: 'live' }>> {
     let pat = await pats.findByHash(hash);
     let credential: LivePat['credential'] = 'current';
     if (!pat) {
@@ -95,6 +101,7 @@ export function createLookup(deps: LookupDeps): Lookup {
     return {
       kind: 'live',
       live: {
+        kind: 'pat',
         id: pat.id,
         userId: pat.userId,
         username: user.username,
@@ -146,10 +153,11 @@ export function createLookup(deps: LookupDeps): Lookup {
       }
       if (shared.kind === 'live') {
         layer('redis');
-        if (rules.isPast(shared.live.expiresAt)) return null;
-        cache.keep(hash, shared.live, epoch);
-        if (use) lastUsed.touch(shared.live.id, use.clientId);
-        return shared.live;
+        const live = patOf(shared.live);
+        if (!live || rules.isPast(live.expiresAt)) return null;
+        cache.keep(hash, live, epoch);
+        if (use) lastUsed.touch(live.id, use.clientId);
+        return live;
       }
 
       layer('database');

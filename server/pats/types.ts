@@ -8,6 +8,7 @@ import type { Actor } from '../services/audit.ts';
 
 /** What introspection needs to know about a live PAT. */
 export interface LivePat {
+  readonly kind: 'pat';
   readonly id: string;
   readonly userId: string;
   readonly username: string;
@@ -23,6 +24,30 @@ export interface LivePat {
    */
   readonly credential: 'current' | 'grace';
 }
+
+/**
+ * An OAuth access token issued by `/token`, as introspection answers it and the caches keep it: never its value (its
+ * `jti` is derived from the value, see `oauthTokenId`).
+ */
+export interface OAuthToken {
+  readonly kind: 'oauth';
+  /** The public identifier introspection reports (`at_…`). */
+  readonly jti: string;
+  readonly clientId: string;
+  /** The user, for tokens issued on behalf of one; absent for client_credentials. */
+  readonly accountId?: string | undefined;
+  readonly scope?: string | undefined;
+  /** Seconds since the epoch. */
+  readonly expiresAt: number;
+  readonly issuedAt: number;
+  readonly aud?: string | readonly string[] | undefined;
+  readonly extra?: Readonly<Record<string, unknown>> | undefined;
+  /** Tokens tied to a grant (the console's sign-in) are not cached: their grant can end them. */
+  readonly grantBound: boolean;
+}
+
+/** What the token caches keep: a live PAT, or a live OAuth access token. */
+export type CachedAnswer = LivePat | OAuthToken;
 
 /**
  * Limits a PAT caller puts on what it creates or rotates through self-service: never more scopes, a later
@@ -118,6 +143,6 @@ export interface PatService {
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */
   uncacheUser(userId: string): Promise<void>;
-  /** Stops the background barrier poll. */
+  /** Stops retrying withdrawals of failed creations. */
   close(): void;
 }

@@ -52,6 +52,11 @@ export interface ClientServiceDeps {
   readonly clock: Clock;
   /** Validates metadata the way oidc-provider will when it loads the client; throws a described error. */
   readonly validate: (metadata: Record<string, unknown>) => Promise<void>;
+  /**
+   * Called before a client is deleted; the function it returns is called after. The composition root ends the
+   * cached answers of the client's access tokens this way, before the deletion's answer leaves.
+   */
+  readonly aroundRemove?: (clientId: string) => Promise<() => Promise<void>>;
 }
 
 const MODEL = 'Client';
@@ -113,7 +118,9 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
     async remove(clientId) {
       const existing = await store.find(MODEL, clientId);
       assertThat(existing, () => new NotFound('client'));
+      const after = await deps.aroundRemove?.(clientId);
       await store.destroy(MODEL, clientId);
+      await after?.();
     },
 
     async hashStoredSecrets() {
