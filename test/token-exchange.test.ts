@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 
+import { StoreUnavailableError, type Storage } from '../adapters/types.ts';
 import { basic, startApp, type JsonResponse, type TestApp } from './support/app.ts';
 
 const GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -473,6 +474,66 @@ describe('token exchange (RFC 8693): PAT → JWT access token', () => {
     // An exchange is a use of the PAT, by the client that exchanged it.
     const token = await app.api('GET', `/api/users/${userId}/tokens/${pat.id}`);
     assert.equal(token.body.last_used_client, exchanger.clientId);
+  });
+});
+
+describe('token exchange while MongoDB is unreachable', () => {
+  it('answers 503 temporarily_unavailable with Retry-After, at /token and /introspect, never a 500', async () => {
+    let down = false;
+    /** The PAT store, failing as an unreachable MongoDB does while `down`. */
+    const outage = (storage: Storage): Storage => ({
+      ...storage,
+      pats: new Proxy(storage.pats, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) =>
+            down
+              ? Promise.reject(new StoreUnavailableError('unreachable'))
+              : (value as (...a: unknown[]) => unknown).apply(target, args);
+        },
+      }),
+    });
+    // No Redis: every lookup needs MongoDB.
+    const app = await startApp({ noRedis: true, wrapStorage: outage });
+    try {
+      const registered = await app.api('POST', '/api/clients', { token_exchange: true, resources: [ORDERS] });
+      const gateway = {
+        clientId: String(registered.body.client_id),
+        clientSecret: String(registered.body.client_secret),
+      };
+      const pat = await app.createPat(await app.createUser());
+      const fields = {
+        grant_type: GRANT,
+        subject_token: pat.token,
+        subject_token_type: ACCESS_TOKEN,
+        resource: ORDERS,
+      };
+      const ok = await app.form('/token', fields, { Authorization: basic(gateway) });
+      assert.equal(ok.status, 200, ok.text);
+      down = true;
+      const answers = [
+        await app.form('/token', fields, { Authorization: basic(gateway) }),
+        await app.introspect(String(ok.body.access_token), gateway),
+        // A PAT through oidc-provider's transport (the fast path never answers a JWT response).
+        await app.form(
+          '/introspect',
+          { token: pat.token },
+          {
+            Authorization: basic(gateway),
+            Accept: 'application/token-introspection+jwt',
+          },
+        ),
+      ];
+      for (const res of answers) {
+        assert.equal(res.status, 503, res.text);
+        assert.equal(res.body.error, 'temporarily_unavailable');
+        assert.equal(res.headers.get('retry-after'), String(app.config.retryAfterSeconds));
+      }
+    } finally {
+      down = false;
+      await app.close();
+    }
   });
 });
 

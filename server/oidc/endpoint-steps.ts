@@ -18,6 +18,9 @@
  *   not revocable on its own; revoking its PAT ends it at introspection); anything else is left to oidc-provider's
  *   own step.
  *
+ * A store outage in any of Tokenwarden's steps (and in the token exchange grant) is answered as the adapter's are:
+ * `503 temporarily_unavailable` with `Retry-After`, never oidc-provider's `500 server_error`.
+ *
  * The arrays are module singletons shared by every Provider in the process, so the steps are installed once and
  * find the Tokenwarden instance they serve through the provider that runs them ({@link registerEndpointHooks}).
  * If an oidc-provider upgrade renames a step, installation throws at start-up rather than silently changing an
@@ -29,7 +32,8 @@ import introspection from 'oidc-provider/lib/actions/introspection.js';
 import revocation from 'oidc-provider/lib/actions/revocation.js';
 import token from 'oidc-provider/lib/actions/token.js';
 
-import { UnauthorizedClient, UnsupportedTokenType } from '../errors.ts';
+import { StoreUnavailableError } from '../../adapters/types.ts';
+import { ServiceUnavailable, UnauthorizedClient, UnsupportedTokenType } from '../errors.ts';
 
 type Step = (ctx: unknown, next: () => Promise<void>) => unknown;
 
@@ -68,9 +72,27 @@ export interface EndpointHooks {
 
 const hooksByProvider = new WeakMap<Provider, EndpointHooks>();
 
+/**
+ * Runs a step's work, turning an unreachable store into `503 temporarily_unavailable` (rendered by oidc-provider
+ * like its own errors; the HTTP layer adds `Retry-After`).
+ */
+export async function storeOutageAs503<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw new ServiceUnavailable(undefined, undefined, error);
+    throw error;
+  }
+}
+
 /** Connects a provider to the Tokenwarden instance its endpoints serve. */
 export function registerEndpointHooks(provider: Provider, hooks: EndpointHooks): void {
-  hooksByProvider.set(provider, hooks);
+  hooksByProvider.set(provider, {
+    introspect: (token, client) => storeOutageAs503(() => hooks.introspect(token, client)),
+    ownsToken: (token) => hooks.ownsToken(token),
+    revoke: (token, clientId) => storeOutageAs503(() => hooks.revoke(token, clientId)),
+    isExchangedToken: (token) => storeOutageAs503(() => hooks.isExchangedToken(token)),
+  });
 }
 
 function hooksOf(ctx: OidcContext): EndpointHooks {

@@ -16,6 +16,7 @@ import {
   TOKEN_EXCHANGE_REPEATABLE,
   type TokenExchange,
 } from '../services/token-exchange.ts';
+import { storeOutageAs503 } from './endpoint-steps.ts';
 
 /** The part of oidc-provider's request context the handler reads and writes. */
 interface TokenContext {
@@ -57,7 +58,9 @@ export function registerTokenExchange(
 
   async function tokenExchangeHandler(ctx: TokenContext): Promise<void> {
     const client = ctx.oidc.client!;
-    const grant = await exchange.grant({ clientId: client.clientId, params: ctx.oidc.params ?? {} });
+    const grant = await storeOutageAs503(() =>
+      exchange.grant({ clientId: client.clientId, params: ctx.oidc.params ?? {} }),
+    );
     const token = new AccessToken({
       accountId: grant.pat.userId,
       client,
