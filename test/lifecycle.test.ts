@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 type Row = Record<string, unknown>;
 const rows = (body: Row) => body.data as Row[];
@@ -253,8 +254,13 @@ describe('token lifecycle through the admin API', () => {
       } finally {
         app.clock.advance(-601_000);
       }
-      const audit = await app.api('GET', `/api/audit?token_id=${pat.id}&type=token.rotated_value_presented`);
-      const events = rows(audit.body);
+      // Recorded in the background, off the introspection's path.
+      let events: Row[] = [];
+      await eventually(async () => {
+        const audit = await app.api('GET', `/api/audit?token_id=${pat.id}&type=token.rotated_value_presented`);
+        events = rows(audit.body);
+        return events.length > 0;
+      });
       assert.equal(events.length, 1);
       assert.equal(events[0]?.actor, `client:${app.rs.clientId}`);
       assert.equal(events[0]?.via, 'introspection');
