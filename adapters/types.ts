@@ -92,7 +92,7 @@ export interface AuditEvent {
   readonly tokenId: string | null;
   /** Who did it: `admin:<client_id>`, `user:<user_id>`, `client:<client_id>`, `system`. */
   readonly actor: string;
-  /** How: `admin_api`, `self_service`, `revocation_endpoint`, `introspection`. */
+  /** How: `admin_api`, `self_service`, `revocation_endpoint`, `introspection`, `token_exchange`. */
   readonly via: string;
   readonly details: Readonly<Record<string, string | number | boolean | null>>;
 }

@@ -75,6 +75,11 @@ export interface Config {
   readonly clientCacheTtlSeconds: number;
   /** `ACCESS_TOKEN_TTL_SECONDS` (default 3600): lifetime of OAuth access tokens issued by `/token`. */
   readonly accessTokenTtlSeconds: number;
+  /**
+   * `TOKEN_EXCHANGE_TTL_SECONDS` (default 600): the longest lifetime of a JWT access token issued by RFC 8693 token
+   * exchange for a PAT; never past the PAT's own expiry.
+   */
+  readonly tokenExchangeTtlSeconds: number;
   readonly adminClient: {
     /** `ADMIN_CLIENT_ID` (default `tokenwarden-admin`). */
     readonly clientId: string;
@@ -301,6 +306,7 @@ export function loadConfig(env: Env): Config {
     negativeCacheTtlSeconds: p.NEGATIVE_CACHE_TTL_SECONDS,
     introspectionFastPath: p.INTROSPECTION_FAST_PATH,
     accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
+    tokenExchangeTtlSeconds: p.TOKEN_EXCHANGE_TTL_SECONDS,
     adminClient: {
       clientId: p.ADMIN_CLIENT_ID,
       clientSecret: p.ADMIN_CLIENT_SECRET ?? randomBytes(32).toString('base64url'),

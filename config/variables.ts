@@ -185,6 +185,12 @@ export const VARIABLES = {
     '`3600`',
     'lifetime of OAuth access tokens from `/token`',
   ),
+  TOKEN_EXCHANGE_TTL_SECONDS: v(
+    SECRETS,
+    integer(30, 86_400).default(600),
+    '`600`',
+    'lifetime of the JWT access tokens token exchange issues for a PAT (never past the PAT’s expiry)',
+  ),
   TOKEN_PREFIX: v(
     POLICY,
     z

@@ -13,12 +13,16 @@ describe('introspection fast path', () => {
   let fast: TestApp;
   let slow: TestApp;
   let userId: string;
+  /** A resource server registered as serving https://api.example.com (resource binding). */
+  let api: { clientId: string; clientSecret: string };
 
   before(async () => {
     fast = await startApp();
     const uri = fast.config.storage.kind === 'mongodb' ? fast.config.storage.uri : '';
     slow = await startApp({ env: { MONGODB_URI: uri, ISSUER: fast.config.issuer, INTROSPECTION_FAST_PATH: 'false' } });
     userId = await fast.createUser('parity-user');
+    const registered = await fast.api('POST', '/api/clients', { resources: ['https://api.example.com'] });
+    api = { clientId: String(registered.body.client_id), clientSecret: String(registered.body.client_secret) };
   });
   after(async () => {
     await slow.close();
@@ -63,12 +67,36 @@ describe('introspection fast path', () => {
     const bare = await fast.createPat(userId, { name: 'bare', scopes: [] });
     const before = await fastPathCount();
     for (const token of [full.token, bare.token]) {
-      const res = await both(form({ token }), auth());
+      const res = await both(form({ token }), { Authorization: basic(api) });
       assert.equal((JSON.parse(res.text) as { active: unknown }).active, true);
-      await both(form({ token, token_type_hint: 'access_token' }), auth());
-      await both(form({ token, client_id: fast.rs.clientId, client_secret: fast.rs.clientSecret }), {});
+      await both(form({ token, token_type_hint: 'access_token' }), { Authorization: basic(api) });
+      await both(form({ token, client_id: api.clientId, client_secret: api.clientSecret }), {});
     }
     assert.equal((await fastPathCount()) - before, 6, 'the fast path answered each of them');
+  });
+
+  it('applies resource binding exactly like oidc-provider, through the fast path', async () => {
+    const bound = await fast.createPat(userId, { name: 'bound', resource: 'https://api.example.com' });
+    const unbound = await fast.createPat(userId, { name: 'unbound' });
+    const before = await fastPathCount();
+    const answers: string[] = [];
+    for (const [token, headers] of [
+      [bound.token, { Authorization: basic(api) }],
+      [bound.token, auth()],
+      [bound.token, {}],
+      [unbound.token, auth()],
+    ] as const) {
+      const body =
+        'Authorization' in headers
+          ? form({ token })
+          : form({ token, client_id: fast.rs.clientId, client_secret: fast.rs.clientSecret });
+      answers.push((await both(body, headers)).text);
+    }
+    assert.equal((await fastPathCount()) - before, 4, 'the fast path answered each of them');
+    assert.equal((JSON.parse(answers[0]!) as { aud: unknown }).aud, 'https://api.example.com');
+    assert.equal(answers[1], '{"active":false}', 'a client that does not serve the resource');
+    assert.equal(answers[2], '{"active":false}');
+    assert.equal((JSON.parse(answers[3]!) as { active: unknown }).active, true, 'unbound: every client');
   });
 
   it('reads encoded and oddly split bodies as oidc-provider does, through the fast path', async () => {

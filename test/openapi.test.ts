@@ -43,6 +43,7 @@ describe('GET /openapi.json', () => {
       'GET /api/audit',
       'POST /api/clients',
       'GET /api/clients',
+      'PATCH /api/clients/{client_id}',
       'DELETE /api/clients/{client_id}',
       'GET /api/policy',
       'GET /api/scopes',
@@ -83,5 +84,21 @@ describe('GET /openapi.json', () => {
     assert.deepEqual([...schema.required].sort(), ['name', 'scopes']);
     assert.equal(schema.additionalProperties, false);
     assert.equal((schema.properties.name as { maxLength: number }).maxLength, 100);
+  });
+
+  it('documents a client’s token exchange permission and served resources, on registration and update', () => {
+    for (const [path, method] of [
+      ['/api/clients', 'post'],
+      ['/api/clients/{client_id}', 'patch'],
+    ] as const) {
+      const op = doc.paths[path]?.[method] as {
+        requestBody: { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } };
+      };
+      const { properties } = op.requestBody.content['application/json'].schema;
+      assert.equal((properties.token_exchange as { type: string }).type, 'boolean', `${method} ${path}`);
+      const resources = properties.resources as { type: string; items: { format?: string }; description: string };
+      assert.equal(resources.type, 'array');
+      assert.match(resources.description, /RFC 8707/);
+    }
   });
 });

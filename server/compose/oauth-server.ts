@@ -1,23 +1,29 @@
 /**
  * Composition, part 3: the OAuth 2.0 authorization server (oidc-provider) with Tokenwarden's steps in its
- * endpoints, the introspection both transports share, the client registry, and the one-time migration of client
- * secrets stored in plaintext by earlier versions.
+ * endpoints and the token exchange grant, the introspection both transports share, the client registry, and the
+ * one-time migration of client secrets stored in plaintext by earlier versions.
  */
 import type Provider from 'oidc-provider';
 
 import type { Config } from '../../config/index.ts';
 import { describeError } from '../http/errors.ts';
-import { createIntrospector, type Introspector } from '../introspection/introspect.ts';
+import {
+  createIntrospector,
+  introspectionClientOf,
+  type IntrospectionClient,
+  type Introspector,
+} from '../introspection/introspect.ts';
 import { INACTIVE, renderActive } from '../introspection/render.ts';
 import type { Logger, ThrottledWarn } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { withEmbeddedConsole } from '../oidc/embedded-console.ts';
-import type { EndpointHooks } from '../oidc/endpoint-steps.ts';
+import { publicKeysOf, withEmbeddedConsole } from '../oidc/embedded-console.ts';
+import type { EndpointHooks, IntrospectingClient } from '../oidc/endpoint-steps.ts';
 import { findOAuthToken } from '../oidc/oauth-tokens.ts';
-import { createProvider } from '../oidc/provider.ts';
+import { createProvider, signingAlgOf } from '../oidc/provider.ts';
 import { createOAuthLookup, type OAuthLookup } from '../pats/oauth-lookup.ts';
 import { createClientService, type ClientService } from '../services/clients.ts';
 import type { Clock } from '../services/clock.ts';
+import { createTokenExchange, type TokenExchange } from '../services/token-exchange.ts';
 import type { Services } from './services.ts';
 import type { Stores } from './stores.ts';
 
@@ -28,17 +34,33 @@ export interface OAuthServer {
 }
 
 /** What Tokenwarden's steps inside oidc-provider's endpoints do, over the shared introspector. */
-function endpointHooks(config: Config, services: Services, introspector: Introspector): EndpointHooks {
+function endpointHooks(
+  config: Config,
+  services: Services,
+  introspector: Introspector,
+  exchange: TokenExchange,
+): EndpointHooks {
   const { pats, format } = services;
+  /** Per client instance oidc-provider loaded (it builds a new one when the stored metadata changes). */
+  const clients = new WeakMap<IntrospectingClient, IntrospectionClient>();
+  const clientOf = (client: IntrospectingClient) => {
+    let found = clients.get(client);
+    if (!found) {
+      found = introspectionClientOf(client.clientId, client.resources);
+      clients.set(client, found);
+    }
+    return found;
+  };
   return {
-    async introspect(token, clientId) {
-      const subject = await introspector.introspect(token, clientId);
+    async introspect(token, client) {
+      const subject = await introspector.introspect(token, clientOf(client));
       return subject ? renderActive(subject, config.issuer, config.pat.clientId) : { ...INACTIVE };
     },
     ownsToken: (token) => format.hasPrefix(token),
     async revoke(token, clientId) {
       await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
     },
+    isExchangedToken: async (token) => (await exchange.verify(token)) !== null,
   };
 }
 
@@ -50,6 +72,18 @@ export async function createOAuthServer(
   deps: { clock: Clock; metrics: Metrics; logger: Logger; warn: ThrottledWarn },
 ): Promise<OAuthServer> {
   const { metrics, logger, warn } = deps;
+  const exchange = createTokenExchange({
+    pats: services.pats,
+    format: services.format,
+    audit: services.audit,
+    clock: deps.clock,
+    issuer: config.issuer,
+    ttlSeconds: config.tokenExchangeTtlSeconds,
+    verification: {
+      keys: publicKeysOf(stores.jwks.keys),
+      algorithms: [...new Set(stores.jwks.keys.map((k) => signingAlgOf(k)))],
+    },
+  });
   let introspector: Introspector | undefined;
   let oauthLookup: OAuthLookup | undefined;
   const provider = createProvider({
@@ -65,13 +99,21 @@ export async function createOAuthServer(
         clock: deps.clock,
         onLayer: (layer) => metrics.lookup(layer),
       });
-      introspector = createIntrospector({ pats: services.pats, format: services.format, oauth: oauthLookup });
-      return endpointHooks(config, services, introspector);
+      introspector = createIntrospector({
+        pats: services.pats,
+        format: services.format,
+        oauth: oauthLookup,
+        exchange,
+        audit: services.audit,
+        clock: deps.clock,
+      });
+      return endpointHooks(config, services, introspector, exchange);
     },
     tokenDestroyed: {
       before: async (value) => oauthLookup?.beforeDestroy(value),
       after: async (value) => oauthLookup?.afterDestroy(value),
     },
+    exchange,
     ...(config.console.mode === 'embedded'
       ? { configure: withEmbeddedConsole({ config, users: stores.storage.users, jwks: stores.jwks }) }
       : {}),

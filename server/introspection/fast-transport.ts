@@ -17,7 +17,7 @@ import { ServiceUnavailable } from '../errors.ts';
 import { sendError } from '../http/errors.ts';
 import type { PresentedSecret, SecretAuthenticator, SecretCheck } from './client-secrets.ts';
 import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } from './form.ts';
-import type { Introspector } from './introspect.ts';
+import type { IntrospectionClient, Introspector } from './introspect.ts';
 import { INACTIVE, renderActive, type ActiveSubject } from './render.ts';
 
 interface Params {
@@ -179,10 +179,10 @@ export function fastIntrospectionHandler(
     done(null, 'error');
   };
 
-  const introspect = (res: ServerResponse, token: string, clientId: string, done: FastPathDone) => {
+  const introspect = (res: ServerResponse, token: string, client: IntrospectionClient, done: FastPathDone) => {
     let hot: ActiveSubject | null | undefined;
     try {
-      hot = introspector.introspectCached(token, clientId);
+      hot = introspector.introspectCached(token, client);
     } catch (error) {
       done(error, false);
       return;
@@ -192,7 +192,7 @@ export function fastIntrospectionHandler(
       return;
     }
     introspector
-      .introspect(token, clientId)
+      .introspect(token, client)
       .then(
         (subject) => done(null, answer(res, subject)),
         (error: unknown) => unavailable(res, error, done),
@@ -202,7 +202,7 @@ export function fastIntrospectionHandler(
 
   const authenticated = (res: ServerResponse, token: string, check: SecretCheck, done: FastPathDone) => {
     if (check.outcome !== 'authenticated') done(null, false);
-    else introspect(res, token, check.clientId, done);
+    else introspect(res, token, check.client, done);
   };
 
   return (req, res, told) => {
@@ -246,7 +246,7 @@ export function fastIntrospectionHandler(
       const header = req.headers.authorization;
       if (header !== undefined && params.client_secret === undefined) {
         const remembered = authenticator.remembered(header);
-        if (remembered && (params.client_id === undefined || params.client_id === remembered.clientId)) {
+        if (remembered && (params.client_id === undefined || params.client_id === remembered.client.clientId)) {
           return authenticated(res, token, remembered, leave);
         }
       }

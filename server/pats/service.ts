@@ -126,6 +126,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     lookup: lookup.lookup,
     lookupCached: lookup.lookupCached,
     lookupInStore: lookup.lookupInStore,
+    lookupById: lookup.lookupById,
 
     async invalidateUser(userId) {
       await cache.invalidate(await pats.unrevokedHashesOfUser(userId), 'stale');

@@ -64,6 +64,11 @@ export interface Constraints {
 export interface TokenUse {
   readonly clientId: string | null;
   readonly actor: Actor;
+  /**
+   * Whether this user may see the token at all (introspection: the token's resource binding). A use it may not see
+   * is not recorded as a use of the token. Default: every token.
+   */
+  readonly admits?: ((live: LivePat) => boolean) | undefined;
 }
 
 /** Who acts, and under which limits. */
@@ -139,6 +144,12 @@ export interface PatService {
    * self-service writes, which must not act on a cache entry. Grace values are answered as such.
    */
   lookupInStore(value: string): Promise<LivePat | null>;
+  /**
+   * The live PAT `id` when `valueId` (`valueIdOfHash` in `pat-format.ts`) names its current value, or null: what an exchanged
+   * access token was issued for, looked up through the same layers as {@link lookup} (a warm token costs no I/O). A
+   * rotation ends it, grace period or not. With `use`, records the use. Rejects only on storage outage.
+   */
+  lookupById(id: string, valueId: string, use?: TokenUse): Promise<LivePat | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */

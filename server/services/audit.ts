@@ -27,11 +27,14 @@ export const AUDIT_TYPES = [
   'token.rotated',
   'token.revoked',
   'token.rotated_value_presented',
+  'token.exchanged',
+  'token.resource_mismatch',
   'user.created',
   'user.disabled',
   'user.enabled',
   'user.deleted',
   'client.registered',
+  'client.updated',
   'client.deleted',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
@@ -40,8 +43,11 @@ export type AuditType = (typeof AUDIT_TYPES)[number];
 export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
-  /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`. */
-  readonly via: 'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection';
+  /**
+   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `token_exchange`.
+   */
+  readonly via:
+    'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection' | 'token_exchange';
   /**
    * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
    * a rotated-out one in its grace period. Recorded as the event's `credential` detail.
