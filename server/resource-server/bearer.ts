@@ -78,6 +78,11 @@ export function unavailable(retryAfter: number): Rejection {
 export function parseAuthorization(header: string | readonly string[] | undefined): string | Rejection {
   if (header === undefined || header === '') return NO_CREDENTIALS;
   if (typeof header !== 'string') return header.length === 0 ? NO_CREDENTIALS : MALFORMED;
+  // The common spelling first, without allocating a lower-cased copy.
+  if (header.startsWith('Bearer ') && header.charCodeAt(7) !== 32) {
+    const token = header.slice(7);
+    return B64TOKEN.test(token) ? token : MALFORMED;
+  }
   const space = header.indexOf(' ');
   const scheme = space === -1 ? header : header.slice(0, space);
   if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return NO_CREDENTIALS;
