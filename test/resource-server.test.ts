@@ -425,6 +425,17 @@ describe('tokenwarden/resource-server: validating bearer tokens', () => {
       assert.equal(status, 200);
     });
 
+    it('answers 503 even when the application’s onError throws', async () => {
+      const api = await protectedApi({
+        onError: () => {
+          throw new Error('a broken logger');
+        },
+      });
+      const fresh = await tw.app.createPat(userId);
+      tw.gateway.fail((path) => path === '/introspect');
+      assert.equal((await api.get('/read', bearer(fresh.token))).status, 503);
+    });
+
     it('answers 503 when Tokenwarden refuses the resource server’s own client secret, and says why', async () => {
       const api = await protectedApi({ clientSecret: 'not-the-secret' });
       const res = await api.get('/read', bearer(pat.token));

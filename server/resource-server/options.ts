@@ -124,6 +124,17 @@ function stderrReporter(): (error: Error) => void {
   };
 }
 
+/** A reporter that cannot break the caller: what the application's `onError` throws is dropped. */
+function safely(report: (error: Error) => void): (error: Error) => void {
+  return (error) => {
+    try {
+      report(error);
+    } catch {
+      // Reporting must never turn a refusal into a crash, nor stop the subscription.
+    }
+  };
+}
+
 /** Checks the options and fills in the defaults; throws {@link OptionsError} naming the first bad one. */
 export function settings(options: ResourceServerOptions): Settings {
   if (typeof options !== 'object' || options === null) throw new OptionsError('options', 'must be an object');
@@ -161,6 +172,6 @@ export function settings(options: ResourceServerOptions): Settings {
     retryAfter: Math.ceil(duration('retryAfter', options.retryAfter, 5)),
     clockTolerance: duration('clockTolerance', options.clockTolerance, 0),
     clock: options.clock ?? Date.now,
-    onError: options.onError ?? stderrReporter(),
+    onError: safely(options.onError ?? stderrReporter()),
   };
 }

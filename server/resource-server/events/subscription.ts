@@ -86,7 +86,11 @@ const pushAnswer = (status: number, body?: { err: string; description: string })
 const object = (value: unknown): Readonly<Record<string, unknown>> | undefined =>
   typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
 
-/** Starts the subscription (in the background: failures are reported, never thrown). */
+/**
+ * Starts the subscription (in the background: failures are reported, never thrown). One state machine — the
+ * stream, the watermark, the acknowledgements owed — shared by its steps, each a named function below; which is
+ * why they live in one factory rather than in modules of their own.
+ */
 export function createSubscription(deps: SubscriptionDeps, options: SubscriptionOptions): Subscription {
   const { cache, clock } = deps;
   const streams = createStreamClient(deps.as);
@@ -236,6 +240,8 @@ export function createSubscription(deps: SubscriptionDeps, options: Subscription
         const interval = Math.max(verifyInterval, (current.minVerificationInterval ?? 0) * 1000);
         const verificationState = randomSecret();
         verifications.set(verificationState, clock());
+        // Requests whose event never came are forgotten past a hundred (a long outage must not grow the map).
+        if (verifications.size > 100) verifications.delete(verifications.keys().next().value!);
         await streams.verify(current, verificationState);
         failures = 0;
         await sleep(interval);
