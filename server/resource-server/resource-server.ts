@@ -91,7 +91,8 @@ export function createResourceServer(options: ResourceServerOptions): ResourceSe
     try {
       if (config.jwt && isJwtAccessToken(token)) {
         const jwksUri = (await as.metadata()).jwks_uri;
-        if (jwksUri === undefined) throw new UnavailableError('the authorization server metadata has no jwks_uri');
+        if (jwksUri === undefined || (!as.insecure && !jwksUri.startsWith('https:')))
+          throw new UnavailableError('the authorization server metadata has no https jwks_uri');
         const verified = await verifyJwtAccessToken(token, keys(jwksUri), rules, clock());
         if (!isRejection(verified)) cache?.set(key, verified, started, epoch, true);
         return verified;
