@@ -259,7 +259,14 @@ describe('tokenwarden/resource-server: validating bearer tokens', () => {
 
   describe('resource binding, issuer and token type', () => {
     it('refuses a PAT bound to another resource, admits one bound to this one and, by default, an unbound one', async () => {
-      const api = await protectedApi({ resource: RESOURCE });
+      // Tokenwarden answers a bound PAT active only to a client that serves its resource (issue #14, part 5); this
+      // client serves both, so the library's own audience check is what refuses the other API's token.
+      const serving = await tw.client({ resources: [RESOURCE, 'https://other.example.com'] });
+      const api = await protectedApi({
+        resource: RESOURCE,
+        clientId: serving.clientId,
+        clientSecret: serving.clientSecret!,
+      });
       const ours = await tw.app.createPat(userId, { resource: RESOURCE });
       const theirs = await tw.app.createPat(userId, { resource: 'https://other.example.com' });
       const ok = await api.get('/read', bearer(ours.token));
@@ -270,6 +277,10 @@ describe('tokenwarden/resource-server: validating bearer tokens', () => {
       assert.equal(refused.body.error, 'invalid_token');
       assert.equal(refused.body.error_description, 'the access token is not meant for this resource');
       assert.equal((await api.get('/read', bearer(pat.token))).status, 200, 'unbound PATs work everywhere');
+      const notServing = await protectedApi({ resource: RESOURCE });
+      const unseen = await notServing.get('/read', bearer(theirs.token));
+      assert.equal(unseen.status, 401);
+      assert.equal(unseen.body.error_description, 'the access token is not active', 'Tokenwarden answered inactive');
     });
 
     it('with requireResource, refuses unbound tokens too', async () => {
