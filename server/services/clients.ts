@@ -24,6 +24,11 @@ export interface RegisterClientInput {
   readonly tokenEndpointAuthMethod?: ClientAuthMethod | undefined;
   /** Public keys for `private_key_jwt`. */
   readonly jwks?: { keys: Record<string, unknown>[] } | undefined;
+  /**
+   * The development seed's client only (never from the API): this id and secret instead of generated ones. An
+   * existing client with that id is replaced.
+   */
+  readonly fixed?: { readonly clientId: string; readonly clientSecret: string } | undefined;
 }
 
 /** A client as shown by the API: never its secret. */
@@ -86,9 +91,9 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
         () => new InvalidRequest('jwks is required for private_key_jwt', 'jwks'),
       );
       const needsSecret = method !== 'private_key_jwt';
-      const clientSecret = needsSecret ? randomBytes(32).toString('base64url') : null;
+      const clientSecret = needsSecret ? (input.fixed?.clientSecret ?? randomBytes(32).toString('base64url')) : null;
       const metadata: Record<string, unknown> = {
-        client_id: `rs_${randomBase62(20)}`,
+        client_id: input.fixed?.clientId ?? `rs_${randomBase62(20)}`,
         client_id_issued_at: Math.floor(clock.now().getTime() / 1000),
         grant_types: ['client_credentials'],
         // Without a scope list oidc-provider would let the client request every scope, admin included.
