@@ -23,7 +23,7 @@ import { createAddressResolver } from '../introspection/address.ts';
 import { createSecretAuthenticator } from '../introspection/client-secrets.ts';
 import { fastIntrospectionHandler, type FastPathDone } from '../introspection/fast-transport.ts';
 import { createAuthThrottle, throttleFailedClientAuth } from '../introspection/throttle.ts';
-import type { Logger } from '../logger.ts';
+import { createThrottledWarn, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { devSignIn } from '../oidc/dev-signin.ts';
 import { embeddedTrustedIssuer } from '../oidc/embedded-console.ts';
@@ -118,12 +118,29 @@ function managementApi(config: Config, parts: Parts, provider: Provider) {
   return { routes, api };
 }
 
+/**
+ * In development, a request whose `Host` is not the issuer's host is a client about to fail: discovery fetched from
+ * `http://127.0.0.1:3000` says `"issuer": "http://localhost:3000"`, and OAuth clients (openid-client, oauth4webapi,
+ * zitadel/oidc) refuse the mismatch. Logged at most once a minute, with the URL to use.
+ */
+function otherHostWarning(config: Config, logger: Logger): (host: string) => void {
+  const warn = createThrottledWarn(logger, 60_000);
+  return (host) =>
+    warn(
+      'host-differs-from-issuer',
+      { host: host.slice(0, 100), issuer: config.issuer },
+      'request Host differs from the ISSUER host: OAuth clients reject discovery through this address (issuer mismatch); use the issuer URL, or set ISSUER',
+    );
+}
+
 /** Mounts everything on the provider's Koa application; returns the fast path to run ahead of it. */
 export function mountApplication(config: Config, parts: Parts): { fastPath: FastPath | null } {
   const { stores, oauth, clock, metrics, logger } = parts;
   const { provider } = oauth;
   const addressOf = createAddressResolver(config.trustedProxyHops);
-  provider.use(issuerOrigin(config.issuer));
+  provider.use(
+    issuerOrigin(config.issuer, config.env === 'development' ? otherHostWarning(config, logger) : undefined),
+  );
   provider.use(async function clientAddress(ctx, next) {
     ctx.request.ip = addressOf(ctx.req);
     await next();
