@@ -2,7 +2,7 @@
  * Composition, part 4: the HTTP application. Mounts Tokenwarden's middleware on oidc-provider's Koa application,
  * in request order: the issuer's origin and the client's address first, then metrics, the request log, health,
  * the OAuth endpoints' guards (405, no CORS, the failed-authentication throttle), discovery, the console, the
- * OpenAPI document and the management API. Also builds the introspection fast path that runs ahead of all this.
+ * OpenAPI document and its page (`/docs`), and the management API. Also builds the introspection fast path that runs ahead of all this.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -32,6 +32,7 @@ import { adminRoutes } from '../routes/admin.ts';
 import { createApiRoutes } from '../routes/api.ts';
 import { credentialRoutes } from '../routes/credentials.ts';
 import { createHealthRoutes } from '../routes/health.ts';
+import { docsPageRoute } from '../routes/docs-page.ts';
 import { meRoutes } from '../routes/me.ts';
 import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
 import { createCallerResolver } from '../services/callers.ts';
@@ -167,6 +168,7 @@ export function mountApplication(config: Config, parts: Parts): { fastPath: Fast
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const { routes, api } = managementApi(config, parts, provider);
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
+  provider.use(docsPageRoute());
   const catalogues = loadCatalogues();
   provider.use(consoleRoutes({ config, catalogues }));
   if (config.console.mode === 'embedded') {
