@@ -217,7 +217,10 @@ describe('the tokenwarden process', () => {
           openid.discovery(new URL(origin), clientId, clientSecret, undefined, {
             execute: [openid.allowInsecureRequests],
           });
-        await assert.rejects(discover(`http://127.0.0.1:${port}`), /discovered metadata issuer does not match the expected issuer/);
+        await assert.rejects(
+          discover(`http://127.0.0.1:${port}`),
+          /discovered metadata issuer does not match the expected issuer/,
+        );
         await waitFor(child, /request Host differs from the ISSUER host/);
         const warning = child
           .output()
