@@ -219,7 +219,7 @@ describe('configuration', () => {
   }
 });
 
-describe('the README’s configuration table', () => {
+describe('the configuration table of README.md and docs/reference.md', () => {
   const cells = (table: string) =>
     table
       .split('\n')
@@ -231,13 +231,15 @@ describe('the README’s configuration table', () => {
           .map((cell) => cell.trim()),
       );
 
-  it('is the table generated from config/variables.ts (npm run docs:config)', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const start = readme.indexOf('<!-- config-table:start');
-    const end = readme.indexOf('<!-- config-table:end -->');
-    assert.ok(start !== -1 && end > start, 'the README has the generated block');
-    assert.deepEqual(cells(readme.slice(start, end)), cells(configurationTable()));
-  });
+  for (const file of ['README.md', 'docs/reference.md']) {
+    it(`is the table generated from config/variables.ts in ${file} (npm run docs:config)`, () => {
+      const text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+      const start = text.indexOf('<!-- config-table:start');
+      const end = text.indexOf('<!-- config-table:end -->');
+      assert.ok(start !== -1 && end > start, `${file} has the generated block`);
+      assert.deepEqual(cells(text.slice(start, end)), cells(configurationTable()));
+    });
+  }
 
   it('documents every variable the configuration reads, and only those', () => {
     const source = readFileSync(new URL('../config/index.ts', import.meta.url), 'utf8');
