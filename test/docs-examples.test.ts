@@ -103,23 +103,26 @@ interface Run {
   readonly failed: number;
 }
 
+/** Where a JavaScript or TypeScript block is written to run. */
+const exampleFile = (block: DocBlock) => `${block.file.replace(/\W+/g, '-')}-L${block.line}.${block.language}`;
+
 /** The bash script of a document's run blocks, each preceded by a marker on both streams. */
 function script(blocks: readonly DocBlock[], base: string, dir: string): string {
   const lines = ['set -euo pipefail', 'cd "$HOME"'];
   blocks.forEach((block, i) => {
     const code = block.code.replaceAll(DEFAULT_BASE, base);
     lines.push(`printf '\\n::block ${i}::\\n'; printf '\\n::block ${i}::\\n' >&2`);
-    if (block.mode.kind === 'run' && block.mode.httpErrors) lines.push('export CURL_HOME="$HOME/no-fail"');
+    if (block.mode.kind === 'run' && block.mode.httpErrors) lines.push('export CURL_HOME="$HOME/curl-plain"');
     if (block.language === 'sh' || block.language === 'bash') {
       lines.push(code);
     } else {
-      const file = join(dir, `${block.file.replace(/\W+/g, '-')}-L${block.line}.${block.language}`);
+      const file = join(dir, exampleFile(block));
       writeFileSync(file, code);
       // From the repository, where `--import tsx` resolves (a reader's Node 22.18+ runs TypeScript as it is).
       const loader = block.language === 'ts' ? '--import tsx ' : '';
       lines.push(`(cd ${JSON.stringify(ROOT)} && "${process.execPath}" ${loader}${JSON.stringify(file)})`);
     }
-    if (block.mode.kind === 'run' && block.mode.httpErrors) lines.push('export CURL_HOME="$HOME"');
+    if (block.mode.kind === 'run' && block.mode.httpErrors) lines.push('export CURL_HOME="$HOME/curl-fail"');
   });
   lines.push(`printf '\\n::block ${blocks.length}::\\n'`);
   return lines.join('\n');
@@ -131,15 +134,17 @@ async function runDocument(blocks: readonly DocBlock[], env: Record<string, stri
   // Inside the repository, so that the examples' imports resolve from its node_modules (.tmp/ is ignored by git).
   const dir = join(ROOT, '.tmp', 'docs-examples');
   mkdirSync(dir, { recursive: true });
-  mkdirSync(join(home, 'no-fail'));
-  writeFileSync(join(home, '.curlrc'), 'fail-with-body\nshow-error\n');
+  // curl reads the first .curlrc of $CURL_HOME, $XDG_CONFIG_HOME, $HOME: only curl-fail has one.
+  mkdirSync(join(home, 'curl-plain'));
+  mkdirSync(join(home, 'curl-fail'));
+  writeFileSync(join(home, 'curl-fail', '.curlrc'), 'fail-with-body\nshow-error\n');
   try {
     const child = spawn('bash', ['-c', script(blocks, base, dir)], {
       env: {
         PATH: [dirname(process.execPath), join(ROOT, 'node_modules', '.bin'), process.env.PATH ?? ''].join(':'),
         HOME: home,
         XDG_CONFIG_HOME: join(home, '.config'),
-        CURL_HOME: home,
+        CURL_HOME: join(home, 'curl-fail'),
         LANG: 'C.UTF-8',
         ...env,
       },
@@ -165,6 +170,7 @@ async function runDocument(blocks: readonly DocBlock[], env: Record<string, stri
     };
   } finally {
     rmSync(home, { recursive: true, force: true });
+    for (const block of blocks) rmSync(join(dir, exampleFile(block)), { force: true });
   }
 }
 

@@ -7,7 +7,8 @@
 //   - admitted: 200, with the token's sub (the PAT's user) in X-Remote-User, and the path as the body.
 //
 // Environment: ISSUER (Tokenwarden's https URL, exactly as its discovery document says), CLIENT_ID, CLIENT_SECRET
-// (a client registered with POST /api/clients), PORT (default 8080; 0 picks a free one). Prints "listening <port>" once discovery has succeeded.
+// (a client registered with POST /api/clients), PORT (default 8080; 0 picks a free one). Prints "listening <port>"
+// once discovery has succeeded.
 package main
 
 import (
