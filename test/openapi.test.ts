@@ -102,3 +102,37 @@ describe('GET /openapi.json', () => {
     }
   });
 });
+
+describe('GET /docs', () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ memory: true });
+  });
+  after(() => app.close());
+
+  it("serves the reference page and Swagger UI's files from this server, under a CSP that allows only this origin", async () => {
+    const page = await fetch(`${app.url}/docs`);
+    assert.equal(page.status, 200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe|https?:/);
+    const html = await page.text();
+    const scripts = [...html.matchAll(/<script src="([^"]+)"><\/script>/g)].map((m) => m[1]!);
+    assert.deepEqual(scripts, ['/docs/swagger-ui-bundle.js', '/docs/init.js']);
+    assert.doesNotMatch(html, /<script>|<style|style=/, 'no inline code');
+    for (const path of [...scripts, '/docs/swagger-ui.css']) {
+      const res = await fetch(`${app.url}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.ok((await res.arrayBuffer()).byteLength > 0, path);
+    }
+    assert.match(await (await fetch(`${app.url}/docs/init.js`)).text(), /url: '\/openapi\.json'/);
+  });
+
+  it('serves no other file of the package', async () => {
+    for (const path of ['/docs/package.json', '/docs/index.html', '/docs/../package.json', '/docs/swagger-ui.js.map']) {
+      assert.equal((await fetch(`${app.url}${path}`)).status, 404, path);
+    }
+  });
+});

@@ -47,6 +47,11 @@ export interface RegisterClientInput {
   readonly tokenExchange?: boolean | undefined;
   /** The resources (RFC 8707) this client serves as a resource server. Default none. */
   readonly resources?: readonly string[] | undefined;
+  /**
+   * The development seed's client only (never from the API): this id and secret instead of generated ones. An
+   * existing client with that id is replaced.
+   */
+  readonly fixed?: { readonly clientId: string; readonly clientSecret: string } | undefined;
 }
 
 /** What an update may change; absent fields are left alone. */
@@ -135,9 +140,9 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
         () => new InvalidRequest('jwks is required for private_key_jwt', 'jwks'),
       );
       const needsSecret = method !== 'private_key_jwt';
-      const clientSecret = needsSecret ? randomBytes(32).toString('base64url') : null;
+      const clientSecret = needsSecret ? (input.fixed?.clientSecret ?? randomBytes(32).toString('base64url')) : null;
       const metadata: Record<string, unknown> = {
-        client_id: `rs_${randomBase62(20)}`,
+        client_id: input.fixed?.clientId ?? `rs_${randomBase62(20)}`,
         client_id_issued_at: Math.floor(clock.now().getTime() / 1000),
         grant_types: grantTypes(input.tokenExchange ?? false),
         // Without a scope list oidc-provider would let the client request every scope, admin included.
