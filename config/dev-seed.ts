@@ -15,7 +15,13 @@ export interface DevSeed {
   /** The admin client's secret. */
   readonly adminClientSecret: string;
   /** A resource server's client (`client_secret_basic`), registered at start-up. */
-  readonly resourceServer: { readonly clientId: string; readonly clientSecret: string; readonly name: string };
+  readonly resourceServer: {
+    readonly clientId: string;
+    readonly clientSecret: string;
+    readonly name: string;
+    /** The API it serves (RFC 8707): PATs bound to it introspect active for this client only. */
+    readonly resources: readonly string[];
+  };
   /** A user, created at start-up. */
   readonly user: { readonly id: string; readonly username: string };
 }
@@ -27,6 +33,7 @@ export const DEV_SEED: DevSeed = Object.freeze({
     clientId: 'demo-resource-server',
     clientSecret: 'dev-seed-resource-server-secret-not-for-production',
     name: 'demo resource server (development seed)',
+    resources: Object.freeze(['https://orders.example.com']),
   }),
   user: Object.freeze({ id: 'demo', username: 'demo' }),
 });

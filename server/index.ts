@@ -6,6 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { parseArgs } from 'node:util';
 
 import { ConfigError, loadConfigFromProcess, type Config } from '../config/index.ts';
+import { DEV_SEED } from '../config/dev-seed.ts';
 import { createTokenwarden, type Tokenwarden } from './main.ts';
 
 interface Demo {
@@ -27,8 +28,13 @@ async function seedDemo(tw: Tokenwarden, config: Config): Promise<Demo> {
   );
   const { client, clientSecret } = await tw.services.clients.register(
     seed
-      ? { clientName: seed.resourceServer.name, fixed: seed.resourceServer }
-      : { clientName: 'demo resource server' },
+      ? {
+          clientName: seed.resourceServer.name,
+          fixed: seed.resourceServer,
+          resources: seed.resourceServer.resources,
+          tokenExchange: true,
+        }
+      : { clientName: 'demo resource server', resources: DEV_SEED.resourceServer.resources, tokenExchange: true },
   );
   return { userId: user.id, clientId: client.clientId, clientSecret: clientSecret ?? '' };
 }
@@ -78,6 +84,7 @@ ${exposed}${console}
 ${issuerAdvice(config)}
   admin client         ${config.adminClient.clientId} / ${config.adminClient.clientSecret}
   resource server      ${demo.clientId} / ${demo.clientSecret}
+                       serves ${DEV_SEED.resourceServer.resources.join(' ')}, may exchange PATs for JWTs
   demo user            ${demo.userId}
 
 Try it (copy and paste into a shell):
