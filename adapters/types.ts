@@ -142,6 +142,12 @@ export interface PatStore {
   /** Newest first (created_at, then id), at most `limit` rows after the cursor. */
   query(q: TokenQuery): Promise<PatRecord[]>;
   /**
+   * Every unrevoked token whose expiry is after `from` and at or before `to`, in no particular order, streamed from
+   * one query however many there are (what the expiry notices read at each run). Iterating rejects with
+   * {@link StoreError} like any method.
+   */
+  scanExpiring(from: Date, to: Date): AsyncIterable<PatRecord>;
+  /**
    * Applies changes to an unrevoked token, atomically. An `expiresAt` change only applies when it is earlier than
    * the stored expiry (or the token had none). Returns the token as it now stands, or null when the id is unknown
    * or the token is revoked. @throws {DuplicateError} with field `name` when the new name is taken.
@@ -264,6 +270,89 @@ export interface SigningKeyStore {
   replace(sealed: string): Promise<void>;
 }
 
+/** What a notice tells: a token will expire, has expired, or was revoked by the inactive-token policy. */
+export type NoticeKind = 'expiring' | 'expired' | 'revoked_inactive';
+
+/**
+ * A notice claimed for one channel (the audit log, email, webhooks, …). There is at most one claim per channel and
+ * notice (its `id`), across every instance and restart; the instance that claims a notice delivers it, then marks
+ * it delivered. A claim left undelivered (its holder crashed, or the delivery failed) is taken over once its lease
+ * has ended: every notice reaches every channel at least once.
+ */
+export interface NoticeClaim {
+  /** `<channel>/<key>`: unique. */
+  readonly id: string;
+  readonly channel: string;
+  /** The notice's idempotency key (`expiring-7d:tok_…`), the same on every channel. */
+  readonly key: string;
+  readonly kind: NoticeKind;
+  readonly tokenId: string;
+  readonly userId: string;
+  /** Expiring notices: how many days before the expiry this one is; null for the other kinds. */
+  readonly thresholdDays: number | null;
+  /** Expiring: the expiry; expired: when it expired; revoked_inactive: when it was last used (null: never). */
+  readonly at: Date | null;
+  readonly claimedAt: Date;
+  /** Until then its holder is delivering it (or waits to try again); afterwards any instance may take it over. */
+  readonly leaseUntil: Date;
+  /** Deliveries attempted so far (the claim itself is the first). */
+  readonly attempts: number;
+  readonly deliveredAt: Date | null;
+  /** From then on the notice is moot, delivered or not, and the claim is deleted. */
+  readonly purgeAfter: Date;
+}
+
+/** The notice claims (`notice_claims`). */
+export interface NoticeStore {
+  /**
+   * Inserts the claim unless one with its id exists; true when this call claimed it. Atomic across instances on
+   * MongoDB and FerretDB alike: a unique id, no read-modify-write.
+   */
+  claim(claim: NoticeClaim): Promise<boolean>;
+  /** Which of these ids are claimed (delivered or not). */
+  existing(ids: readonly string[]): Promise<Set<string>>;
+  /** Undelivered claims whose lease has ended by `now` and that are not moot yet, at most `limit`. */
+  overdue(now: Date, limit: number): Promise<NoticeClaim[]>;
+  /**
+   * Takes over an overdue claim: only while it is undelivered, its lease has ended by `now` and it has had
+   * `attempts` attempts (compare-and-set); counts one more and leases it until `leaseUntil`. True when taken.
+   */
+  retake(id: string, attempts: number, now: Date, leaseUntil: Date): Promise<boolean>;
+  /** Records that the claim was delivered. */
+  delivered(id: string, at: Date): Promise<void>;
+  /** Records a failed delivery: the claim may be taken over once `retryAt` has passed. */
+  release(id: string, retryAt: Date): Promise<void>;
+  /** Deletes the claims that are moot at `now`; how many, and how many of those were never delivered. */
+  purge(now: Date): Promise<{ deleted: number; undelivered: number }>;
+}
+
+/** A named lease (one inactive-token sweep at a time, across instances). */
+export interface Lease {
+  readonly name: string;
+  /** Each taking of the lease is a new generation; the highest generation is the lease. */
+  readonly generation: number;
+  readonly holder: string;
+  readonly until: Date;
+}
+
+/** Leases (`leases`). */
+export interface LeaseStore {
+  /**
+   * Takes the lease for `holder` until `until` if it is free at `now` (never taken, released, or past its `until`);
+   * null when another holds it. Atomic across instances on MongoDB and FerretDB alike: the next generation is an
+   * insert under a unique id (of two instances, one inserts it), and a generation that finds a higher one after its
+   * insert gives way.
+   */
+  acquire(name: string, holder: string, now: Date, until: Date): Promise<Lease | null>;
+  /**
+   * Extends a lease still held (the highest generation, not released); null when it was lost. Callers renew well
+   * before `until`: an expired lease may be taken by another at any moment.
+   */
+  renew(lease: Lease, until: Date): Promise<Lease | null>;
+  /** Gives the lease up (the next `acquire` may take it at once). */
+  release(lease: Lease): Promise<void>;
+}
+
 /** What a storage backend offers the composition root. */
 export interface Storage {
   readonly users: UserStore;
@@ -271,6 +360,8 @@ export interface Storage {
   readonly audit: AuditStore;
   readonly barrier: BarrierStore;
   readonly signingKeys: SigningKeyStore;
+  readonly notices: NoticeStore;
+  readonly leases: LeaseStore;
   /** oidc-provider's models, every id but a client's kept only as a hash (`createHashedOidcStore`). */
   readonly oidc: OidcStore;
   ping(): Promise<void>;

@@ -123,6 +123,8 @@ export interface Config {
   readonly trustedIssuers: readonly TrustedIssuer[];
   /** The web console at `/console` and how it signs people in (see {@link ConsoleConfig}). */
   readonly console: ConsoleConfig;
+  /** Expiry notices and the inactive-token policy, and the scheduler that runs them (see {@link JobsConfig}). */
+  readonly jobs: JobsConfig;
   /**
    * Abuse limits, per instance: `AUTH_FAILURES_PER_CLIENT` (default 20) failed client authentications per minute
    * for one client id from one address, after which its failures back off (1 s, doubling up to 15 min);
@@ -148,6 +150,34 @@ export interface Config {
    * requests grow the heap to four times the live data here. 0 leaves V8's policy. Set by the process entry point.
    */
   readonly heapGrowthPercent: number;
+}
+
+/**
+ * The scheduled jobs: expiry notices and the inactive-token policy.
+ */
+export interface JobsConfig {
+  /**
+   * `JOBS_INTERVAL_SECONDS` (default 3600): how often this instance runs the jobs (the first run a minute after it
+   * starts listening, or sooner with a shorter interval). Any number of instances may run them: each notice is
+   * claimed by one, and one inactive-token sweep runs at a time. `0`: this instance never runs them.
+   */
+  readonly intervalSeconds: number;
+  /**
+   * `EXPIRY_NOTICE_DAYS` (default `30,7,1`), largest first: a token gets a `token.expiring` notice when it is this
+   * many days from its expiry (only the nearest threshold passed, and only thresholds shorter than its lifetime), and
+   * a `token.expired` notice once it has expired. Empty (`off`): no notices.
+   */
+  readonly expiryNoticeDays: readonly number[];
+  /**
+   * `INACTIVE_TOKEN_DAYS` (default unset: off): each run revokes the active tokens neither used nor created in this
+   * many days, with the audit reason `inactive`.
+   */
+  readonly inactiveTokenDays: number | null;
+  /**
+   * Email notices (default none): `SMTP_URL` (`smtp://` or `smtps://`, credentials in the URL) and
+   * `NOTICE_EMAIL_FROM`, required with it.
+   */
+  readonly email: { readonly smtpUrl: string; readonly from: string } | null;
 }
 
 /** A Redis server or Sentinel address. */
@@ -280,6 +310,13 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('TOKEN_DEFAULT_LIFETIME_DAYS', 'must not exceed TOKEN_MAX_LIFETIME_DAYS');
   }
 
+  if (p.SMTP_URL !== undefined && p.NOTICE_EMAIL_FROM === undefined) {
+    throw new ConfigError('NOTICE_EMAIL_FROM', 'is required with SMTP_URL (the address the notices come from)');
+  }
+  if (p.NOTICE_EMAIL_FROM !== undefined && p.SMTP_URL === undefined) {
+    throw new ConfigError('SMTP_URL', 'is required with NOTICE_EMAIL_FROM (the server that sends the notices)');
+  }
+
   const trustedIssuers = parseTrustedIssuers(p.TRUSTED_ISSUERS);
   const redis = parseRedis(p);
 
@@ -323,6 +360,15 @@ export function loadConfig(env: Env): Config {
     },
     trustedIssuers,
     console: parseConsole(p, production, trustedIssuers),
+    jobs: {
+      intervalSeconds: p.JOBS_INTERVAL_SECONDS,
+      expiryNoticeDays: p.EXPIRY_NOTICE_DAYS,
+      inactiveTokenDays: p.INACTIVE_TOKEN_DAYS ?? null,
+      email:
+        p.SMTP_URL === undefined || p.NOTICE_EMAIL_FROM === undefined
+          ? null
+          : { smtpUrl: p.SMTP_URL, from: p.NOTICE_EMAIL_FROM },
+    },
     limits: {
       authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,
       authFailuresPerAddress: p.AUTH_FAILURES_PER_ADDRESS,

@@ -26,6 +26,7 @@ const STORAGE = 'Storage and cache';
 const SECRETS = 'Clients, keys and secrets';
 const POLICY = 'Token policy';
 const IDENTITY = 'Trusted issuers and the console';
+const NOTICES = 'Expiry notices and cleanup';
 const LIMITS = 'Limits and operations';
 
 const v = <S extends z.ZodType>(section: string, schema: S, defaultText: string, meaning: string) => ({
@@ -260,6 +261,48 @@ export const VARIABLES = {
     bool.optional(),
     '`true` on the embedded store, else `false`',
     'the development sign-in through the embedded provider; refused in production',
+  ),
+  EXPIRY_NOTICE_DAYS: v(
+    NOTICES,
+    z
+      .string()
+      .regex(/^(off|\d{1,4}(,\d{1,4})*)$/, 'must be `off` or comma-separated whole numbers of days, e.g. 30,7,1')
+      .transform((raw) => (raw === 'off' ? [] : [...new Set(raw.split(',').map(Number))].sort((a, b) => b - a)))
+      .pipe(z.array(z.number().int().min(1, 'days must be at least 1').max(3650, 'days must be at most 3650')))
+      .default([30, 7, 1]),
+    '`30,7,1`',
+    'days before its expiry at which a token’s `token.expiring` notice goes out, once each, then `token.expired` once; `off`: neither',
+  ),
+  INACTIVE_TOKEN_DAYS: v(
+    NOTICES,
+    integer(1, 3650).optional(),
+    'unset: off',
+    'revoke active tokens unused for this many days (never used: since created), audit reason `inactive`; dry run: `GET /api/tokens/inactive`',
+  ),
+  JOBS_INTERVAL_SECONDS: v(
+    NOTICES,
+    integer(0, 86_400).default(3600),
+    '`3600`',
+    'how often this instance runs the notices and the inactive-token sweep (every instance may; each notice goes out once); `0`: never',
+  ),
+  SMTP_URL: v(
+    NOTICES,
+    z
+      .string()
+      .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    'unset: no email',
+    'email the notices to users who have an address: `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://…:465`',
+  ),
+  NOTICE_EMAIL_FROM: v(
+    NOTICES,
+    z
+      .string()
+      .max(320)
+      .regex(/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address, or `Name <address>`')
+      .optional(),
+    'unset (required with `SMTP_URL`)',
+    'the notices’ sender, `tokens@example.com` or `Tokenwarden <tokens@example.com>`',
   ),
   AUTH_FAILURES_PER_CLIENT: v(
     LIMITS,

@@ -40,6 +40,7 @@ describe('GET /openapi.json', () => {
       'DELETE /api/users/{user_id}/tokens/{id}',
       'POST /api/users/{user_id}/tokens/{id}/rotate',
       'GET /api/tokens',
+      'GET /api/tokens/inactive',
       'GET /api/audit',
       'POST /api/clients',
       'GET /api/clients',

@@ -21,6 +21,8 @@ import {
   type UserStore,
 } from '../types.ts';
 import { createHashedOidcStore } from '../hashed-oidc-store.ts';
+import { createMemoryLeaseStore } from './leases.ts';
+import { createMemoryNoticeStore } from './notices.ts';
 
 function createMemoryUserStore(): UserStore {
   const byId = new Map<string, UserRecord>();
@@ -130,6 +132,11 @@ function createMemoryPatStore(): PatStore {
         .filter(afterCursor((p) => p.createdAt, q.after))
         .slice(0, q.limit);
     },
+    async *scanExpiring(from, to) {
+      for (const p of [...byId.values()]) {
+        if (p.revokedAt === null && p.expiresAt !== null && p.expiresAt > from && p.expiresAt <= to) yield p;
+      }
+    },
     async update(id, changes) {
       const pat = byId.get(id);
       if (!pat || pat.revokedAt !== null) return null;
@@ -207,8 +214,11 @@ function createMemoryPatStore(): PatStore {
 
 function createMemoryAuditStore(): AuditStore {
   const events: AuditEvent[] = [];
+  const ids = new Set<string>();
   return {
     async insert(event) {
+      if (ids.has(event.id)) throw new DuplicateError('id');
+      ids.add(event.id);
       events.push(event);
     },
     async query(q) {
@@ -314,6 +324,8 @@ export function createMemoryStorage(now: () => number = Date.now): Storage {
         },
       };
     })(),
+    notices: createMemoryNoticeStore(),
+    leases: createMemoryLeaseStore(),
     oidc: createHashedOidcStore(createMemoryOidcStore(now)),
     async ping() {},
     async close() {},

@@ -67,6 +67,7 @@ export const patSchema = new mongoose.Schema<PatDoc>(
 );
 patSchema.index({ user_id: 1, created_at: -1 });
 patSchema.index({ created_at: -1, _id: -1 });
+patSchema.index({ expires_at: 1 });
 
 /** The schema of `rotated_token_values`: rotated-out values, by hash, with the end of their grace period. */
 export const rotatedSchema = new mongoose.Schema<RotatedDoc>(
@@ -233,6 +234,20 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
         const docs = await Pats.find(tokenFilter(q)).sort({ created_at: -1, _id: -1 }).limit(q.limit).lean<PatDoc[]>();
         return docs.map(toPat);
       }),
+    async *scanExpiring(from, to) {
+      const cursor = Pats.find({ revoked_at: null, expires_at: { $gt: from, $lte: to } })
+        .lean<PatDoc[]>()
+        .cursor({ batchSize: 1000 });
+      try {
+        while (true) {
+          const doc = await guard(() => cursor.next());
+          if (doc === null) return;
+          yield toPat(doc);
+        }
+      } finally {
+        await cursor.close().catch(() => undefined);
+      }
+    },
     update: (id, changes) =>
       guard(() =>
         serial(id, async () => {

@@ -1,7 +1,7 @@
 /**
  * MongoDB storage through mongoose: connects (`connection.ts`), creates collections and indexes, re-keys legacy
  * oidc-provider documents, and returns the stores, one file per collection (`users.ts`, `pats.ts`, `audit.ts`,
- * `oidc.ts`, `settings.ts`). Works on MongoDB 6+ and on FerretDB (no transactions, partial or TTL indexes there).
+ * `oidc.ts`, `settings.ts`, `notices.ts`, `leases.ts`). Works on MongoDB 6+ and on FerretDB (no transactions, partial or TTL indexes there).
  */
 import { createHashedOidcStore } from '../hashed-oidc-store.ts';
 import type { Storage } from '../types.ts';
@@ -9,6 +9,8 @@ import { auditSchema, createAuditStore, type AuditDoc } from './audit.ts';
 import { connect, createCollections, expireOidcPayloads, type MongoStorageOptions } from './connection.ts';
 import { guard } from './errors.ts';
 import { createOidcStore, migrateOidcKeys, oidcSchema, type OidcDoc } from './oidc.ts';
+import { createLeaseStore, leaseSchema, type LeaseDoc } from './leases.ts';
+import { createNoticeStore, noticeClaimSchema, type NoticeClaimDoc } from './notices.ts';
 import { createPatStore, patSchema, rotatedSchema, type PatDoc, type RotatedDoc } from './pats.ts';
 import { createBarrierStore, createSigningKeyStore, settingSchema, type SettingDoc } from './settings.ts';
 import { createUserStore, userSchema, type UserDoc } from './users.ts';
@@ -27,8 +29,10 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const Audit = connection.model<AuditDoc>('AuditEvent', auditSchema);
   const Oidc = connection.model<OidcDoc>('OidcPayload', oidcSchema);
   const Settings = connection.model<SettingDoc>('Setting', settingSchema);
+  const Claims = connection.model<NoticeClaimDoc>('NoticeClaim', noticeClaimSchema);
+  const Leases = connection.model<LeaseDoc>('Lease', leaseSchema);
 
-  await createCollections([Users, Pats, Rotated, Audit, Oidc, Settings]);
+  await createCollections([Users, Pats, Rotated, Audit, Oidc, Settings, Claims, Leases]);
   await guard(() => migrateOidcKeys(Oidc));
   const sweeper = await expireOidcPayloads(Oidc, opts);
 
@@ -38,6 +42,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     audit: createAuditStore(Audit),
     barrier: createBarrierStore(Settings),
     signingKeys: createSigningKeyStore(Settings),
+    notices: createNoticeStore(Claims),
+    leases: createLeaseStore(Leases),
     oidc: createHashedOidcStore(createOidcStore(Oidc)),
     ping: () =>
       guard(async () => {

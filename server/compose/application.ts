@@ -31,6 +31,7 @@ import { findClientCredentials } from '../oidc/oauth-tokens.ts';
 import { adminRoutes } from '../routes/admin.ts';
 import { createApiRoutes } from '../routes/api.ts';
 import { credentialRoutes } from '../routes/credentials.ts';
+import { inactiveTokenRoutes } from '../routes/inactive.ts';
 import { createHealthRoutes } from '../routes/health.ts';
 import { meRoutes } from '../routes/me.ts';
 import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
@@ -38,6 +39,7 @@ import { createCallerResolver } from '../services/callers.ts';
 import { hashClientSecret } from '../services/client-secret-hash.ts';
 import type { Clock } from '../services/clock.ts';
 import { createRateLimiter } from '../services/rate-limit.ts';
+import type { Jobs } from './jobs.ts';
 import type { OAuthServer } from './oauth-server.ts';
 import type { Services } from './services.ts';
 import type { Stores } from './stores.ts';
@@ -48,6 +50,7 @@ interface Parts {
   readonly stores: Stores;
   readonly services: Services;
   readonly oauth: OAuthServer;
+  readonly jobs: Jobs;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -93,6 +96,7 @@ function managementApi(config: Config, parts: Parts, provider: Provider) {
     policy: config.policy,
   };
   const routes = [
+    ...inactiveTokenRoutes({ inactive: parts.jobs.inactive, clock }),
     ...adminRoutes(routeDeps),
     ...meRoutes(routeDeps),
     ...credentialRoutes({

@@ -1,7 +1,12 @@
 /**
  * Revocation: one routine for every way a token ends (the admin API, self-service, RFC 7009 `/revoke`, a leak
- * report, revoking all of a user's tokens). Each one points the caches at MongoDB first, revokes the token with an
- * acknowledged single-document update, then writes the `revoked` marker everywhere and records the event.
+ * report, the inactive-token policy, revoking all of a user's tokens). Each one points the caches at MongoDB first,
+ * revokes the token with an acknowledged single-document update, then writes the `revoked` marker everywhere and
+ * records the event.
+ *
+ * A token is revoked once: of several concurrent revocations (two instances, an admin and the inactive-token
+ * sweep), only the one whose write stands records it, and the event's id is derived from the token's id, so even
+ * two that both believe they won (FerretDB, whose updates are not atomic against each other) store one event.
  */
 import type { PatRecord, PatStore } from '../../adapters/types.ts';
 import type { AuditService } from '../services/audit.ts';
@@ -11,9 +16,20 @@ import type { PatCache } from './cache-protocol.ts';
 import type { PolicyRules } from './policy.ts';
 import type { ActionContext, LivePat } from './types.ts';
 
+/** Why a token was revoked, when it is not simply someone's decision: recorded as the event's `reason`. */
+export type RevocationReason = 'leaked' | 'inactive';
+
+/** What the `token.revoked` event records besides who and how: the reason, and facts that explain it. */
+export type RevocationDetails = { readonly reason?: RevocationReason } & Readonly<
+  Record<string, string | number | boolean | null>
+>;
+
 export interface Revocation {
-  /** Revokes one token; null when it was already revoked (nothing recorded twice). */
-  revokeRecord(before: PatRecord, ctx: ActionContext, details?: Record<string, string>): Promise<PatRecord | null>;
+  /**
+   * Revokes one token; null when it was already revoked, or another revocation's write stood (nothing recorded
+   * twice).
+   */
+  revokeRecord(before: PatRecord, ctx: ActionContext, details?: RevocationDetails): Promise<PatRecord | null>;
   /** Revokes every unrevoked token of a user; returns those it revoked. */
   revokeAllOf(userId: string, ctx: ActionContext): Promise<PatRecord[]>;
   /**
@@ -39,14 +55,16 @@ export function createRevocation(deps: RevocationDeps): Revocation {
   async function recordRevocations(
     revoked: readonly PatRecord[],
     ctx: ActionContext,
-    details: Record<string, string> = {},
+    details: RevocationDetails = {},
   ): Promise<void> {
     await cache.invalidate(
       revoked.map((p) => p.tokenHash),
       'revoked',
     );
     for (const p of revoked) {
-      await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id }, details);
+      await audit.record('token.revoked', ctx.actor, { userId: p.userId, tokenId: p.id }, details, {
+        key: `token.revoked:${p.id}`,
+      });
     }
   }
 
@@ -54,8 +72,10 @@ export function createRevocation(deps: RevocationDeps): Revocation {
     async revokeRecord(before, ctx, details = {}) {
       if (before.revokedAt !== null) return null;
       await cache.pointAtDatabase([before.tokenHash]);
-      const after = await pats.revoke(before.id, clock.now());
-      if (!after) return null;
+      const at = clock.now();
+      const after = await pats.revoke(before.id, at);
+      // Revoked by another revocation in the meantime: that one records it.
+      if (after?.revokedAt?.getTime() !== at.getTime()) return null;
       await recordRevocations([after], ctx, details);
       return after;
     },

@@ -10,7 +10,14 @@
  *
  * No HTTP here: callers get records, or RFC-shaped errors (`server/errors.ts`).
  */
-import type { BarrierStore, Cache, PatStore, UserStore } from '../../adapters/types.ts';
+import {
+  tokenStatus,
+  type BarrierStore,
+  type Cache,
+  type PatRecord,
+  type PatStore,
+  type UserStore,
+} from '../../adapters/types.ts';
 import { NotFound, assertThat } from '../errors.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
@@ -51,6 +58,15 @@ export interface PatServiceDeps {
   readonly onLookup?: (layer: LookupLayer) => void;
   /** Told about each last-used write that happened (metrics). */
   readonly onLastUsedWrite?: () => void;
+}
+
+/**
+ * The inactive-token policy's rule: active, and neither used nor created since `unusedSince`. (Stated as a query by
+ * the policy's listing: status active, `last_used_before` and `created_before` both `unusedSince`, which is the same
+ * set since a token is never used before it is created.)
+ */
+export function isInactive(pat: PatRecord, unusedSince: Date, now: Date): boolean {
+  return tokenStatus(pat, now) === 'active' && (pat.lastUsedAt ?? pat.createdAt) < unusedSince;
 }
 
 /** Creates the PAT service. */
@@ -142,6 +158,12 @@ export function createPatService(deps: PatServiceDeps): PatService {
         if (await revocation.revokeRecord(record, { actor }, { reason: 'leaked' })) count++;
       }
       return count;
+    },
+
+    async revokeInactive(id, unusedSince, ctx, details = {}) {
+      const current = await pats.findById(id);
+      if (!current || !isInactive(current, unusedSince, clock.now())) return null;
+      return revocation.revokeRecord(current, ctx, { ...details, reason: 'inactive' });
     },
 
     lookup: lookup.lookup,

@@ -114,6 +114,18 @@ export interface PatService {
    * self-service writes, which must not act on a cache entry. Grace values are answered as such.
    */
   lookupInStore(value: string): Promise<LivePat | null>;
+  /**
+   * The inactive-token policy's revocation, through the one revoke routine (audit reason `inactive`, with
+   * `details`): revokes the token if it is still active and unused since `unusedSince` (never used: created before
+   * it), read afresh from MongoDB. Returns the token when this call revoked it; null when it was used, revoked or
+   * expired meanwhile, or another revocation's write stood.
+   */
+  revokeInactive(
+    id: string,
+    unusedSince: Date,
+    ctx: ActionContext,
+    details?: Readonly<Record<string, string | number | boolean | null>>,
+  ): Promise<PatRecord | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */

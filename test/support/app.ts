@@ -13,6 +13,7 @@ import type { Cache, Storage } from '../../adapters/types.ts';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
+import type { NoticeChannel } from '../../server/jobs/sink.ts';
 import type { Clock } from '../../server/services/clock.ts';
 import { useServices } from './hooks.ts';
 import { basic } from '../../scripts/lib/load.ts';
@@ -96,6 +97,8 @@ export interface StartOptions {
   readonly wrapStorage?: (storage: Storage) => Storage;
   /** Wraps the (real) Redis cache, e.g. to make its writes fail. */
   readonly wrapCache?: (cache: Cache) => Cache;
+  /** Notice channels besides the audit log (and email, when SMTP_URL is set). */
+  readonly noticeChannels?: readonly NoticeChannel[];
 }
 
 export interface JsonResponse {
@@ -156,6 +159,8 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     SECRET_KEY: TEST_SECRET_KEY,
     SCOPES: JSON.stringify(TEST_SCOPES),
+    // No scheduled notices or sweeps behind a test's back; the files that test them run them by hand or set it.
+    JOBS_INTERVAL_SECONDS: '0',
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
     ...(useRedis ? { REDIS_URL: redis.url } : {}),
     ...options.env,
@@ -184,6 +189,8 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     audit: counter.wrap('mongo.audit', real.audit),
     barrier: counter.wrap('mongo.barrier', real.barrier),
     signingKeys: real.signingKeys,
+    notices: counter.wrap('mongo.notices', real.notices),
+    leases: counter.wrap('mongo.leases', real.leases),
     oidc: counter.wrap('mongo.oidc', real.oidc),
     ping: () => real.ping(),
     close: () => real.close(),
@@ -196,7 +203,13 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ? counter.wrap('redis', options.wrapCache ? options.wrapCache(realCache) : realCache)
     : null;
 
-  const tw = await createTokenwarden(config, { clock, logger, storage, cache });
+  const tw = await createTokenwarden(config, {
+    clock,
+    logger,
+    storage,
+    cache,
+    ...(options.noticeChannels ? { noticeChannels: options.noticeChannels } : {}),
+  });
   const { url } = await tw.listen();
   const admin = { clientId: config.adminClient.clientId, clientSecret: config.adminClient.clientSecret };
 
