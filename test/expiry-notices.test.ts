@@ -5,6 +5,7 @@ import { ConfigError, loadConfig } from '../config/index.ts';
 import { dueNotice } from '../server/jobs/expiry-notices.ts';
 import type { NoticeChannel, NoticeSink } from '../server/jobs/sink.ts';
 import { startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -241,11 +242,7 @@ describe('expiry notices', () => {
         const user = await timed.createUser();
         const { id } = await timed.createPat(user, { expires_at: new Date(t0 + 10 * DAY).toISOString() });
         moveTo([timed], t0 + 4 * DAY);
-        const deadline = Date.now() + 10_000;
-        while ((await noticeEvents(timed, id)).length === 0) {
-          assert.ok(Date.now() < deadline, 'no notice from the scheduler within 10 s');
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        await eventually(async () => (await noticeEvents(timed, id)).length > 0);
         assert.deepEqual(await noticeEvents(timed, id), ['expiring 7']);
       } finally {
         await timed.close();
@@ -342,11 +339,7 @@ describe('expiry notices', () => {
       const { id } = await a.createPat(user, { expires_at: new Date(t0 + 10 * DAY).toISOString() });
       moveTo([a], t0 + 4 * DAY);
       void run(a);
-      const claimed = Date.now() + 10_000;
-      while ((await noticeEvents(a, id)).length === 0) {
-        assert.ok(Date.now() < claimed, 'the run did not reach the notice');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+      await eventually(async () => (await noticeEvents(a, id)).length > 0);
       await a.close(); // the audit channel delivered; the test channel's claim is held by a dead instance
       hang = false;
 
