@@ -185,6 +185,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     barrier: counter.wrap('mongo.barrier', real.barrier),
     signingKeys: real.signingKeys,
     oidc: counter.wrap('mongo.oidc', real.oidc),
+    events: real.events,
     ping: () => real.ping(),
     close: () => real.close(),
   };
