@@ -40,7 +40,8 @@ export interface Tokenwarden {
   listen(): Promise<{ url: string; server: Server }>;
   /**
    * Graceful shutdown: stop accepting connections, let in-flight requests finish (up to
-   * `config.shutdownTimeoutMs`, then cut the rest), write waiting audit events, then close MongoDB and Redis.
+   * `config.shutdownTimeoutMs`, then cut the rest), let event relays and pushes in flight finish, write waiting audit
+   * events, then close MongoDB and Redis.
    */
   close(): Promise<void>;
 }
@@ -57,6 +58,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   const services = createServices(config, stores, reporting);
   const oauth = await createOAuthServer(config, stores, services, reporting);
   const { fastPath } = mountApplication(config, { stores, services, oauth, clock, metrics, logger });
+  if (config.events.dispatch) {
+    services.outbox.start();
+    services.dispatcher.start();
+  }
   const http = createHttpServer({
     host: config.host,
     port: config.port,
@@ -74,7 +79,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     services: { ...services, clients: oauth.clients },
     listen: () => http.listen(),
     async close() {
+      // Long polls answer at once (empty) rather than hold the shutdown.
+      services.streams.stopWaiting();
       await http.close();
+      await Promise.allSettled([services.outbox.close(), services.dispatcher.close()]);
       services.pats.close();
       const unwritten = await services.audit.close();
       if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');

@@ -3,7 +3,8 @@
  * report, revoking all of a user's tokens). Each one points the caches at MongoDB first, revokes the token with an
  * acknowledged single-document update, then writes the `revoked` marker everywhere and records the event.
  */
-import type { PatRecord, PatStore } from '../../adapters/types.ts';
+import type { LifecycleEvent, PatRecord, PatStore } from '../../adapters/types.ts';
+import { events } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import type { PatFormat } from '../services/pat-format.ts';
@@ -30,11 +31,29 @@ export interface RevocationDeps {
   readonly clock: Clock;
   readonly rules: PolicyRules;
   readonly cache: PatCache;
+  /** Relays the events a revocation wrote on its token (see `server/events/outbox.ts`). */
+  readonly relay: (tokenId: string) => void;
+}
+
+/**
+ * The lifecycle events of a revocation, written by the revoking update itself: `token.revoked` (with why, and by
+ * whom), preceded by `token.leaked` when a leak report caused it.
+ */
+function revocationEvents(
+  token: { id: string; userId: string },
+  ctx: ActionContext,
+  at: Date,
+  fallback: 'revoked' | 'revoke_all',
+): LifecycleEvent[] {
+  const reason = ctx.reason ?? fallback;
+  const revoked = events.tokenRevoked(token, reason, ctx.actor, at, ctx.txn);
+  if (reason !== 'leaked') return [revoked];
+  return [events.tokenLeaked(token, ctx.actor, at, revoked.txn), revoked];
 }
 
 /** Creates the routine. */
 export function createRevocation(deps: RevocationDeps): Revocation {
-  const { pats, audit, format, clock, rules, cache } = deps;
+  const { pats, audit, format, clock, rules, cache, relay } = deps;
 
   async function recordRevocations(
     revoked: readonly PatRecord[],
@@ -54,15 +73,21 @@ export function createRevocation(deps: RevocationDeps): Revocation {
     async revokeRecord(before, ctx, details = {}) {
       if (before.revokedAt !== null) return null;
       await cache.pointAtDatabase([before.tokenHash]);
-      const after = await pats.revoke(before.id, clock.now());
+      const at = clock.now();
+      const after = await pats.revoke(before.id, at, revocationEvents(before, ctx, at, 'revoked'));
       if (!after) return null;
+      relay(after.id);
       await recordRevocations([after], ctx, details);
       return after;
     },
 
     async revokeAllOf(userId, ctx) {
       await cache.pointAtDatabase(await pats.unrevokedHashesOfUser(userId));
-      const revoked = await pats.revokeAllOfUser(userId, clock.now());
+      const at = clock.now();
+      const revoked = await pats.revokeAllOfUser(userId, at, (tokenId) =>
+        revocationEvents({ id: tokenId, userId }, ctx, at, 'revoke_all'),
+      );
+      for (const p of revoked) relay(p.id);
       await recordRevocations(revoked, ctx);
       return revoked;
     },
