@@ -32,6 +32,15 @@ export const AUDIT_TYPES = [
   'user.deleted',
   'client.registered',
   'client.deleted',
+  'webhook.registered',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.tested',
+  'ssf_stream.created',
+  'ssf_stream.updated',
+  'ssf_stream.deleted',
+  'ssf_stream.status_changed',
+  'ssf_stream.verification_requested',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
@@ -39,8 +48,14 @@ export type AuditType = (typeof AUDIT_TYPES)[number];
 export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
-  /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`. */
-  readonly via: 'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection';
+  /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `ssf_api`. */
+  readonly via:
+    | 'admin_api'
+    | 'self_service'
+    | 'revocation_endpoint'
+    | 'credential_revocation'
+    | 'introspection'
+    | 'ssf_api';
   /**
    * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
    * a rotated-out one in its grace period. Recorded as the event's `credential` detail.
