@@ -111,6 +111,8 @@ export interface TestApp {
   readonly config: Config;
   readonly clock: TestClock;
   readonly counter: CallCounter;
+  /** The real storage (not counted), for tests that look at what is stored. */
+  readonly storage: Storage;
   readonly dbName: string;
   readonly logs: string[];
   /** A registered resource-server client (client_secret_basic). */
@@ -248,6 +250,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     config,
     clock,
     counter,
+    storage: real,
     dbName,
     logs,
     rs,
