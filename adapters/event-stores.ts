@@ -88,10 +88,11 @@ export interface DeliveryStore {
   insertIfAbsent(deliveries: readonly DeliveryRecord[]): Promise<void>;
   /**
    * Leases up to `limit` pending pushes due at `now` (unleased, or whose lease ran out) to `owner` until
-   * `leaseUntil`, one conditional update each, oldest due first. Resolves with those this owner holds.
+   * `leaseUntil`, oldest due first, so that no two instances attempt one delivery at once. Resolves with those this
+   * owner holds.
    */
   claim(now: Date, owner: string, leaseUntil: Date, limit: number): Promise<DeliveryRecord[]>;
-  /** Records an attempt's outcome and ends the lease. */
+  /** Records an attempt's outcome, then ends the lease. */
   settle(id: string, outcome: DeliveryOutcome): Promise<void>;
   /** Newest first, for the admin's view of a subscriber's deliveries. */
   list(subscriberId: string, limit: number, after?: { at: Date; id: string }): Promise<DeliveryRecord[]>;

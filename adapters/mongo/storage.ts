@@ -12,8 +12,10 @@ import {
   createDeliveryStore,
   createOutboxStore,
   deliverySchema,
+  lockSchema,
   outboxSchema,
   type DeliveryDoc,
+  type LockDoc,
   type OutboxDoc,
 } from './events.ts';
 import { createOidcStore, migrateOidcKeys, oidcSchema, type OidcDoc } from './oidc.ts';
@@ -45,10 +47,11 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const Settings = connection.model<SettingDoc>('Setting', settingSchema);
   const Outbox = connection.model<OutboxDoc>('Event', outboxSchema);
   const Deliveries = connection.model<DeliveryDoc>('EventDelivery', deliverySchema);
+  const Locks = connection.model<LockDoc>('DeliveryLock', lockSchema);
   const Webhooks = connection.model<WebhookDoc>('Webhook', webhookSchema);
   const Streams = connection.model<StreamDoc>('SsfStream', streamSchema);
 
-  await createCollections([Users, Pats, Rotated, Audit, Oidc, Settings, Outbox, Deliveries, Webhooks, Streams]);
+  await createCollections([Users, Pats, Rotated, Audit, Oidc, Settings, Outbox, Deliveries, Locks, Webhooks, Streams]);
   await guard(() => migrateOidcKeys(Oidc));
   const sweeper = await expireOidcPayloads(Oidc, opts);
 
@@ -61,7 +64,7 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     oidc: createHashedOidcStore(createOidcStore(Oidc)),
     events: {
       outbox: createOutboxStore(Outbox),
-      deliveries: createDeliveryStore(Deliveries),
+      deliveries: createDeliveryStore(Deliveries, Locks),
       webhooks: createWebhookStore(Webhooks),
       streams: createStreamStore(Streams),
     },

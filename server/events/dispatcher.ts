@@ -118,7 +118,9 @@ export function createDispatcher(deps: DispatcherDeps): Dispatcher {
       const now = clock.now();
       let claimed: DeliveryRecord[];
       try {
-        claimed = await deliveries.claim(now, deps.owner, new Date(now.getTime() + deps.timeoutMs + 30_000), room);
+        // Long enough for the attempt's deadline and its recording; short enough that a killed instance's leases
+        // are taken over soon.
+        claimed = await deliveries.claim(now, deps.owner, new Date(now.getTime() + 2 * deps.timeoutMs + 1000), room);
       } catch (error) {
         deps.onError('claim', error);
         return;

@@ -35,6 +35,8 @@ interface Behaviour {
   status: number;
   /** Never answer (the connection stays open). */
   hang: boolean;
+  /** Answer 200 with a body that never ends. */
+  endless: boolean;
   retryAfter?: string;
 }
 
@@ -47,6 +49,8 @@ let issuer: string | null = null;
 let jwks: ReturnType<typeof createRemoteJWKSet> | null = null;
 const polls = new Map<string, { stop: boolean }>();
 const hanging: ServerResponse[] = [];
+/** Requests left hanging so far. */
+let hung = 0;
 
 async function readBody(req: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -65,7 +69,18 @@ function misbehave(name: string, res: ServerResponse): boolean {
   const b = behaviours.get(name);
   if (!b) return false;
   if (b.hang) {
+    hung++;
     hanging.push(res);
+    return true;
+  }
+  if (b.endless) {
+    res.writeHead(200, { 'Content-Type': 'text/plain' });
+    const chunk = Buffer.alloc(16 * 1024, 120);
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
     return true;
   }
   if (b.failNext > 0) {
@@ -185,6 +200,7 @@ async function onControl(path: string, req: IncomingMessage, res: ServerResponse
         failNext: Number(body.failNext ?? 0),
         status: Number(body.status ?? 500),
         hang: body.hang === true,
+        endless: body.endless === true,
         ...(typeof body.retryAfter === 'string' ? { retryAfter: body.retryAfter } : {}),
       });
       if (body.hang !== true) for (const r of hanging.splice(0)) r.destroy();
@@ -217,6 +233,7 @@ const server = createServer((req, res) => {
     if (!res.headersSent) send(res, 500, { error: (error as Error).message });
   };
   if (req.method === 'GET' && url.pathname === '/received') return send(res, 200, received);
+  if (req.method === 'GET' && url.pathname === '/hung') return send(res, 200, { hung });
   if (req.method !== 'POST') return send(res, 405, {});
   if (kind === 'control') return void onControl(url.pathname, req, res).catch(fail);
   if (kind === 'webhook' && name) return void onWebhook(name, req, res).catch(fail);

@@ -22,7 +22,12 @@ export interface Receiver {
   transmitter(issuer: string): Promise<void>;
   webhook(name: string, secret: string): Promise<void>;
   push(name: string, audience: string, authorization?: string): Promise<void>;
-  behaviour(name: string, b: { failNext?: number; status?: number; hang?: boolean; retryAfter?: string }): Promise<void>;
+  behaviour(
+    name: string,
+    b: { failNext?: number; status?: number; hang?: boolean; endless?: boolean; retryAfter?: string },
+  ): Promise<void>;
+  /** How many requests were left hanging (behaviour `hang`). */
+  hung(): Promise<number>;
   poll(name: string, options: { url: string; token: string; audience: string }): Promise<void>;
   stopPoll(name: string): Promise<void>;
   received(): Promise<ReceivedEvent[]>;
@@ -57,6 +62,9 @@ export async function startReceiver(): Promise<Receiver> {
     behaviour: (name, b) => control('behaviour', { name, ...b }),
     poll: (name, options) => control('poll', { name, ...options }),
     stopPoll: (name) => control('stop-poll', { name }),
+    async hung() {
+      return ((await (await fetch(`${url}/hung`)).json()) as { hung: number }).hung;
+    },
     async received() {
       return (await (await fetch(`${url}/received`)).json()) as ReceivedEvent[];
     },
