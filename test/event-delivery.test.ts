@@ -46,7 +46,10 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
   describe('the retry schedule (unit)', () => {
     it('backs off exponentially with jitter, about ten attempts over a day, then gives up', () => {
       const mid = () => 0.5;
-      assert.deepEqual([1, 2, 3, 4].map((n) => retryDelayMs(n, mid)), [5_000, 20_000, 80_000, 320_000]);
+      assert.deepEqual(
+        [1, 2, 3, 4].map((n) => retryDelayMs(n, mid)),
+        [5_000, 20_000, 80_000, 320_000],
+      );
       assert.equal(retryDelayMs(20, mid), MAX_RETRY_DELAY_MS);
       for (let n = 1; n < 12; n++) {
         const low = retryDelayMs(n, () => 0);
@@ -63,7 +66,10 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
         attempts++;
       }
       assert.ok(attempts >= 9 && attempts <= 11, `${attempts} attempts`);
-      assert.ok(now.getTime() > 18 * 3600_000 && now.getTime() <= 24 * 3600_000, `last at ${now.getTime() / 3600_000} h`);
+      assert.ok(
+        now.getTime() > 18 * 3600_000 && now.getTime() <= 24 * 3600_000,
+        `last at ${now.getTime() / 3600_000} h`,
+      );
       const honoured = nextAttemptAt({ createdAt: created }, 1, created, 24 * 3600_000, 600, mid)!;
       assert.equal(honoured.getTime(), 600_000, 'a longer Retry-After is honoured');
     });
@@ -71,7 +77,22 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
     it('classifies addresses: only global unicast, or an allowed network, is a target', () => {
       const none = parseNetworks([]);
       const loop = parseNetworks(['127.0.0.0/8', '::1']);
-      for (const a of ['10.0.0.1', '172.31.255.255', '192.168.1.1', '127.0.0.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '::1', 'fe80::1', 'fc00::1', '::ffff:10.0.0.1', '::ffff:127.0.0.1', '255.255.255.255', '224.0.0.1']) {
+      for (const a of [
+        '10.0.0.1',
+        '172.31.255.255',
+        '192.168.1.1',
+        '127.0.0.1',
+        '169.254.169.254',
+        '100.64.0.1',
+        '0.0.0.0',
+        '::1',
+        'fe80::1',
+        'fc00::1',
+        '::ffff:10.0.0.1',
+        '::ffff:127.0.0.1',
+        '255.255.255.255',
+        '224.0.0.1',
+      ]) {
         assert.equal(classifyAddress(a, none), null, a);
       }
       for (const a of ['93.184.215.14', '2606:2800:21f:cb07:6820:80da:af6b:8b2c', '::ffff:93.184.215.14']) {
@@ -133,12 +154,16 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       const id = await registerWebhook(app, receiver, 'busy');
       await receiver.behaviour('busy', { failNext: 1, status: 503, retryAfter: '3600' });
       const eventId = String((await app.api('POST', `/api/webhooks/${id}/test`)).body.event_id);
-      await eventually(async () => (await deliveriesOf(app, id)).some((d) => d.event_id === eventId && d.attempts === 1));
+      await eventually(async () =>
+        (await deliveriesOf(app, id)).some((d) => d.event_id === eventId && d.attempts === 1),
+      );
       const row = (await deliveriesOf(app, id)).find((d) => d.event_id === eventId)!;
       const wait = Date.parse(row.next_attempt_at!) - app.clock.now().getTime();
       assert.ok(wait > 3_500_000 && wait <= 3_600_000, `${wait} ms`);
       app.clock.advance(wait + 1);
-      await eventually(async () => (await deliveriesOf(app, id)).some((d) => d.event_id === eventId && d.status === 'delivered'));
+      await eventually(async () =>
+        (await deliveriesOf(app, id)).some((d) => d.event_id === eventId && d.status === 'delivered'),
+      );
     });
 
     it('gives a push up, recorded, once the retry period is over', async () => {
@@ -170,7 +195,9 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
     it('follows no redirect, and disables an endpoint that answers 410 Gone', async () => {
       const redirected = await registerWebhook(app, receiver, 'target', 'redirect');
       const eventId = String((await app.api('POST', `/api/webhooks/${redirected}/test`)).body.event_id);
-      await eventually(async () => (await deliveriesOf(app, redirected)).some((d) => d.event_id === eventId && d.attempts === 1));
+      await eventually(async () =>
+        (await deliveriesOf(app, redirected)).some((d) => d.event_id === eventId && d.attempts === 1),
+      );
       const row = (await deliveriesOf(app, redirected)).find((d) => d.event_id === eventId)!;
       assert.equal(row.last_status, 307);
       assert.match(String(row.last_error), /redirects are not followed/);
@@ -190,7 +217,9 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       await receiver.behaviour('slow', { hang: true });
       const started = Date.now();
       const eventId = String((await app.api('POST', `/api/webhooks/${slow}/test`)).body.event_id);
-      await eventually(async () => (await deliveriesOf(app, slow)).some((d) => d.event_id === eventId && d.attempts === 1));
+      await eventually(async () =>
+        (await deliveriesOf(app, slow)).some((d) => d.event_id === eventId && d.attempts === 1),
+      );
       const row = (await deliveriesOf(app, slow)).find((d) => d.event_id === eventId)!;
       assert.match(String(row.last_error), /ETIMEDOUT/);
       assert.ok(Date.now() - started < 5_000, 'the 1 s timeout ended it');
@@ -206,7 +235,9 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
 
     it('refuses, at delivery, a target that resolves to an address this instance does not allow', async () => {
       const id = await registerWebhook(app, receiver, 'rebound');
-      const byName = await app.api('POST', '/api/webhooks', { url: `${receiver.url.replace('127.0.0.1', 'localhost')}/webhook/rebound` });
+      const byName = await app.api('POST', '/api/webhooks', {
+        url: `${receiver.url.replace('127.0.0.1', 'localhost')}/webhook/rebound`,
+      });
       assert.equal(byName.status, 201);
       // A second instance on the same database that does not allow loopback targets delivers (the first does not).
       const strict = await startApp({
@@ -229,7 +260,9 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
           const res = await quiet.api('POST', `/api/webhooks/${webhookId}/test`);
           assert.equal(res.status, 202);
           const eventId = String(res.body.event_id);
-          await eventually(async () => (await deliveriesOf(strict, webhookId)).some((d) => d.event_id === eventId && d.attempts >= 1));
+          await eventually(async () =>
+            (await deliveriesOf(strict, webhookId)).some((d) => d.event_id === eventId && d.attempts >= 1),
+          );
           const row = (await deliveriesOf(strict, webhookId)).find((d) => d.event_id === eventId)!;
           assert.match(String(row.last_error), /refused: .*private, loopback/);
           assert.equal(row.last_status, null, 'no request was made');
@@ -245,7 +278,12 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
     it('emits an idempotent event for a scheduler: the same key twice is one event, delivered once', async () => {
       const id = await registerWebhook(app, receiver, 'notices');
       const outbox = app.tw.services.outbox;
-      const data = { token_id: 'tok_expiring', user_id: 'someone', expires_at: '2030-01-01T00:00:00.000Z', threshold_days: 7 };
+      const data = {
+        token_id: 'tok_expiring',
+        user_id: 'someone',
+        expires_at: '2030-01-01T00:00:00.000Z',
+        threshold_days: 7,
+      };
       const key = 'token.expiring:tok_expiring:7d';
       const first = await outbox.emit('token.expiring', data, { idempotencyKey: key });
       const again = await outbox.emit('token.expiring', data, { idempotencyKey: key });
@@ -263,18 +301,33 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       const outbox = app.tw.services.outbox;
       const at = app.clock.now();
       // A deletion that happened but was never confirmed (the process died in between).
-      const gone = lifecycleEvent('oauth_token.revoked', { client_id: 'rs_gone', user_id: null, reason: 'client_deleted' }, { at });
+      const gone = lifecycleEvent(
+        'oauth_token.revoked',
+        { client_id: 'rs_gone', user_id: null, reason: 'client_deleted' },
+        { at },
+      );
       await outbox.intend(gone, { model: 'Client', storedId: 'rs_gone' });
       // One whose deletion never happened: the client is still there.
-      const kept = lifecycleEvent('oauth_token.revoked', { client_id: app.rs.clientId, user_id: null, reason: 'client_deleted' }, { at });
+      const kept = lifecycleEvent(
+        'oauth_token.revoked',
+        { client_id: app.rs.clientId, user_id: null, reason: 'client_deleted' },
+        { at },
+      );
       await outbox.intend(kept, { model: 'Client', storedId: storedOidcId('Client', app.rs.clientId) });
       await outbox.sweep();
-      assert.equal((await verifiedAt(receiver, 'intents')).length, 0, 'too young to judge: the change may be in flight');
+      assert.equal(
+        (await verifiedAt(receiver, 'intents')).length,
+        0,
+        'too young to judge: the change may be in flight',
+      );
       app.clock.advance(61_000);
       await outbox.sweep();
       await eventsSettled(app);
       const got = await verifiedAt(receiver, 'intents');
-      assert.deepEqual(got.map((r) => r.id), [gone.id]);
+      assert.deepEqual(
+        got.map((r) => r.id),
+        [gone.id],
+      );
       await app.api('DELETE', `/api/webhooks/${id}`);
     });
   });
@@ -290,7 +343,9 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       await receiver.stop();
     });
 
-    async function processOn(env: Record<string, string> = {}): Promise<{ tw: TokenwardenProcess; env: Record<string, string> }> {
+    async function processOn(
+      env: Record<string, string> = {},
+    ): Promise<{ tw: TokenwardenProcess; env: Record<string, string> }> {
       const { mongo, redis } = services();
       const full = {
         PORT: String(await freePort()),
@@ -355,7 +410,11 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
 
     /** How many times each channel delivered (verified) the revocation of each of `tokenIds`. */
     const revocationsOf = (all: ReceivedEvent[], tokenIds: readonly string[]) => {
-      const by = { webhook: new Map<string, number>(), push: new Map<string, number>(), poll: new Map<string, number>() };
+      const by = {
+        webhook: new Map<string, number>(),
+        push: new Map<string, number>(),
+        poll: new Map<string, number>(),
+      };
       for (const r of all) {
         if (!r.verified) continue;
         const body = r.body as Record<string, unknown>;
@@ -367,7 +426,8 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
           r.channel === 'webhook'
             ? body.type === 'token.revoked'
             : (Object.values(body.events as object)[0] as { change_type?: string }).change_type === 'revoke';
-        if (revoke && tokenId && tokenIds.includes(tokenId)) by[r.channel].set(tokenId, (by[r.channel].get(tokenId) ?? 0) + 1);
+        if (revoke && tokenId && tokenIds.includes(tokenId))
+          by[r.channel].set(tokenId, (by[r.channel].get(tokenId) ?? 0) + 1);
       }
       return by;
     };
@@ -393,14 +453,22 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       await eventually(() => everywhere(tokenIds), 30_000);
       await eventually(
         async () =>
-          (await receiver.received()).some((r) => r.channel === 'webhook' && (r.body as { type?: string }).type === 'user.disabled'),
+          (await receiver.received()).some(
+            (r) => r.channel === 'webhook' && (r.body as { type?: string }).type === 'user.disabled',
+          ),
         15_000,
       );
       const all = await receiver.received();
-      assert.ok(all.every((r) => r.verified), JSON.stringify(all.filter((r) => !r.verified)));
+      assert.ok(
+        all.every((r) => r.verified),
+        JSON.stringify(all.filter((r) => !r.verified)),
+      );
       const by = revocationsOf(all, tokenIds);
       for (const channel of ['webhook', 'push', 'poll'] as const) {
-        assert.ok([...by[channel].values()].every((n) => n === 1), `${channel}: each once`);
+        assert.ok(
+          [...by[channel].values()].every((n) => n === 1),
+          `${channel}: each once`,
+        );
       }
     });
 
@@ -451,11 +519,18 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       const ids = [...fromA, ...fromB];
       await eventually(() => everywhere(ids), 60_000).catch(async (error: unknown) => {
         const by = revocationsOf(await receiver.received(), ids);
-        const missing = (['webhook', 'push', 'poll'] as const).flatMap((c) => ids.filter((id) => !by[c].has(id)).map((id) => `${c} ${id}`));
-        throw new Error(`${(error as Error).message}: missing ${missing.join(', ')}\n${a.output().slice(-3000)}\n${b.output().slice(-3000)}`);
+        const missing = (['webhook', 'push', 'poll'] as const).flatMap((c) =>
+          ids.filter((id) => !by[c].has(id)).map((id) => `${c} ${id}`),
+        );
+        throw new Error(
+          `${(error as Error).message}: missing ${missing.join(', ')}\n${a.output().slice(-3000)}\n${b.output().slice(-3000)}`,
+        );
       });
       const all = await receiver.received();
-      assert.ok(all.every((r) => r.verified), JSON.stringify(all.filter((r) => !r.verified)));
+      assert.ok(
+        all.every((r) => r.verified),
+        JSON.stringify(all.filter((r) => !r.verified)),
+      );
       const by = revocationsOf(all, ids);
       const duplicates = (['webhook', 'push', 'poll'] as const).flatMap((c) =>
         [...by[c].entries()].filter(([, n]) => n > 1).map(([id, n]) => `${c} ${id} ×${n}`),

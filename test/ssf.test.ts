@@ -32,14 +32,22 @@ async function registerClient(app: TestApp, name: string): Promise<Client> {
 async function setsAt(receiver: Receiver, channel: 'push' | 'poll', name: string): Promise<JWTPayload[]> {
   const all = await receiver.received();
   const mine = all.filter((r) => r.channel === channel && r.name === name);
-  assert.ok(mine.every((r) => r.verified), JSON.stringify(mine.filter((r) => !r.verified)));
+  assert.ok(
+    mine.every((r) => r.verified),
+    JSON.stringify(mine.filter((r) => !r.verified)),
+  );
   return mine.map((r) => r.body as JWTPayload);
 }
 
 const typeOf = (set: JWTPayload) => Object.keys(set.events as object)[0]!;
 const eventOf = (set: JWTPayload) => Object.values(set.events as object)[0] as Record<string, unknown>;
 const subjectOf = (set: JWTPayload) =>
-  set.sub_id as { format: string; user?: { sub: string; iss: string }; token?: { id: string }; application?: { id: string } };
+  set.sub_id as {
+    format: string;
+    user?: { sub: string; iss: string };
+    token?: { id: string };
+    application?: { id: string };
+  };
 
 async function expectSet(
   receiver: Receiver,
@@ -75,7 +83,11 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
     pusher = await registerClient(app, 'push receiver');
     poller = await registerClient(app, 'poll receiver');
     const push = await ssf(pusher, 'POST', '/api/ssf/stream', {
-      delivery: { method: PUSH, endpoint_url: `${receiver.url}/ssf/push`, authorization_header: 'Bearer receiver-secret' },
+      delivery: {
+        method: PUSH,
+        endpoint_url: `${receiver.url}/ssf/push`,
+        authorization_header: 'Bearer receiver-secret',
+      },
       description: 'pushed',
     });
     assert.equal(push.status, 201, push.text);
@@ -120,7 +132,10 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
       assert.equal(body.iss, app.config.issuer);
       assert.equal(body.aud, pusher.clientId);
       assert.equal((body.delivery as Record<string, string>).method, POLL);
-      assert.equal((body.delivery as Record<string, string>).endpoint_url, `${app.config.issuer}/api/ssf/poll/${String(body.stream_id)}`);
+      assert.equal(
+        (body.delivery as Record<string, string>).endpoint_url,
+        `${app.config.issuer}/api/ssf/poll/${String(body.stream_id)}`,
+      );
       assert.deepEqual(body.events_delivered, body.events_supported);
       assert.ok((body.events_supported as string[]).includes(`${CAEP}credential-change`));
       assert.equal((await ssf(pusher, 'DELETE', `/api/ssf/stream?stream_id=${String(body.stream_id)}`)).status, 204);
@@ -135,9 +150,14 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
       assert.equal((await ssf(poller, 'GET', `/api/ssf/stream?stream_id=${pushStream}`)).status, 404);
       assert.equal((await ssf(poller, 'DELETE', `/api/ssf/stream?stream_id=${pushStream}`)).status, 404);
       const allOfPoller = await ssf(poller, 'GET', '/api/ssf/stream');
-      assert.deepEqual((allOfPoller.body as unknown as Array<{ stream_id: string }>).map((s) => s.stream_id), [pollStream]);
+      assert.deepEqual(
+        (allOfPoller.body as unknown as Array<{ stream_id: string }>).map((s) => s.stream_id),
+        [pollStream],
+      );
 
-      const extra = await ssf(poller, 'POST', '/api/ssf/stream', { events_requested: [`${RISC}account-disabled`, 'urn:unknown'] });
+      const extra = await ssf(poller, 'POST', '/api/ssf/stream', {
+        events_requested: [`${RISC}account-disabled`, 'urn:unknown'],
+      });
       const id = String(extra.body.stream_id);
       assert.deepEqual(extra.body.events_delivered, [`${RISC}account-disabled`]);
       const patched = await ssf(poller, 'PATCH', '/api/ssf/stream', { stream_id: id, description: 'patched' });
@@ -183,8 +203,14 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
 
   describe('events, pushed and polled', () => {
     it('verification: a SET with the state, sub_id the stream (SSF §8.1.4)', async () => {
-      assert.equal((await ssf(pusher, 'POST', '/api/ssf/verify', { stream_id: pushStream, state: 'push-state' })).status, 204);
-      assert.equal((await ssf(poller, 'POST', '/api/ssf/verify', { stream_id: pollStream, state: 'poll-state' })).status, 204);
+      assert.equal(
+        (await ssf(pusher, 'POST', '/api/ssf/verify', { stream_id: pushStream, state: 'push-state' })).status,
+        204,
+      );
+      assert.equal(
+        (await ssf(poller, 'POST', '/api/ssf/verify', { stream_id: pollStream, state: 'poll-state' })).status,
+        204,
+      );
       const pushed = await expectSet(receiver, 'push', 'push', (s) => typeOf(s) === VERIFICATION);
       assert.deepEqual(eventOf(pushed), { state: 'push-state' });
       assert.deepEqual(pushed.sub_id, { format: 'opaque', id: pushStream });
@@ -244,7 +270,9 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
         const leakSets = await eventually(async () => {
           const sets = (await setsAt(receiver, channel, name)).filter((s) => subjectOf(s).token?.id === leakedPat.id);
           return sets.length === 2;
-        }, 15_000).then(async () => (await setsAt(receiver, channel, name)).filter((s) => subjectOf(s).token?.id === leakedPat.id));
+        }, 15_000).then(async () =>
+          (await setsAt(receiver, channel, name)).filter((s) => subjectOf(s).token?.id === leakedPat.id),
+        );
         const types = leakSets.map(typeOf).sort();
         assert.deepEqual(types, [`${CAEP}credential-change`, `${RISC}credential-compromise`]);
         assert.equal(leakSets[0]!.txn, leakSets[1]!.txn, 'one cause, one txn');
@@ -257,12 +285,20 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
         const userEvents = async (sub: string) =>
           (await setsAt(receiver, channel, name)).filter((s) => subjectOf(s).user?.sub === sub && !subjectOf(s).token);
         await eventually(async () => (await userEvents(userId)).length === 2, 15_000);
-        assert.deepEqual((await userEvents(userId)).map(typeOf).sort(), [`${RISC}account-disabled`, `${RISC}account-enabled`]);
+        assert.deepEqual((await userEvents(userId)).map(typeOf).sort(), [
+          `${RISC}account-disabled`,
+          `${RISC}account-enabled`,
+        ]);
         assert.deepEqual((await userEvents(userId))[0]!.sub_id, {
           format: 'complex',
           user: { format: 'iss_sub', iss: app.config.issuer, sub: userId },
         });
-        const purged = await expectSet(receiver, channel, name, (s) => subjectOf(s).user?.sub === other && !subjectOf(s).token);
+        const purged = await expectSet(
+          receiver,
+          channel,
+          name,
+          (s) => subjectOf(s).user?.sub === other && !subjectOf(s).token,
+        );
         assert.equal(typeOf(purged), `${RISC}account-purged`);
 
         const oauth = await expectSet(receiver, channel, name, (s) => subjectOf(s).token?.id === oauthJti);
@@ -305,13 +341,18 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
       const stream = await app.api('POST', '/api/ssf/stream', {}, client.token);
       const id = String(stream.body.stream_id);
       const poll = (body: Record<string, unknown>) => app.api('POST', `/api/ssf/poll/${id}`, body, client.token);
-      for (const state of ['a', 'b', 'c']) await app.api('POST', '/api/ssf/verify', { stream_id: id, state }, client.token);
+      for (const state of ['a', 'b', 'c'])
+        await app.api('POST', '/api/ssf/verify', { stream_id: id, state }, client.token);
       await eventsSettled(app);
       const first = await poll({ maxEvents: 2, returnImmediately: true });
       assert.equal(Object.keys(first.body.sets as object).length, 2);
       assert.equal(first.body.moreAvailable, true);
       const again = await poll({ maxEvents: 2, returnImmediately: true });
-      assert.deepEqual(Object.keys(again.body.sets as object), Object.keys(first.body.sets as object), 'not acknowledged: sent again');
+      assert.deepEqual(
+        Object.keys(again.body.sets as object),
+        Object.keys(first.body.sets as object),
+        'not acknowledged: sent again',
+      );
       const [one, two] = Object.keys(first.body.sets as object) as [string, string];
       const next = await poll({
         ack: [one],
@@ -341,9 +382,15 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
 
     it('a paused stream holds its events and delivers them when enabled; a disabled one drops them', async () => {
       const client = await registerClient(app, 'pausing poller');
-      const stream = await app.api('POST', '/api/ssf/stream', { events_requested: [`${RISC}account-disabled`] }, client.token);
+      const stream = await app.api(
+        'POST',
+        '/api/ssf/stream',
+        { events_requested: [`${RISC}account-disabled`] },
+        client.token,
+      );
       const id = String(stream.body.stream_id);
-      const status = (body: Record<string, unknown>) => app.api('POST', '/api/ssf/status', { stream_id: id, ...body }, client.token);
+      const status = (body: Record<string, unknown>) =>
+        app.api('POST', '/api/ssf/status', { stream_id: id, ...body }, client.token);
       const poll = (ack: string[] = []) =>
         app.api('POST', `/api/ssf/poll/${id}`, { returnImmediately: true, ack }, client.token);
       assert.deepEqual((await status({ status: 'paused', reason: 'maintenance' })).body, {

@@ -39,7 +39,10 @@ describe('webhooks (Standard Webhooks)', function () {
   before(async () => {
     receiver = await startReceiver();
     app = await startApp({ env: { EVENTS_ALLOWED_NETWORKS: '127.0.0.0/8' } });
-    const res = await app.api('POST', '/api/webhooks', { url: `${receiver.url}/webhook/all`, description: 'every event' });
+    const res = await app.api('POST', '/api/webhooks', {
+      url: `${receiver.url}/webhook/all`,
+      description: 'every event',
+    });
     assert.equal(res.status, 201, res.text);
     secret = String(res.body.secret);
     webhookId = String(res.body.id);
@@ -105,7 +108,10 @@ describe('webhooks (Standard Webhooks)', function () {
           events: ['token.stolen'],
         });
         assert.equal(unknownType.status, 400);
-        const ok = await strict.api('POST', '/api/webhooks', { url: 'https://93.184.215.14/hook', events: ['token.revoked'] });
+        const ok = await strict.api('POST', '/api/webhooks', {
+          url: 'https://93.184.215.14/hook',
+          events: ['token.revoked'],
+        });
         assert.equal(ok.status, 201, 'a public https target is accepted (nothing is sent until an event)');
         await strict.api('DELETE', `/api/webhooks/${String(ok.body.id)}`);
       } finally {
@@ -132,7 +138,9 @@ describe('webhooks (Standard Webhooks)', function () {
       await eventually(async () => {
         const deliveries = await app.api('GET', `/api/webhooks/${webhookId}/deliveries`);
         const row = (deliveries.body.data as Array<Record<string, unknown>>).find((d) => d.event_id === eventId);
-        return row?.status === 'delivered' && row.attempts === 1 && row.last_status === 204 && row.next_attempt_at === null;
+        return (
+          row?.status === 'delivered' && row.attempts === 1 && row.last_status === 204 && row.next_attempt_at === null
+        );
       });
       const audit = await app.api('GET', '/api/audit?type=webhook.tested');
       assert.equal((audit.body.data as unknown[]).length, 1);
@@ -177,7 +185,11 @@ describe('webhooks (Standard Webhooks)', function () {
 
       const earlier = new Date(Date.now() + 86_400_000).toISOString();
       await app.api('PATCH', `/api/users/${userId}/tokens/${id}`, { expires_at: earlier });
-      const shortened = await expectWebhook(receiver, 'all', (p) => p.type === 'token.expiry_shortened' && p.data.token_id === id);
+      const shortened = await expectWebhook(
+        receiver,
+        'all',
+        (p) => p.type === 'token.expiry_shortened' && p.data.token_id === id,
+      );
       assert.equal(shortened.data.expires_at, earlier);
       assert.notEqual(shortened.data.previous_expires_at, null);
 
@@ -200,27 +212,47 @@ describe('webhooks (Standard Webhooks)', function () {
       const viaRevoke = await app.createPat(userId);
       const viaAll = await app.createPat(userId);
       await app.api('DELETE', `/api/me/tokens/${self.id}`, undefined, self.token);
-      const bySelf = await expectWebhook(receiver, 'all', (p) => p.type === 'token.revoked' && p.data.token_id === self.id);
+      const bySelf = await expectWebhook(
+        receiver,
+        'all',
+        (p) => p.type === 'token.revoked' && p.data.token_id === self.id,
+      );
       assert.equal(bySelf.data.via, 'self_service');
       assert.equal(bySelf.data.actor, `user:${userId}`);
 
       await app.revoke(viaRevoke.token);
-      const byClient = await expectWebhook(receiver, 'all', (p) => p.type === 'token.revoked' && p.data.token_id === viaRevoke.id);
+      const byClient = await expectWebhook(
+        receiver,
+        'all',
+        (p) => p.type === 'token.revoked' && p.data.token_id === viaRevoke.id,
+      );
       assert.equal(byClient.data.via, 'revocation_endpoint');
       assert.equal(byClient.data.actor, `client:${app.rs.clientId}`);
       assert.equal(byClient.data.credential, 'current');
 
       await app.api('POST', `/api/users/${userId}/tokens/revoke-all`);
-      const byAll = await expectWebhook(receiver, 'all', (p) => p.type === 'token.revoked' && p.data.token_id === viaAll.id);
+      const byAll = await expectWebhook(
+        receiver,
+        'all',
+        (p) => p.type === 'token.revoked' && p.data.token_id === viaAll.id,
+      );
       assert.equal(byAll.data.reason, 'revoke_all');
 
       const doomed = await app.createUser();
       const a = await app.createPat(doomed);
       const b = await app.createPat(doomed);
       await app.api('DELETE', `/api/users/${doomed}`);
-      const deleted = await expectWebhook(receiver, 'all', (p) => p.type === 'user.deleted' && p.data.user_id === doomed);
+      const deleted = await expectWebhook(
+        receiver,
+        'all',
+        (p) => p.type === 'user.deleted' && p.data.user_id === doomed,
+      );
       for (const t of [a, b]) {
-        const revoked = await expectWebhook(receiver, 'all', (p) => p.type === 'token.revoked' && p.data.token_id === t.id);
+        const revoked = await expectWebhook(
+          receiver,
+          'all',
+          (p) => p.type === 'token.revoked' && p.data.token_id === t.id,
+        );
         assert.equal(revoked.data.reason, 'user_deleted');
       }
       assert.equal(deleted.data.via, 'admin_api');
@@ -244,8 +276,14 @@ describe('webhooks (Standard Webhooks)', function () {
       await app.api('DELETE', `/api/users/${userId}/tokens/${id}`);
       // Nothing was revoked by these: once everything is delivered, still one of each.
       await eventsSettled(app);
-      const forToken = (await webhooksAt(receiver, 'all')).filter((r) => (r.body as unknown as Payload).data.token_id === id);
-      assert.deepEqual(forToken.map((r) => (r.body as unknown as Payload).type).sort(), ['token.created', 'token.leaked', 'token.revoked']);
+      const forToken = (await webhooksAt(receiver, 'all')).filter(
+        (r) => (r.body as unknown as Payload).data.token_id === id,
+      );
+      assert.deepEqual(forToken.map((r) => (r.body as unknown as Payload).type).sort(), [
+        'token.created',
+        'token.leaked',
+        'token.revoked',
+      ]);
     });
 
     it('user.disabled, user.enabled, each once even when repeated', async () => {
@@ -266,7 +304,11 @@ describe('webhooks (Standard Webhooks)', function () {
       const client = await app.api('POST', '/api/clients', { client_name: 'short-lived' });
       const credentials = { clientId: String(client.body.client_id), clientSecret: String(client.body.client_secret) };
       const issue = async () => {
-        const res = await app.form('/token', { grant_type: 'client_credentials' }, { Authorization: basic(credentials) });
+        const res = await app.form(
+          '/token',
+          { grant_type: 'client_credentials' },
+          { Authorization: basic(credentials) },
+        );
         return String(res.body.access_token);
       };
       const first = await issue();
@@ -291,7 +333,10 @@ describe('webhooks (Standard Webhooks)', function () {
       const byDeletion = await expectWebhook(
         receiver,
         'all',
-        (p) => p.type === 'oauth_token.revoked' && p.data.reason === 'client_deleted' && p.data.client_id === credentials.clientId,
+        (p) =>
+          p.type === 'oauth_token.revoked' &&
+          p.data.reason === 'client_deleted' &&
+          p.data.client_id === credentials.clientId,
       );
       assert.equal(byDeletion.data.token_id, undefined, 'every token of the client: none named');
       const forClient = (await webhooksAt(receiver, 'all')).filter(
@@ -311,7 +356,9 @@ describe('webhooks (Standard Webhooks)', function () {
       await app.api('DELETE', `/api/users/${userId}/tokens/${id}`);
       await expectWebhook(receiver, 'revocations', (p) => p.type === 'token.revoked' && p.data.token_id === id);
       await eventsSettled(app);
-      const types = new Set((await webhooksAt(receiver, 'revocations')).map((r) => (r.body as unknown as Payload).type));
+      const types = new Set(
+        (await webhooksAt(receiver, 'revocations')).map((r) => (r.body as unknown as Payload).type),
+      );
       assert.deepEqual([...types], ['token.revoked']);
       await app.api('DELETE', `/api/webhooks/${String(created.body.id)}`);
     });
@@ -319,7 +366,10 @@ describe('webhooks (Standard Webhooks)', function () {
     it('every delivery is signed so that the standardwebhooks library verifies it; a wrong secret fails', async () => {
       const all = await webhooksAt(receiver, 'all');
       assert.ok(all.length > 10);
-      assert.ok(all.every((r) => r.verified), JSON.stringify(all.filter((r) => !r.verified)));
+      assert.ok(
+        all.every((r) => r.verified),
+        JSON.stringify(all.filter((r) => !r.verified)),
+      );
       for (const r of all) {
         assert.match(r.headers!['webhook-id']!, /^evt_[A-Za-z0-9]+$/);
         assert.match(r.headers!['webhook-timestamp']!, /^\d{10}$/);

@@ -87,10 +87,7 @@ function createDeliveries(): DeliveryStore {
         .filter((d) => d.subscriberId === subscriberId)
         .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1))
         .filter(
-          (d) =>
-            !after ||
-            d.createdAt < after.at ||
-            (d.createdAt.getTime() === after.at.getTime() && d.id < after.id),
+          (d) => !after || d.createdAt < after.at || (d.createdAt.getTime() === after.at.getTime() && d.id < after.id),
         )
         .slice(0, limit);
     },

@@ -32,11 +32,11 @@ import { createMemoryEventStorage } from './events.ts';
 function createPendingEvents() {
   const byId = new Map<string, LifecycleEvent[]>();
   return {
-    add(id: string, events: readonly LifecycleEvent[] | undefined): void {
+    add: (id: string, events: readonly LifecycleEvent[] | undefined): void => {
       if (!events || events.length === 0) return;
       byId.set(id, [...(byId.get(id) ?? []), ...events]);
     },
-    async pending(q: PendingQuery): Promise<PendingEvents[]> {
+    pending: async (q: PendingQuery): Promise<PendingEvents[]> => {
       const out: PendingEvents[] = [];
       for (const [id, events] of byId) {
         if (q.id !== undefined && id !== q.id) continue;
@@ -46,7 +46,7 @@ function createPendingEvents() {
       const first = (p: PendingEvents) => Math.min(...p.events.map((e) => e.at.getTime()));
       return out.sort((a, b) => first(a) - first(b)).slice(0, q.limit);
     },
-    async relayed(id: string, eventIds: readonly string[]): Promise<void> {
+    relayed: async (id: string, eventIds: readonly string[]): Promise<void> => {
       const left = (byId.get(id) ?? []).filter((e) => !eventIds.includes(e.id));
       if (left.length === 0) byId.delete(id);
       else byId.set(id, left);

@@ -12,13 +12,7 @@
  */
 import mongoose, { type Model } from 'mongoose';
 
-import type {
-  DeliveryRecord,
-  DeliveryStore,
-  OutboxEvent,
-  OutboxStore,
-  OutboxState,
-} from '../event-stores.ts';
+import type { DeliveryRecord, DeliveryStore, OutboxEvent, OutboxStore, OutboxState } from '../event-stores.ts';
 import { DuplicateError, type JsonValue, type LifecycleEvent } from '../types.ts';
 import { SCHEMA_OPTIONS } from './common.ts';
 import { guard, translate } from './errors.ts';

@@ -354,7 +354,9 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
       guard(() =>
         pendingEventsOf(
           (filter, limit) =>
-            Pats.find(filter, { _id: 1, pending_events: 1 }).limit(limit).lean<Array<Pick<PatDoc, '_id' | 'pending_events'>>>(),
+            Pats.find(filter, { _id: 1, pending_events: 1 })
+              .limit(limit)
+              .lean<Array<Pick<PatDoc, '_id' | 'pending_events'>>>(),
           query,
         ),
       ),

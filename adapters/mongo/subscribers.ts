@@ -4,12 +4,7 @@
  */
 import mongoose, { type Model } from 'mongoose';
 
-import type {
-  StreamRecord,
-  StreamStore,
-  WebhookRecord,
-  WebhookStore,
-} from '../event-stores.ts';
+import type { StreamRecord, StreamStore, WebhookRecord, WebhookStore } from '../event-stores.ts';
 import { SCHEMA_OPTIONS } from './common.ts';
 import { guard, translate } from './errors.ts';
 
@@ -156,9 +151,11 @@ export function createWebhookStore(Webhooks: Model<WebhookDoc>): WebhookStore {
         if (changes.description !== undefined) set.description = changes.description;
         if (changes.enabled !== undefined) set.enabled = changes.enabled;
         if (changes.disabledReason !== undefined) set.disabled_reason = changes.disabledReason;
-        const doc = await Webhooks.findOneAndUpdate({ _id: id }, { $set: set }, { returnDocument: 'after' }).lean<
-          WebhookDoc
-        >();
+        const doc = await Webhooks.findOneAndUpdate(
+          { _id: id },
+          { $set: set },
+          { returnDocument: 'after' },
+        ).lean<WebhookDoc>();
         return doc ? toWebhook(doc) : null;
       }),
     remove: (id) =>

@@ -130,7 +130,9 @@ export function createUserStore(Users: Model<UserDoc>): UserStore {
       guard(() =>
         pendingEventsOf(
           (filter, limit) =>
-            Users.find(filter, { _id: 1, pending_events: 1 }).limit(limit).lean<Array<Pick<UserDoc, '_id' | 'pending_events'>>>(),
+            Users.find(filter, { _id: 1, pending_events: 1 })
+              .limit(limit)
+              .lean<Array<Pick<UserDoc, '_id' | 'pending_events'>>>(),
           query,
         ),
       ),

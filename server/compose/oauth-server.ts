@@ -76,7 +76,10 @@ function endpointHooks(
         { id: `client:${clientId}`, via: 'revocation_endpoint' },
         clock.now(),
       );
-      const intent = await services.outbox.intend(event, { model: found.kind, storedId: storedOidcId(found.kind, token) });
+      const intent = await services.outbox.intend(event, {
+        model: found.kind,
+        storedId: storedOidcId(found.kind, token),
+      });
       try {
         await revoke();
       } catch (error) {

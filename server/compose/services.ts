@@ -50,7 +50,11 @@ function createEventServices(
   const { clock, metrics, warn } = deps;
   const onError = (operation: string, error: unknown) => {
     metrics.storeError('mongodb');
-    warn(`events:${operation}`, { operation, err: describeError(error) }, 'event relay or delivery step failed; retried');
+    warn(
+      `events:${operation}`,
+      { operation, err: describeError(error) },
+      'event relay or delivery step failed; retried',
+    );
   };
   const retryMs = config.events.retryHours * 3600_000;
   const outbox = createOutbox({

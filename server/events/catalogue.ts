@@ -130,8 +130,13 @@ export const events = {
       },
       { at },
     ),
-  user: (type: 'user.disabled' | 'user.enabled' | 'user.deleted', userId: string, actor: Actor, at: Date, txn?: string) =>
-    lifecycleEvent(type, { user_id: userId, ...by(actor) }, { at, txn }),
+  user: (
+    type: 'user.disabled' | 'user.enabled' | 'user.deleted',
+    userId: string,
+    actor: Actor,
+    at: Date,
+    txn?: string,
+  ) => lifecycleEvent(type, { user_id: userId, ...by(actor) }, { at, txn }),
   oauthTokenRevoked: (
     subject: { tokenId: string | null; clientId: string; userId: string | null },
     reason: OAuthRevocationReason,

@@ -176,7 +176,7 @@ export function postTo(url: string, options: PostOptions): Promise<PostResult> {
     const request = client.request(parsed, {
       method: 'POST',
       agent: false,
-      lookup: guardedLookup(parsed, options.policy) as never,
+      lookup: guardedLookup(parsed, options.policy),
       headers: { ...options.headers, 'Content-Length': String(Buffer.byteLength(options.body)) },
     });
     const deadline = setTimeout(() => {

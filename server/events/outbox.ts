@@ -30,12 +30,7 @@
  * are inserted directly ({@link Outbox.emit}); with an idempotency key, the event id is derived from it, so emitting
  * again after a crash adds nothing.
  */
-import type {
-  DeliveryMethod,
-  EventStorage,
-  OutboxEvent,
-  SubscriberKind,
-} from '../../adapters/event-stores.ts';
+import type { DeliveryMethod, EventStorage, OutboxEvent, SubscriberKind } from '../../adapters/event-stores.ts';
 import type { HashedOidcStore, JsonValue, LifecycleEvent, PatStore, UserStore } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
 import { keyedEventId, lifecycleEvent } from './catalogue.ts';
@@ -209,7 +204,8 @@ export function createOutbox(deps: OutboxDeps): Outbox {
   async function settleIntents(now: Date): Promise<void> {
     const stale = await stores.outbox.list('intent', new Date(now.getTime() - INTENT_SETTLE_MS), BATCH);
     for (const intent of stale) {
-      const gone = intent.confirm === null || !(await deps.oidc.existsStored(intent.confirm.model, intent.confirm.storedId));
+      const gone =
+        intent.confirm === null || !(await deps.oidc.existsStored(intent.confirm.model, intent.confirm.storedId));
       if (gone) {
         if (await stores.outbox.setState(intent.id, 'ready', 'intent')) await fanOut({ ...intent, state: 'ready' });
       } else {
@@ -237,7 +233,9 @@ export function createOutbox(deps: OutboxDeps): Outbox {
     };
     await step('relay', () => relayLeftOvers(everything ? undefined : new Date(now.getTime() - LEFT_OVER_MS)));
     await step('intents', () => settleIntents(now));
-    await step('fan_out', () => fanOutReady(everything ? new Date(now.getTime() + 1) : new Date(now.getTime() - 5_000)));
+    await step('fan_out', () =>
+      fanOutReady(everything ? new Date(now.getTime() + 1) : new Date(now.getTime() - 5_000)),
+    );
     await step('give_up', () =>
       stores.deliveries.expire(
         new Date(now.getTime() - deps.retryMs),

@@ -139,7 +139,11 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
       });
       if (result.status >= 200 && result.status < 300) return { outcome: 'delivered', status: result.status };
       if (result.status === 410) {
-        await store.update(webhook.id, { enabled: false, disabledReason: 'the endpoint answered 410 Gone' }, clock.now());
+        await store.update(
+          webhook.id,
+          { enabled: false, disabledReason: 'the endpoint answered 410 Gone' },
+          clock.now(),
+        );
         await deliveries.cancel(webhook.id, 'the endpoint answered 410 Gone', clock.now());
         return { outcome: 'failed', status: 410, error: 'the endpoint answered 410 Gone: disabled', final: true };
       }
@@ -195,7 +199,9 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
         id,
         {
           ...(changes.enabled === undefined ? {} : { enabled: changes.enabled, disabledReason: null }),
-          ...(changes.events === undefined ? {} : { events: changes.events === null ? null : [...new Set(changes.events)] }),
+          ...(changes.events === undefined
+            ? {}
+            : { events: changes.events === null ? null : [...new Set(changes.events)] }),
           ...(changes.description === undefined ? {} : { description: changes.description }),
         },
         now,

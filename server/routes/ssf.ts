@@ -38,7 +38,10 @@ const streamFields = {
   delivery: z
     .looseObject({
       method: z.enum([PUSH_METHOD, POLL_METHOD]),
-      endpoint_url: z.url({ protocol: /^https?$/ }).max(2048).optional(),
+      endpoint_url: z
+        .url({ protocol: /^https?$/ })
+        .max(2048)
+        .optional(),
       authorization_header: z.string().min(1).max(4096).regex(PRINTABLE).optional(),
     })
     .optional(),
@@ -62,7 +65,10 @@ const bodies = {
     returnImmediately: z.boolean().optional(),
     ack: z.array(z.string().max(100)).max(1000).optional(),
     setErrs: z
-      .record(z.string().max(100), z.looseObject({ err: z.string().max(100), description: z.string().max(500).optional() }))
+      .record(
+        z.string().max(100),
+        z.looseObject({ err: z.string().max(100), description: z.string().max(500).optional() }),
+      )
       .optional(),
   }),
 };
@@ -95,7 +101,10 @@ function inputOf(
   issuer: string,
   expected?: { clientId: string; stream: StreamRecord },
 ): StreamInput {
-  assertThat(body.iss === undefined || body.iss === issuer, () => new InvalidRequest('iss: not this transmitter', 'iss'));
+  assertThat(
+    body.iss === undefined || body.iss === issuer,
+    () => new InvalidRequest('iss: not this transmitter', 'iss'),
+  );
   if (expected) {
     const aud = body.aud === undefined ? undefined : Array.isArray(body.aud) ? body.aud : [body.aud];
     assertThat(
@@ -105,7 +114,8 @@ function inputOf(
     const delivered = eventsDelivered(expected.stream);
     assertThat(
       body.events_delivered === undefined ||
-        (body.events_delivered.length === delivered.length && body.events_delivered.every((t) => delivered.includes(t))),
+        (body.events_delivered.length === delivered.length &&
+          body.events_delivered.every((t) => delivered.includes(t))),
       () => new InvalidRequest('events_delivered: does not match the stream’s', 'events_delivered'),
     );
   }
@@ -205,7 +215,11 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
       async handle({ body, caller }) {
         const id = streamId(body.stream_id);
         const stream = await streams.get(clientOf(caller), id);
-        const updated = await streams.update(clientOf(caller), id, inputOf(body, issuer, { clientId: clientOf(caller), stream }));
+        const updated = await streams.update(
+          clientOf(caller),
+          id,
+          inputOf(body, issuer, { clientId: clientOf(caller), stream }),
+        );
         await audit.record('ssf_stream.updated', actor(caller), {}, { stream_id: id, method: updated.method });
         return { status: 200, body: render(updated) };
       },
@@ -221,7 +235,11 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
       async handle({ body, caller }) {
         const id = streamId(body.stream_id);
         const stream = await streams.get(clientOf(caller), id);
-        const replaced = await streams.replace(clientOf(caller), id, inputOf(body, issuer, { clientId: clientOf(caller), stream }));
+        const replaced = await streams.replace(
+          clientOf(caller),
+          id,
+          inputOf(body, issuer, { clientId: clientOf(caller), stream }),
+        );
         await audit.record('ssf_stream.updated', actor(caller), {}, { stream_id: id, method: replaced.method });
         return { status: 200, body: render(replaced) };
       },
@@ -253,7 +271,11 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
         const stream = await streams.get(clientOf(caller), streamId(query.stream_id));
         return {
           status: 200,
-          body: { stream_id: stream.id, status: stream.status, ...(stream.reason === null ? {} : { reason: stream.reason }) },
+          body: {
+            stream_id: stream.id,
+            status: stream.status,
+            ...(stream.reason === null ? {} : { reason: stream.reason }),
+          },
         };
       },
     }),
@@ -266,11 +288,25 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
       body: bodies.status,
       responses: { 200: ok('the status', statusView), 404: ok('no such stream for this receiver') },
       async handle({ body, caller }) {
-        const stream = await streams.setStatus(clientOf(caller), streamId(body.stream_id), body.status, body.reason ?? null);
-        await audit.record('ssf_stream.status_changed', actor(caller), {}, { stream_id: stream.id, status: stream.status });
+        const stream = await streams.setStatus(
+          clientOf(caller),
+          streamId(body.stream_id),
+          body.status,
+          body.reason ?? null,
+        );
+        await audit.record(
+          'ssf_stream.status_changed',
+          actor(caller),
+          {},
+          { stream_id: stream.id, status: stream.status },
+        );
         return {
           status: 200,
-          body: { stream_id: stream.id, status: stream.status, ...(stream.reason === null ? {} : { reason: stream.reason }) },
+          body: {
+            stream_id: stream.id,
+            status: stream.status,
+            ...(stream.reason === null ? {} : { reason: stream.reason }),
+          },
         };
       },
     }),

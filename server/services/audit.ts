@@ -50,12 +50,7 @@ export interface Actor {
   readonly id: string;
   /** `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `ssf_api`. */
   readonly via:
-    | 'admin_api'
-    | 'self_service'
-    | 'revocation_endpoint'
-    | 'credential_revocation'
-    | 'introspection'
-    | 'ssf_api';
+    'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection' | 'ssf_api';
   /**
    * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
    * a rotated-out one in its grace period. Recorded as the event's `credential` detail.

@@ -118,10 +118,26 @@ async function onWebhook(name: string, req: IncomingMessage, res: ServerResponse
   try {
     if (!secret) throw new Error('no secret for this endpoint');
     const payload = new Webhook(secret).verify(body, headers);
-    received.push({ channel: 'webhook', name, id: headers['webhook-id'], verified: true, body: payload, headers, at: Date.now() });
+    received.push({
+      channel: 'webhook',
+      name,
+      id: headers['webhook-id'],
+      verified: true,
+      body: payload,
+      headers,
+      at: Date.now(),
+    });
     send(res, 204);
   } catch (error) {
-    received.push({ channel: 'webhook', name, id: headers['webhook-id'], verified: false, error: (error as Error).message, headers, at: Date.now() });
+    received.push({
+      channel: 'webhook',
+      name,
+      id: headers['webhook-id'],
+      verified: false,
+      error: (error as Error).message,
+      headers,
+      at: Date.now(),
+    });
     send(res, 401, { error: 'signature' });
   }
 }
@@ -170,7 +186,14 @@ async function pollLoop(name: string, url: string, token: string, audience: stri
           received.push({ channel: 'poll', name, id: jti, verified: true, body: payload, at: Date.now() });
           ack.push(jti);
         } catch (error) {
-          received.push({ channel: 'poll', name, id: jti, verified: false, error: (error as Error).message, at: Date.now() });
+          received.push({
+            channel: 'poll',
+            name,
+            id: jti,
+            verified: false,
+            error: (error as Error).message,
+            at: Date.now(),
+          });
           setErrs[jti] = { err: 'invalid_request', description: (error as Error).message };
         }
       }

@@ -103,7 +103,7 @@ export function toSsfEvent(event: LifecycleEvent, issuer: string): SsfEvent | nu
     return {
       type: SSF_EVENTS.verification,
       claims: state === null ? {} : { state },
-      subId: { format: 'opaque', id: String(data.stream_id) },
+      subId: { format: 'opaque', id: str(data.stream_id) ?? '' },
     };
   }
   const common = {

@@ -74,7 +74,11 @@ export interface StreamService {
   /** Sends a verification event to the stream (SSF §8.1.4). */
   verify(clientId: string, streamId: string, state: string | undefined): Promise<void>;
   /** RFC 8936: acknowledges, records errors, then returns pending SETs (waiting for one unless told not to). */
-  poll(clientId: string, streamId: string, request: PollRequest): Promise<{ sets: Record<string, string>; moreAvailable: boolean }>;
+  poll(
+    clientId: string,
+    streamId: string,
+    request: PollRequest,
+  ): Promise<{ sets: Record<string, string>; moreAvailable: boolean }>;
   /** Ends every waiting poll now (shutdown). */
   stopWaiting(): void;
   /** Pushes SETs to push streams (for the worker). */
@@ -189,7 +193,8 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
       return { outcome: 'failed', status: null, error: 'the stream could not be read' };
     }
     if (!stream) return { outcome: 'failed', status: null, error: 'the stream was deleted', final: true };
-    if (stream.status === 'disabled') return { outcome: 'failed', status: null, error: 'the stream is disabled', final: true };
+    if (stream.status === 'disabled')
+      return { outcome: 'failed', status: null, error: 'the stream is disabled', final: true };
     if (stream.status === 'paused') return { outcome: 'held' };
     if (stream.method !== 'push' || stream.endpointUrl === null) {
       return { outcome: 'failed', status: null, error: 'the stream no longer pushes', final: true };
@@ -325,12 +330,19 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
 
     async verify(clientId, streamId, state) {
       await requireStream(clientId, streamId);
-      await outbox.emit(SSF_VERIFICATION, { stream_id: streamId, ...(state === undefined ? {} : { state }) }, { only: streamId });
+      await outbox.emit(
+        SSF_VERIFICATION,
+        { stream_id: streamId, ...(state === undefined ? {} : { state }) },
+        { only: streamId },
+      );
     },
 
     async poll(clientId, streamId, request) {
       let stream = await requireStream(clientId, streamId);
-      assertThat(stream.method === 'poll', () => new InvalidRequest('this stream is delivered by push, not poll', 'stream_id'));
+      assertThat(
+        stream.method === 'poll',
+        () => new InvalidRequest('this stream is delivered by push, not poll', 'stream_id'),
+      );
       const now = clock.now();
       if (request.ack && request.ack.length > 0) await deliveries.finish(streamId, request.ack, 'delivered', now);
       const errs = Object.entries(request.setErrs ?? {});
@@ -341,7 +353,10 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
           'failed',
           now,
           Object.fromEntries(
-            errs.map(([jti, e]) => [jti, `the receiver refused the SET: ${e.err}${e.description ? ` (${e.description})` : ''}`.slice(0, 300)]),
+            errs.map(([jti, e]) => [
+              jti,
+              `the receiver refused the SET: ${e.err}${e.description ? ` (${e.description})` : ''}`.slice(0, 300),
+            ]),
           ),
         );
       }
