@@ -173,6 +173,8 @@ export interface EventsConfig {
   readonly sweepSeconds: number;
   /** `SSF_POLL_MAX_WAIT_SECONDS` (default 20): longest a long poll waits. */
   readonly pollMaxWaitSeconds: number;
+  /** `SSF_MAX_STREAMS_PER_CLIENT` (default 100): most SSF streams one registered client may have. */
+  readonly maxStreamsPerClient: number;
 }
 
 /** A Redis server or Sentinel address. */
@@ -360,6 +362,7 @@ export function loadConfig(env: Env): Config {
       retentionDays: p.EVENTS_RETENTION_DAYS,
       sweepSeconds: p.EVENTS_SWEEP_SECONDS,
       pollMaxWaitSeconds: p.SSF_POLL_MAX_WAIT_SECONDS,
+      maxStreamsPerClient: p.SSF_MAX_STREAMS_PER_CLIENT,
     },
     limits: {
       authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,

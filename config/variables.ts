@@ -296,11 +296,12 @@ export const VARIABLES = {
           raw
             .split(',')
             .map((e) => e.trim())
+            .filter((e) => e !== '')
             .every((e) => ipaddr.isValidCIDR(e) || ipaddr.isValid(e)),
         'must be comma-separated CIDRs (10.0.0.0/8, ::1/128) or addresses',
       )
       .optional(),
-    'unset: public addresses only',
+    'unset or empty: public addresses only',
     'private, loopback or link-local networks webhook and SSF push targets may resolve to (and only these may use plain `http:`), e.g. `127.0.0.0/8`',
   ),
   EVENTS_RETENTION_DAYS: v(
@@ -314,6 +315,12 @@ export const VARIABLES = {
     integer(1, 3600).default(30),
     '`30`',
     'how often an instance relays events a crash left behind, and purges old ones (also at start-up)',
+  ),
+  SSF_MAX_STREAMS_PER_CLIENT: v(
+    EVENTS,
+    integer(1, 10_000).default(100),
+    '`100`',
+    'most SSF streams one registered client may have (each instance of a resource server may keep its own stream); every event is fanned out to each',
   ),
   SSF_POLL_MAX_WAIT_SECONDS: v(
     EVENTS,

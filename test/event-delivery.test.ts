@@ -244,6 +244,7 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
         env: {
           MONGODB_URI: app.config.storage.kind === 'mongodb' ? app.config.storage.uri : '',
           EVENTS_DELIVERY_TIMEOUT_MS: '1000',
+          EVENTS_ALLOWED_NETWORKS: '',
           // The other instance does not dispatch: this one's sweeper fans its events out.
           EVENTS_SWEEP_SECONDS: '1',
         },
@@ -436,37 +437,134 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       return ids.every((id) => by.webhook.has(id) && by.push.has(id) && by.poll.has(id));
     };
 
-    it('delivers, after a SIGKILL and a restart, the events of changes acknowledged before it (webhook, push, poll)', async () => {
+    /**
+     * One change of every kind a subscriber hears about, through `api`: a rotation, an expiry brought earlier, a leak
+     * report, a user disabled and enabled again, a user deleted, an OAuth token revoked at /revoke. Resolves with
+     * what each channel should then get, as `[kind, subject]` keys (see {@link kindsOf}).
+     */
+    async function oneOfEach(api: Api, url: string): Promise<string[]> {
+      const [userId, doomed] = [api.users[1]!, api.users[2]!];
+      const pat = async () => {
+        const res = await api.admin('POST', `/api/users/${userId}/tokens`, {
+          name: randomBytes(4).toString('hex'),
+          scopes: [],
+        });
+        assert.equal(res.status, 201, JSON.stringify(res.body));
+        return { id: String(res.body.id), token: String(res.body.token) };
+      };
+      const [rotated, shortened, leaked] = [await pat(), await pat(), await pat()];
+      const ok = (res: { status: number; body: unknown }, status = 200) =>
+        assert.equal(res.status, status, JSON.stringify(res.body));
+      ok(await api.admin('POST', `/api/users/${userId}/tokens/${rotated.id}/rotate`, { grace_seconds: 60 }));
+      const exp = new Date(Date.now() + 3600_000).toISOString();
+      ok(await api.admin('PATCH', `/api/users/${userId}/tokens/${shortened.id}`, { expires_at: exp }));
+      const leak = await fetch(`${url}/api/credentials/revoke`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ credentials: [leaked.token] }),
+      });
+      assert.equal(leak.status, 202, await leak.text());
+      ok(await api.admin('PATCH', `/api/users/${userId}`, { disabled: true }));
+      ok(await api.admin('PATCH', `/api/users/${userId}`, { disabled: false }));
+      ok(await api.admin('DELETE', `/api/users/${doomed}`), 204);
+      const form = (path: string, body: string) =>
+        fetch(`${url}${path}`, {
+          method: 'POST',
+          headers: { Authorization: basic(api.rs), 'Content-Type': 'application/x-www-form-urlencoded' },
+          body,
+        });
+      const oauth = String(
+        ((await (await form('/token', 'grant_type=client_credentials')).json()) as { access_token: string })
+          .access_token,
+      );
+      const jti = String(((await (await form('/introspect', `token=${oauth}`)).json()) as { jti: string }).jti);
+      assert.equal((await form('/revoke', `token=${oauth}`)).status, 200);
+      return [
+        `token.rotated ${rotated.id}`,
+        `token.expiry_shortened ${shortened.id}`,
+        `token.leaked ${leaked.id}`,
+        `token.revoked ${leaked.id}`,
+        `user.disabled ${userId}`,
+        `user.enabled ${userId}`,
+        `user.deleted ${doomed}`,
+        `oauth_token.revoked ${jti}`,
+      ];
+    }
+
+    /** What a verified delivery was about, as `<webhook type> <subject>` whatever its channel. */
+    const kindOf = (r: ReceivedEvent): string | null => {
+      const body = r.body as Record<string, unknown>;
+      if (r.channel === 'webhook') {
+        const data = body.data as Record<string, string>;
+        return `${String(body.type)} ${data.token_id ?? data.user_id}`;
+      }
+      const sub = body.sub_id as { token?: { id: string }; user?: { sub: string } };
+      const [type, event] = Object.entries(body.events as Record<string, Record<string, unknown>>)[0]!;
+      const name = type.slice(type.lastIndexOf('/') + 1);
+      const webhookType =
+        name === 'credential-change'
+          ? event.change_type === 'update'
+            ? 'token.rotated'
+            : event.credential_type === 'oauth-access-token'
+              ? 'oauth_token.revoked'
+              : 'token.revoked'
+          : {
+              'credential-compromise': 'token.leaked',
+              'token-claims-change': 'token.expiry_shortened',
+              'account-disabled': 'user.disabled',
+              'account-enabled': 'user.enabled',
+              'account-purged': 'user.deleted',
+            }[name];
+      return webhookType === undefined ? null : `${webhookType} ${sub.token?.id ?? sub.user?.sub}`;
+    };
+    /** The kinds each channel delivered, verified, with how often. */
+    const kindsOf = (all: ReceivedEvent[]) => {
+      const by = {
+        webhook: new Map<string, number>(),
+        push: new Map<string, number>(),
+        poll: new Map<string, number>(),
+      };
+      for (const r of all) {
+        const kind = r.verified ? kindOf(r) : null;
+        if (kind) by[r.channel].set(kind, (by[r.channel].get(kind) ?? 0) + 1);
+      }
+      return by;
+    };
+
+    it('delivers, after a SIGKILL and a restart, every event type of changes acknowledged before it (webhook, push, poll)', async () => {
       // The first run records events but dispatches nothing (EVENTS_DISPATCH=false): what the kill leaves is exactly
-      // what a crash between a change and its relay leaves, events on their documents.
+      // what a crash between a change and its relay leaves, events on their documents (and confirmed intents, for
+      // the OAuth token's revocation, in the outbox).
       const { tw } = await processOn();
       await tw.start({ EVENTS_DISPATCH: 'false' });
       const api = await bootstrap(tw, 3);
       await subscribe(api, tw.url);
       const tokenIds = await revokeSome(api, 6);
-      assert.equal((await api.admin('PATCH', `/api/users/${api.users[0]}`, { disabled: true })).status, 200);
+      const expected = [...tokenIds.map((id) => `token.revoked ${id}`), ...(await oneOfEach(api, tw.url))];
       tw.killNow();
       await tw.exited();
       assert.deepEqual(await receiver.received(), [], 'nothing was sent before the kill');
 
       await tw.start();
-      await eventually(() => everywhere(tokenIds), 30_000);
-      await eventually(
-        async () =>
-          (await receiver.received()).some(
-            (r) => r.channel === 'webhook' && (r.body as { type?: string }).type === 'user.disabled',
-          ),
-        15_000,
-      );
+      const missing = async () => {
+        const by = kindsOf(await receiver.received());
+        return (['webhook', 'push', 'poll'] as const).flatMap((channel) =>
+          expected.filter((k) => !by[channel].has(k)).map((k) => `${channel}: ${k}`),
+        );
+      };
+      await eventually(async () => (await missing()).length === 0, 30_000).catch(async (error: unknown) => {
+        throw new Error(`${(error as Error).message}: missing ${(await missing()).join(', ')}`);
+      });
       const all = await receiver.received();
       assert.ok(
         all.every((r) => r.verified),
         JSON.stringify(all.filter((r) => !r.verified)),
       );
-      const by = revocationsOf(all, tokenIds);
+      const by = kindsOf(all);
       for (const channel of ['webhook', 'push', 'poll'] as const) {
-        assert.ok(
-          [...by[channel].values()].every((n) => n === 1),
+        assert.deepEqual(
+          expected.filter((k) => by[channel].get(k) !== 1),
+          [],
           `${channel}: each once`,
         );
       }

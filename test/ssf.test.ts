@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 
 import { basic, startApp, type TestApp } from './support/app.ts';
 import { eventsSettled } from './support/events.ts';
@@ -174,7 +174,7 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
     });
 
     it('refuses a push endpoint on a private or loopback address unless allowed', async () => {
-      const strict = await startApp({ memory: true });
+      const strict = await startApp({ memory: true, env: { EVENTS_ALLOWED_NETWORKS: '' } });
       try {
         const client = await registerClient(strict, 'strict');
         const res = await strict.api(
@@ -187,6 +187,40 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
         assert.match(String(res.body.error_description), /^delivery\.endpoint_url: /);
       } finally {
         await strict.close();
+      }
+    });
+
+    it('lets a client keep several streams, each getting every event, up to SSF_MAX_STREAMS_PER_CLIENT', async () => {
+      const small = await startApp({ memory: true, env: { SSF_MAX_STREAMS_PER_CLIENT: '2' } });
+      try {
+        // A plain client_credentials token, no scope asked for: what a resource server has.
+        const client = await registerClient(small, 'two instances of one resource server');
+        const create = () => small.api('POST', '/api/ssf/stream', { delivery: { method: POLL } }, client.token);
+        const streams = [String((await create()).body.stream_id), String((await create()).body.stream_id)];
+        assert.notEqual(streams[0], streams[1]);
+        const third = await create();
+        assert.equal(third.status, 409);
+        assert.equal(third.body.error, 'conflict');
+        assert.match(String(third.body.error_description), /at most 2 streams/);
+
+        const userId = await small.createUser();
+        const pat = await small.createPat(userId);
+        await small.api('DELETE', `/api/users/${userId}/tokens/${pat.id}`);
+        await eventsSettled(small);
+        for (const stream of streams) {
+          const polled = await small.api('POST', `/api/ssf/poll/${stream}`, { returnImmediately: true }, client.token);
+          assert.equal(polled.status, 200, polled.text);
+          const sets = Object.values(polled.body.sets as Record<string, string>);
+          assert.ok(
+            sets.map((set) => subjectOf(decodeJwt(set))).some((sub) => sub.token?.id === pat.id),
+            `stream ${stream} got the revocation`,
+          );
+        }
+        // Deleting one makes room again.
+        await small.api('DELETE', `/api/ssf/stream?stream_id=${streams[0]}`, undefined, client.token);
+        assert.equal((await create()).status, 201);
+      } finally {
+        await small.close();
       }
     });
 

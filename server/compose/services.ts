@@ -94,6 +94,7 @@ function createEventServices(
     issuer: config.issuer,
     limits,
     pollMaxWaitMs: config.events.pollMaxWaitSeconds * 1000,
+    maxStreamsPerClient: config.events.maxStreamsPerClient,
   });
   const dispatcher = createDispatcher({
     deliveries: storage.events.deliveries,

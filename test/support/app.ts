@@ -159,6 +159,8 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     SECRET_KEY: TEST_SECRET_KEY,
     SCOPES: JSON.stringify(TEST_SCOPES),
+    // The harness's own event receivers (webhooks, SSF push) listen on loopback; a test of the SSRF refusal sets ''.
+    EVENTS_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
     ...(useRedis ? { REDIS_URL: redis.url } : {}),
     ...options.env,

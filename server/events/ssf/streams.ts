@@ -34,8 +34,6 @@ import type { SetSigner } from './set.ts';
 export const PUSH_METHOD = 'urn:ietf:rfc:8935';
 export const POLL_METHOD = 'urn:ietf:rfc:8936';
 
-/** Most streams one client may have. */
-export const MAX_STREAMS_PER_CLIENT = 10;
 /** Most SETs one poll returns. */
 export const MAX_POLL_EVENTS = 500;
 
@@ -96,6 +94,11 @@ export interface StreamServiceDeps {
   readonly limits: DeliveryLimits;
   /** Longest a poll waits for an event. */
   readonly pollMaxWaitMs: number;
+  /**
+   * Most streams one client may have (`SSF_MAX_STREAMS_PER_CLIENT`). Checked before the insert, not atomically:
+   * concurrent creations may pass it by a few, which bounds fan-out all the same.
+   */
+  readonly maxStreamsPerClient: number;
 }
 
 /** The event types a stream gets: those it requested that Tokenwarden sends (all of them when it requested none). */
@@ -267,8 +270,12 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
     async create(clientId, input) {
       const existing = await store.list(clientId);
       assertThat(
-        existing.length < MAX_STREAMS_PER_CLIENT,
-        () => new Conflict(`a receiver may have at most ${MAX_STREAMS_PER_CLIENT} streams`, 'stream_id'),
+        existing.length < deps.maxStreamsPerClient,
+        () =>
+          new Conflict(
+            `a receiver may have at most ${deps.maxStreamsPerClient} streams (delete unused ones: GET lists them)`,
+            'stream_id',
+          ),
       );
       const now = clock.now();
       const id = `st_${randomBase62(22)}`;
