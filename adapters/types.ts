@@ -3,6 +3,7 @@
  * depend only on these interfaces. Every method either resolves or rejects with a {@link StoreError}.
  */
 import { TokenwardenError } from '../config/errors.ts';
+import type { EventStorage } from './event-stores.ts';
 
 /** A user who owns personal access tokens. */
 export interface UserRecord {
@@ -107,13 +108,49 @@ export interface AuditQuery {
   readonly after?: Cursor | undefined;
 }
 
+/** A JSON value, as event data carries it. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/**
+ * A lifecycle event (a token revoked, a user disabled, …), written with the change it describes: in the same
+ * single-document write when the change is one (`pending_events` on the token or user), so that no acknowledged
+ * change can lose its event, then relayed to the outbox ({@link EventStore}). Never a token value or hash.
+ */
+export interface LifecycleEvent {
+  /** `evt_…`: unique, the same for every delivery and retry (the `webhook-id`, the SET's `jti`). */
+  readonly id: string;
+  /** `token.revoked`, `user.disabled`, … (the webhook event type). */
+  readonly type: string;
+  readonly at: Date;
+  /** Shared by the events one change caused (a leak revokes and reports: two events, one `txn`; the SET's `txn`). */
+  readonly txn: string;
+  readonly data: Readonly<Record<string, JsonValue>>;
+}
+
+/** Events waiting on one document to be relayed to the outbox. */
+export interface PendingEvents {
+  /** The token's or user's id. */
+  readonly id: string;
+  readonly events: readonly LifecycleEvent[];
+}
+
+/** Which documents' pending events to read: one document's, or those written before an instant (oldest first). */
+export interface PendingQuery {
+  readonly id?: string | undefined;
+  readonly before?: Date | undefined;
+  readonly limit: number;
+}
+
 export interface UserStore {
   /** @throws {DuplicateError} with field `id` or `username`. */
   insert(user: UserRecord): Promise<void>;
   /** The user, or null when unknown or deleted. */
   get(id: string): Promise<UserRecord | null>;
-  /** Sets `disabled` atomically; returns the updated user or null when unknown or deleted. */
-  setDisabled(id: string, disabled: boolean, at: Date): Promise<UserRecord | null>;
+  /**
+   * Sets `disabled` atomically; returns the updated user or null when unknown or deleted. `events` are recorded in
+   * the same write, and only when it changes the flag.
+   */
+  setDisabled(id: string, disabled: boolean, at: Date, events?: readonly LifecycleEvent[]): Promise<UserRecord | null>;
   /**
    * Newest first, `limit` rows after the cursor; deleted users are not listed. With `search`, only users whose id,
    * username or email contains it (case-insensitive).
@@ -122,9 +159,13 @@ export interface UserStore {
   /**
    * Deletes the user; false when unknown or already deleted. The id stays reserved (a later insert with it fails
    * with {@link DuplicateError} `id`), so a new user can never inherit the tokens and audit trail of a deleted one;
-   * the username is released.
+   * the username is released. `events` are recorded in the same write (on the tombstone).
    */
-  delete(id: string, at: Date): Promise<boolean>;
+  delete(id: string, at: Date, events?: readonly LifecycleEvent[]): Promise<boolean>;
+  /** Users (deleted ones included) with events not yet relayed to the outbox. */
+  pendingEvents(query: PendingQuery): Promise<PendingEvents[]>;
+  /** Forgets events the outbox now holds (after they were relayed). */
+  eventsRelayed(id: string, eventIds: readonly string[]): Promise<void>;
 }
 
 export interface PatStore {
@@ -132,9 +173,10 @@ export interface PatStore {
    * Inserts a token, enforcing per user, among live (unrevoked, unexpired) tokens: a unique name, and at most
    * `maxLive` tokens. Expired tokens release their name and slot first. Single-document writes only, so it holds
    * under concurrency without transactions.
+   * `events` are stored with the token, in the same write.
    * @throws {DuplicateError} with field `name`, or {@link LimitError}.
    */
-  insert(pat: PatRecord, now: Date, maxLive: number): Promise<void>;
+  insert(pat: PatRecord, now: Date, maxLive: number, events?: readonly LifecycleEvent[]): Promise<void>;
   findByHash(tokenHash: string): Promise<PatRecord | null>;
   /** The tokens whose current value has one of these hashes, in one query. */
   findByHashes(tokenHashes: readonly string[]): Promise<PatRecord[]>;
@@ -150,26 +192,36 @@ export interface PatStore {
   /**
    * Applies changes to an unrevoked token, atomically. An `expiresAt` change only applies when it is earlier than
    * the stored expiry (or the token had none). Returns the token as it now stands, or null when the id is unknown
-   * or the token is revoked. @throws {DuplicateError} with field `name` when the new name is taken.
+   * or the token is revoked. `expiryEvents` are recorded in the write that brings the expiry earlier, and only if
+   * it does. @throws {DuplicateError} with field `name` when the new name is taken.
    */
-  update(id: string, changes: TokenChanges): Promise<PatRecord | null>;
+  update(id: string, changes: TokenChanges, expiryEvents?: readonly LifecycleEvent[]): Promise<PatRecord | null>;
   /**
    * Replaces the value of an unrevoked token whose current hash is `fromHash` (compare-and-swap), so of two
-   * concurrent rotations exactly one wins. Returns the rotated token or null when the swap did not happen.
+   * concurrent rotations exactly one wins. Returns the rotated token or null when the swap did not happen. `events`
+   * are recorded by the swap itself (only the winner's).
    */
   rotate(
     id: string,
     fromHash: string,
     toHash: string,
-    changes: { expiresAt: Date | null; at: Date },
+    changes: { expiresAt: Date | null; at: Date; events?: readonly LifecycleEvent[] },
   ): Promise<PatRecord | null>;
   /**
-   * Marks the token revoked at `at` unless it already is (single-document atomic update).
-   * Returns the token as it now stands (revoked), or null when the id is unknown.
+   * Marks the token revoked at `at` unless it already is (single-document atomic update), recording `events` in
+   * that update (not when the token was revoked already). Returns the token as it now stands (revoked), or null
+   * when the id is unknown.
    */
-  revoke(id: string, at: Date): Promise<PatRecord | null>;
-  /** Revokes every unrevoked token of the user; returns those it revoked. */
-  revokeAllOfUser(userId: string, at: Date): Promise<PatRecord[]>;
+  revoke(id: string, at: Date, events?: readonly LifecycleEvent[]): Promise<PatRecord | null>;
+  /**
+   * Revokes every unrevoked token of the user; returns those it revoked. `eventsFor(tokenId)` gives the events each
+   * revocation records in its own update.
+   */
+  revokeAllOfUser(
+    userId: string,
+    at: Date,
+    eventsFor?: (tokenId: string) => readonly LifecycleEvent[],
+  ): Promise<PatRecord[]>;
   /** Hashes of the user's tokens that are not revoked (used to invalidate cache entries). */
   unrevokedHashesOfUser(userId: string): Promise<string[]>;
   /**
@@ -189,6 +241,10 @@ export interface PatStore {
    * ends the grace of every earlier value). Values whose grace ended before `at` keep their end.
    */
   endGrace(tokenId: string, exceptHash: string, at: Date): Promise<void>;
+  /** Tokens with events not yet relayed to the outbox. */
+  pendingEvents(query: PendingQuery): Promise<PendingEvents[]>;
+  /** Forgets events the outbox now holds (after they were relayed). */
+  eventsRelayed(id: string, eventIds: readonly string[]): Promise<void>;
 }
 
 export interface AuditStore {
@@ -216,6 +272,12 @@ export type OidcPayload = Record<string, unknown> & {
   userCode?: string;
   consumed?: number;
 };
+
+/** oidc-provider's store as `createHashedOidcStore` keeps it: every id but a client's hashed. */
+export interface HashedOidcStore extends OidcStore {
+  /** Whether a live payload is stored under this key as stored (a token's: the hash of its id; a client's: its id). */
+  existsStored(model: string, storedId: string): Promise<boolean>;
+}
 
 /**
  * A shared key-value cache with TTLs (Redis). Methods reject with {@link StoreError} when the cache is
@@ -363,7 +425,9 @@ export interface Storage {
   readonly notices: NoticeStore;
   readonly leases: LeaseStore;
   /** oidc-provider's models, every id but a client's kept only as a hash (`createHashedOidcStore`). */
-  readonly oidc: OidcStore;
+  readonly oidc: HashedOidcStore;
+  /** Lifecycle events: the outbox, deliveries, webhook endpoints and SSF streams. */
+  readonly events: EventStorage;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

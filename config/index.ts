@@ -123,6 +123,8 @@ export interface Config {
   readonly trustedIssuers: readonly TrustedIssuer[];
   /** The web console at `/console` and how it signs people in (see {@link ConsoleConfig}). */
   readonly console: ConsoleConfig;
+  /** Lifecycle events, their webhooks and SSF streams (see {@link EventsConfig}). */
+  readonly events: EventsConfig;
   /** Expiry notices and the inactive-token policy, and the scheduler that runs them (see {@link JobsConfig}). */
   readonly jobs: JobsConfig;
   /**
@@ -150,6 +152,31 @@ export interface Config {
    * requests grow the heap to four times the live data here. 0 leaves V8's policy. Set by the process entry point.
    */
   readonly heapGrowthPercent: number;
+}
+
+/** How lifecycle events are delivered (webhooks, SSF push and poll). */
+export interface EventsConfig {
+  /** `EVENTS_DISPATCH` (default `true`): relay, fan out and deliver here; `false`: only record (other instances deliver). */
+  readonly dispatch: boolean;
+  /** `EVENTS_DELIVERY_TIMEOUT_MS` (default 15000): one push attempt, connection to status. */
+  readonly deliveryTimeoutMs: number;
+  /** `EVENTS_MAX_RESPONSE_BYTES` (default 65536): the most of an answer that is read. */
+  readonly maxResponseBytes: number;
+  /** `EVENTS_RETRY_HOURS` (default 24): how long a failed push is tried again before it is given up. */
+  readonly retryHours: number;
+  /**
+   * `EVENTS_ALLOWED_NETWORKS` (default none): CIDRs of private, loopback or link-local networks push targets may
+   * resolve to; every other non-public address is refused, at registration and at delivery.
+   */
+  readonly allowedNetworks: readonly string[];
+  /** `EVENTS_RETENTION_DAYS` (default 45): how long events and finished deliveries are kept. */
+  readonly retentionDays: number;
+  /** `EVENTS_SWEEP_SECONDS` (default 30): how often left-over events are relayed and old ones purged. */
+  readonly sweepSeconds: number;
+  /** `SSF_POLL_MAX_WAIT_SECONDS` (default 20): longest a long poll waits. */
+  readonly pollMaxWaitSeconds: number;
+  /** `SSF_MAX_STREAMS_PER_CLIENT` (default 100): most SSF streams one registered client may have. */
+  readonly maxStreamsPerClient: number;
 }
 
 /**
@@ -360,6 +387,20 @@ export function loadConfig(env: Env): Config {
     },
     trustedIssuers,
     console: parseConsole(p, production, trustedIssuers),
+    events: {
+      dispatch: p.EVENTS_DISPATCH,
+      deliveryTimeoutMs: p.EVENTS_DELIVERY_TIMEOUT_MS,
+      maxResponseBytes: p.EVENTS_MAX_RESPONSE_BYTES,
+      retryHours: p.EVENTS_RETRY_HOURS,
+      allowedNetworks: (p.EVENTS_ALLOWED_NETWORKS ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== ''),
+      retentionDays: p.EVENTS_RETENTION_DAYS,
+      sweepSeconds: p.EVENTS_SWEEP_SECONDS,
+      pollMaxWaitSeconds: p.SSF_POLL_MAX_WAIT_SECONDS,
+      maxStreamsPerClient: p.SSF_MAX_STREAMS_PER_CLIENT,
+    },
     jobs: {
       intervalSeconds: p.JOBS_INTERVAL_SECONDS,
       expiryNoticeDays: p.EXPIRY_NOTICE_DAYS,

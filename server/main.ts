@@ -50,7 +50,8 @@ export interface Tokenwarden {
   listen(): Promise<{ url: string; server: Server }>;
   /**
    * Graceful shutdown: stop the scheduled jobs, stop accepting connections, let in-flight requests finish (up to
-   * `config.shutdownTimeoutMs`, then cut the rest), write waiting audit events, then close MongoDB and Redis.
+   * `config.shutdownTimeoutMs`, then cut the rest), let event relays and pushes in flight finish, write waiting audit
+   * events, then close MongoDB and Redis.
    */
   close(): Promise<void>;
 }
@@ -72,6 +73,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
   });
   const oauth = await createOAuthServer(config, stores, services, reporting);
   const { fastPath } = mountApplication(config, { stores, services, oauth, jobs, clock, metrics, logger });
+  if (config.events.dispatch) {
+    services.outbox.start();
+    services.dispatcher.start();
+  }
   const http = createHttpServer({
     host: config.host,
     port: config.port,
@@ -95,7 +100,10 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     },
     async close() {
       await jobs.close();
+      // Long polls answer at once (empty) rather than hold the shutdown.
+      services.streams.stopWaiting();
       await http.close();
+      await Promise.allSettled([services.outbox.close(), services.dispatcher.close()]);
       services.pats.close();
       const unwritten = await services.audit.close();
       if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');

@@ -58,6 +58,22 @@ describe('GET /openapi.json', () => {
       'DELETE /api/me/tokens/{id}',
       'POST /api/me/tokens/{id}/rotate',
       'GET /api/me/audit',
+      'POST /api/webhooks',
+      'GET /api/webhooks',
+      'GET /api/webhooks/{id}',
+      'PATCH /api/webhooks/{id}',
+      'DELETE /api/webhooks/{id}',
+      'POST /api/webhooks/{id}/test',
+      'GET /api/webhooks/{id}/deliveries',
+      'POST /api/ssf/stream',
+      'GET /api/ssf/stream',
+      'PATCH /api/ssf/stream',
+      'PUT /api/ssf/stream',
+      'DELETE /api/ssf/stream',
+      'GET /api/ssf/status',
+      'POST /api/ssf/status',
+      'POST /api/ssf/verify',
+      'POST /api/ssf/poll/{stream_id}',
     ];
     assert.deepEqual([...documented].sort(), [...expected].sort());
     // Each documented operation is routed: without credentials it answers 401 (public ones: not 404/405).

@@ -35,6 +35,8 @@ import { inactiveTokenRoutes } from '../routes/inactive.ts';
 import { createHealthRoutes } from '../routes/health.ts';
 import { meRoutes } from '../routes/me.ts';
 import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
+import { ssfConfiguration, ssfRoutes } from '../routes/ssf.ts';
+import { webhookRoutes } from '../routes/webhooks.ts';
 import { createCallerResolver } from '../services/callers.ts';
 import { hashClientSecret } from '../services/client-secret-hash.ts';
 import type { Clock } from '../services/clock.ts';
@@ -103,6 +105,8 @@ function managementApi(config: Config, parts: Parts, provider: Provider) {
       pats,
       limiter: createRateLimiter({ limit: config.limits.credentialRevocationsPerAddress, windowMs: 60_000, clock }),
     }),
+    ...webhookRoutes({ webhooks: services.webhooks, audit }),
+    ...ssfRoutes({ streams: services.streams, audit, issuer: config.issuer }),
   ];
   const api = createApiRoutes({
     routes,
@@ -152,6 +156,7 @@ export function mountApplication(config: Config, parts: Parts): { fastPath: Fast
   });
   provider.use(throttleFailedClientAuth(throttle, addressOf));
   provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
+  provider.use(ssfConfiguration(config.issuer));
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const { routes, api } = managementApi(config, parts, provider);
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));

@@ -5,10 +5,13 @@
  */
 import type Provider from 'oidc-provider';
 
+import { storedOidcId } from '../../adapters/hashed-oidc-store.ts';
 import type { Config } from '../../config/index.ts';
+import { ServiceUnavailable } from '../errors.ts';
+import { events } from '../events/catalogue.ts';
 import { describeError } from '../http/errors.ts';
 import { createIntrospector, type Introspector } from '../introspection/introspect.ts';
-import { INACTIVE, renderActive } from '../introspection/render.ts';
+import { INACTIVE, oauthTokenId, renderActive } from '../introspection/render.ts';
 import type { Logger, ThrottledWarn } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { withEmbeddedConsole } from '../oidc/embedded-console.ts';
@@ -26,8 +29,33 @@ export interface OAuthServer {
   readonly clients: ClientService;
 }
 
+/** The OAuth token (of the kinds `/revoke` destroys) with this value, or null. */
+async function findRevocable(
+  provider: Provider,
+  value: string,
+): Promise<{ kind: 'AccessToken' | 'ClientCredentials'; clientId: string; accountId: string | null } | null> {
+  type Found = { clientId?: string; accountId?: string } | undefined;
+  const [access, credentials] = (await Promise.all([
+    provider.AccessToken.find(value),
+    provider.ClientCredentials.find(value),
+  ])) as unknown as [Found, Found];
+  if (access?.clientId !== undefined) {
+    return { kind: 'AccessToken', clientId: access.clientId, accountId: access.accountId ?? null };
+  }
+  if (credentials?.clientId !== undefined) {
+    return { kind: 'ClientCredentials', clientId: credentials.clientId, accountId: null };
+  }
+  return null;
+}
+
 /** What Tokenwarden's steps inside oidc-provider's endpoints do, over the shared introspector. */
-function endpointHooks(config: Config, services: Services, introspector: Introspector): EndpointHooks {
+function endpointHooks(
+  config: Config,
+  services: Services,
+  introspector: Introspector,
+  provider: Provider,
+  clock: Clock,
+): EndpointHooks {
   const { pats, format } = services;
   return {
     async introspect(token, clientId) {
@@ -37,6 +65,29 @@ function endpointHooks(config: Config, services: Services, introspector: Introsp
     ownsToken: (token) => format.hasPrefix(token),
     async revoke(token, clientId) {
       await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
+    },
+    async revokeOAuth(token, clientId, revoke) {
+      const found = await findRevocable(provider, token);
+      // Only the client a token was issued to may revoke it (the revocation endpoint's policy): nothing else changes.
+      if (!found || found.clientId !== clientId) return revoke();
+      const event = events.oauthTokenRevoked(
+        { tokenId: oauthTokenId(token), clientId: found.clientId, userId: found.accountId },
+        'revocation_endpoint',
+        { id: `client:${clientId}`, via: 'revocation_endpoint' },
+        clock.now(),
+      );
+      const intent = await services.outbox.intend(event, {
+        model: found.kind,
+        storedId: storedOidcId(found.kind, token),
+      });
+      try {
+        await revoke();
+      } catch (error) {
+        // Storage unreachable: the token may be gone or not; the outbox's sweeper settles the intent against it.
+        if (!(error instanceof ServiceUnavailable)) await intent.abandoned();
+        throw error;
+      }
+      await intent.confirmed();
     },
   };
 }
@@ -62,7 +113,7 @@ export async function createOAuthServer(
         format: services.format,
         findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
       });
-      return endpointHooks(config, services, introspector);
+      return endpointHooks(config, services, introspector, p, deps.clock);
     },
     ...(config.console.mode === 'embedded'
       ? { configure: withEmbeddedConsole({ config, users: stores.storage.users, jwks: stores.jwks }) }
@@ -79,6 +130,7 @@ export async function createOAuthServer(
   const clients = createClientService({
     store: stores.oidcStore,
     clock: deps.clock,
+    events: services.outbox,
     validate: async (metadata) => {
       await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
     },

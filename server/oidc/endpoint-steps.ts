@@ -11,7 +11,8 @@
  * - `renderTokenResponse` (introspection) is replaced by Tokenwarden's introspection, which answers PATs and OAuth
  *   access tokens with the one renderer the fast path also uses.
  * - `revokeToken` (revocation): a PAT is revoked by Tokenwarden, whatever the state of its user, grace values
- *   included; anything else is left to oidc-provider's own step.
+ *   included; anything else is left to oidc-provider's own step, wrapped so that the revocation of an OAuth token
+ *   is recorded as a lifecycle event.
  *
  * The arrays are module singletons shared by every Provider in the process, so the steps are installed once and
  * find the Tokenwarden instance they serve through the provider that runs them ({@link registerEndpointHooks}).
@@ -46,6 +47,11 @@ export interface EndpointHooks {
   ownsToken(token: string): boolean;
   /** Revokes the PAT behind `token`, presented by `clientId`. */
   revoke(token: string, clientId: string): Promise<void>;
+  /**
+   * Wraps oidc-provider's own revocation of an OAuth token (`revoke`), so that the revocation's event is recorded
+   * around it (an intent before, confirmed after).
+   */
+  revokeOAuth(token: string, clientId: string, revoke: () => Promise<void>): Promise<void>;
 }
 
 const hooksByProvider = new WeakMap<Provider, EndpointHooks>();
@@ -125,7 +131,7 @@ export function installEndpointSteps(): void {
     const value = String(c.oidc.params?.token);
     const hooks = hooksOf(c);
     if (hooks.ownsToken(value)) await hooks.revoke(value, c.oidc.client!.clientId);
-    else await originalRevoke(ctx, next);
+    else await hooks.revokeOAuth(value, c.oidc.client!.clientId, async () => void (await originalRevoke(ctx, next)));
   };
   installed = true;
 }

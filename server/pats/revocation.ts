@@ -8,7 +8,8 @@
  * sweep), only the one whose write stands records it, and the event's id is derived from the token's id, so even
  * two that both believe they won (FerretDB, whose updates are not atomic against each other) store one event.
  */
-import type { PatRecord, PatStore } from '../../adapters/types.ts';
+import type { LifecycleEvent, PatRecord, PatStore } from '../../adapters/types.ts';
+import { events, keyedEventId, type RevocationReason } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import type { PatFormat } from '../services/pat-format.ts';
@@ -16,11 +17,11 @@ import type { PatCache } from './cache-protocol.ts';
 import type { PolicyRules } from './policy.ts';
 import type { ActionContext, LivePat } from './types.ts';
 
-/** Why a token was revoked, when it is not simply someone's decision: recorded as the event's `reason`. */
-export type RevocationReason = 'leaked' | 'inactive';
-
-/** What the `token.revoked` event records besides who and how: the reason, and facts that explain it. */
-export type RevocationDetails = { readonly reason?: RevocationReason } & Readonly<
+/**
+ * What the audit log's `token.revoked` event records besides who and how: the reason, when it is not simply someone's
+ * decision (`leaked`, `inactive`), and facts that explain it.
+ */
+export type RevocationDetails = { readonly reason?: Extract<RevocationReason, 'leaked' | 'inactive'> } & Readonly<
   Record<string, string | number | boolean | null>
 >;
 
@@ -46,11 +47,32 @@ export interface RevocationDeps {
   readonly clock: Clock;
   readonly rules: PolicyRules;
   readonly cache: PatCache;
+  /** Relays the events a revocation wrote on its token (see `server/events/outbox.ts`). */
+  readonly relay: (tokenId: string) => void;
+}
+
+/**
+ * The lifecycle events of a revocation, written by the revoking update itself: `token.revoked` (with why, and by
+ * whom), preceded by `token.leaked` when a leak report caused it.
+ */
+function revocationEvents(
+  token: { id: string; userId: string },
+  ctx: ActionContext,
+  at: Date,
+  fallback: 'revoked' | 'revoke_all',
+): LifecycleEvent[] {
+  const reason = ctx.reason ?? fallback;
+  // A token is revoked once: its `token.revoked` has an id derived from the token's, so the outbox keeps one even if
+  // two revocations both wrote theirs (FerretDB applies concurrent updates of one document without isolation).
+  const id = keyedEventId(`token.revoked:${token.id}`);
+  const revoked = { ...events.tokenRevoked(token, reason, ctx.actor, at, ctx.txn ?? id), id };
+  if (reason !== 'leaked') return [revoked];
+  return [events.tokenLeaked(token, ctx.actor, at, revoked.txn), revoked];
 }
 
 /** Creates the routine. */
 export function createRevocation(deps: RevocationDeps): Revocation {
-  const { pats, audit, format, clock, rules, cache } = deps;
+  const { pats, audit, format, clock, rules, cache, relay } = deps;
 
   async function recordRevocations(
     revoked: readonly PatRecord[],
@@ -73,16 +95,21 @@ export function createRevocation(deps: RevocationDeps): Revocation {
       if (before.revokedAt !== null) return null;
       await cache.pointAtDatabase([before.tokenHash]);
       const at = clock.now();
-      const after = await pats.revoke(before.id, at);
-      // Revoked by another revocation in the meantime: that one records it.
+      const after = await pats.revoke(before.id, at, revocationEvents(before, ctx, at, 'revoked'));
+      // Revoked by another revocation in the meantime: that one records it (its events went with its write).
       if (after?.revokedAt?.getTime() !== at.getTime()) return null;
+      relay(after.id);
       await recordRevocations([after], ctx, details);
       return after;
     },
 
     async revokeAllOf(userId, ctx) {
       await cache.pointAtDatabase(await pats.unrevokedHashesOfUser(userId));
-      const revoked = await pats.revokeAllOfUser(userId, clock.now());
+      const at = clock.now();
+      const revoked = await pats.revokeAllOfUser(userId, at, (tokenId) =>
+        revocationEvents({ id: tokenId, userId }, ctx, at, 'revoke_all'),
+      );
+      for (const p of revoked) relay(p.id);
       await recordRevocations(revoked, ctx);
       return revoked;
     },

@@ -19,6 +19,7 @@ import {
   type UserStore,
 } from '../../adapters/types.ts';
 import { NotFound, assertThat } from '../errors.ts';
+import { newEventId } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import { fetchPage } from '../services/pagination.ts';
@@ -58,6 +59,11 @@ export interface PatServiceDeps {
   readonly onLookup?: (layer: LookupLayer) => void;
   /** Told about each last-used write that happened (metrics). */
   readonly onLastUsedWrite?: () => void;
+  /**
+   * Relays the lifecycle events a change wrote on a token to the outbox (`server/events/outbox.ts`). Default: none
+   * (the events wait on the token for the outbox's sweeper).
+   */
+  readonly events?: { relaySoon(source: 'pat', id: string): void };
 }
 
 /**
@@ -73,6 +79,7 @@ export function isInactive(pat: PatRecord, unusedSince: Date, now: Date): boolea
 export function createPatService(deps: PatServiceDeps): PatService {
   const { pats, users, audit, format, clock, policy } = deps;
   const rules = createPolicyRules(policy, clock);
+  const relay = (id: string) => deps.events?.relaySoon('pat', id);
   const cache = createPatCache({
     cache: deps.cache,
     barrier: deps.barrier,
@@ -113,10 +120,11 @@ export function createPatService(deps: PatServiceDeps): PatService {
     policy,
     rules,
     cache,
+    relay,
     ...(deps.barrierPollMs === undefined ? {} : { retryMs: deps.barrierPollMs }),
     onBackgroundError: deps.onBackgroundError,
   });
-  const revocation = createRevocation({ pats, audit, format, clock, rules, cache });
+  const revocation = createRevocation({ pats, audit, format, clock, rules, cache, relay });
 
   return {
     create: commands.create,
@@ -155,7 +163,9 @@ export function createPatService(deps: PatServiceDeps): PatService {
       let count = 0;
       for (const { record, credential } of await revocation.tokensBehind(values)) {
         const actor = { ...ctx.actor, credential };
-        if (await revocation.revokeRecord(record, { actor }, { reason: 'leaked' })) count++;
+        // The leak and the revocation it causes: two events of one transaction.
+        const leak = { actor, reason: 'leaked' as const, txn: newEventId() };
+        if (await revocation.revokeRecord(record, leak, { reason: 'leaked' })) count++;
       }
       return count;
     },
@@ -163,7 +173,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     async revokeInactive(id, unusedSince, ctx, details = {}) {
       const current = await pats.findById(id);
       if (!current || !isInactive(current, unusedSince, clock.now())) return null;
-      return revocation.revokeRecord(current, ctx, { ...details, reason: 'inactive' });
+      return revocation.revokeRecord(current, { ...ctx, reason: 'inactive' }, { ...details, reason: 'inactive' });
     },
 
     lookup: lookup.lookup,

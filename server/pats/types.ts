@@ -4,6 +4,7 @@
  * the cache protocol, each in its own file.
  */
 import type { Cursor, PatRecord, TokenQuery } from '../../adapters/types.ts';
+import type { RevocationReason } from '../events/catalogue.ts';
 import type { Actor } from '../services/audit.ts';
 
 /** What introspection needs to know about a live PAT. */
@@ -45,6 +46,10 @@ export interface TokenUse {
 export interface ActionContext {
   readonly actor: Actor;
   readonly constraints?: Constraints | undefined;
+  /** Why tokens are revoked, when it is not the action itself (a user's deletion revokes their tokens). */
+  readonly reason?: RevocationReason | undefined;
+  /** Groups the lifecycle events of one change (the SET `txn`): a user's deletion and the revocations it makes. */
+  readonly txn?: string | undefined;
 }
 
 export interface CreatePatInput {

@@ -37,6 +37,15 @@ export const AUDIT_TYPES = [
   'user.deleted',
   'client.registered',
   'client.deleted',
+  'webhook.registered',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.tested',
+  'ssf_stream.created',
+  'ssf_stream.updated',
+  'ssf_stream.deleted',
+  'ssf_stream.status_changed',
+  'ssf_stream.verification_requested',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
@@ -58,11 +67,17 @@ export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
   /**
-   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, or `scheduler`
-   * (the expiry notices and the inactive-token policy, run by Tokenwarden itself).
+   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `ssf_api`, or
+   * `scheduler` (the expiry notices and the inactive-token policy, run by Tokenwarden itself).
    */
   readonly via:
-    'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection' | 'scheduler';
+    | 'admin_api'
+    | 'self_service'
+    | 'revocation_endpoint'
+    | 'credential_revocation'
+    | 'introspection'
+    | 'ssf_api'
+    | 'scheduler';
   /**
    * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
    * a rotated-out one in its grace period. Recorded as the event's `credential` detail.
