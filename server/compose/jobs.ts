@@ -1,6 +1,6 @@
 /**
  * Composition, part 5: the scheduled jobs. The notice channels (the audit log always; email with `SMTP_URL`; the
- * lifecycle events are one more entry in {@link noticeChannels}), the expiry notices (`EXPIRY_NOTICE_DAYS`), the
+ * lifecycle events, to webhooks, always: see {@link noticeChannels}), the expiry notices (`EXPIRY_NOTICE_DAYS`), the
  * inactive-token policy (`INACTIVE_TOKEN_DAYS`), the redelivery and clean-up of notices, and the scheduler that
  * runs them every `JOBS_INTERVAL_SECONDS` once the server listens.
  */
@@ -11,6 +11,7 @@ import type { Config } from '../../config/index.ts';
 import { describeError } from '../http/errors.ts';
 import { createNoticeDispatcher, type DispatchCounts } from '../jobs/dispatcher.ts';
 import { createEmailSink } from '../jobs/email.ts';
+import { createEventSink } from '../jobs/event-sink.ts';
 import { createExpiryNotices } from '../jobs/expiry-notices.ts';
 import { createInactiveTokenPolicy, type InactiveTokenPolicy } from '../jobs/inactive-tokens.ts';
 import { createScheduler, type RunReport, type ScheduledJob, type Scheduler } from '../jobs/scheduler.ts';
@@ -28,7 +29,10 @@ export interface Jobs {
   close(): Promise<void>;
 }
 
-/** The notice channels: the audit log, then email when configured, then any given (tests; the webhooks). */
+/**
+ * The notice channels: the audit log, then email when configured, then the lifecycle events (webhooks), then any
+ * given (tests).
+ */
 function noticeChannels(
   config: Config,
   stores: Stores,
@@ -51,6 +55,7 @@ function noticeChannels(
       })
     : null;
   if (mailer) channels.push({ name: 'email', sink: mailer });
+  channels.push({ name: 'events', sink: createEventSink({ outbox: services.outbox, clock }) });
   channels.push(...extra);
   return { channels, close: () => mailer?.close() };
 }

@@ -16,9 +16,9 @@
  * `credential_type` is `personal-access-token` or `oauth-access-token`: CAEP lists a few types "or any other
  * credential type supported mutually", and none of its list (password, x509, fido2, …) is a bearer token. Every
  * event has `event_timestamp` and `initiating_entity` (CAEP §2): `admin` for the admin API, `user` for self-service,
- * `policy` for a leak report (the leaked-credential policy acts), `system` for `/revoke` and the rest. Created, expiring
- * and expired tokens are not sent over SSF (no revocation to act on; an expired token's cached answer ends by its
- * own `exp`); no Tokenwarden-specific event type was needed.
+ * `policy` for a leak report and the inactive-token policy (a policy acts), `system` for `/revoke` and the rest.
+ * Created, expiring and expired tokens are not sent over SSF (no revocation to act on; an expired token's cached
+ * answer ends by its own `exp`); no Tokenwarden-specific event type was needed.
  *
  * The subject (`sub_id`) is identified as introspection identifies it: a complex subject with `user`
  * (`iss_sub`: the issuer, and the user id introspection reports as `sub`) and `token` (`opaque`: the `jti`
@@ -64,7 +64,7 @@ const str = (v: JsonValue | undefined): string | null => (typeof v === 'string' 
 const seconds = (iso: string | null): number | null => (iso === null ? null : Math.floor(Date.parse(iso) / 1000));
 
 function initiatingEntity(via: string | null, reason: string | null): string {
-  if (reason === 'leaked' || via === 'credential_revocation') return 'policy';
+  if (reason === 'leaked' || reason === 'inactive' || via === 'credential_revocation') return 'policy';
   if (via === 'admin_api') return 'admin';
   if (via === 'self_service') return 'user';
   return 'system';
@@ -75,6 +75,7 @@ const REASONS: Readonly<Record<string, string>> = {
   revoke_all: 'revoked with all of its user’s tokens',
   user_deleted: 'revoked: its user was deleted',
   leaked: 'revoked: reported leaked',
+  inactive: 'revoked: unused for longer than the inactive-token policy allows',
   creation_failed: 'withdrawn: its creation failed',
   revocation_endpoint: 'revoked at the revocation endpoint',
   client_deleted: 'revoked: its client was deleted',
