@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
 
 import { configurationTable } from '../config/variables.ts';
 
@@ -20,5 +20,7 @@ if (from === -1 || to < from) {
   process.exit(1);
 }
 const next = `${readme.slice(0, from + START.length)}\n\n${configurationTable()}\n\n${readme.slice(to)}`;
-writeFileSync('README.md', await format(next, { filepath: 'README.md' }));
+// With the project's prettier options, as `prettier --check` reads them (the defaults would re-quote the README's code).
+const options = (await resolveConfig('README.md')) ?? {};
+writeFileSync('README.md', await format(next, { ...options, filepath: 'README.md' }));
 process.stdout.write('README.md: configuration table written\n');
