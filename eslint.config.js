@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'eslint.config.js'] },
+  { ignores: ['dist/**', 'node_modules/**', '.tmp/**', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
@@ -119,6 +119,29 @@ export default tseslint.config(
       ],
     },
   },
+  // tokenwarden/resource-server is a client of the HTTP API and the standards: no import leaves its folder (it
+  // shares no code with server/, adapters/, config/ or test/), and no web framework is loaded unless for types.
+  ...[
+    ['server/resource-server/*.ts', '^\\.\\./'],
+    ['server/resource-server/*/*.ts', '^\\.\\./\\.\\./'],
+  ].map(([files, leaves]) => ({
+    files: [files],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          paths: ['express', 'koa', 'fastify'].map((name) => ({
+            name,
+            allowTypeImports: true,
+            message: 'The library loads no web framework: its adapters import theirs for types only.',
+          })),
+          patterns: [
+            { regex: leaves, message: 'tokenwarden/resource-server knows Tokenwarden only through its HTTP API.' },
+          ],
+        },
+      ],
+    },
+  })),
   {
     // The CLI's launcher is plain JavaScript (it runs before anything is compiled), outside the TypeScript project.
     files: ['scripts/cli/*.js'],

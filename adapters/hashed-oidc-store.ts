@@ -54,5 +54,7 @@ export function createHashedOidcStore(store: OidcStore): HashedOidcStore {
     revokeByGrantId: (model, grantId) => store.revokeByGrantId(model, grantId),
     list: (model) => store.list(model),
     existsStored: async (model, storedId) => (await store.find(model, storedId)) !== undefined,
+    // The ids the inner store holds are the hashes already.
+    tokenIdsOfClient: (clientId) => store.tokenIdsOfClient(clientId),
   };
 }

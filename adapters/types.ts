@@ -93,7 +93,7 @@ export interface AuditEvent {
   readonly tokenId: string | null;
   /** Who did it: `admin:<client_id>`, `user:<user_id>`, `client:<client_id>`, `system`. */
   readonly actor: string;
-  /** How: `admin_api`, `self_service`, `revocation_endpoint`, `introspection`. */
+  /** How: `admin_api`, `self_service`, `revocation_endpoint`, `introspection`, `token_exchange`. */
   readonly via: string;
   readonly details: Readonly<Record<string, string | number | boolean | null>>;
 }
@@ -264,6 +264,11 @@ export interface OidcStore {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** Every live payload of a model (used to list registered clients). */
   list(model: string): Promise<OidcPayload[]>;
+  /**
+   * The stored ids (hashes) of the access tokens issued to a client (`AccessToken` and `ClientCredentials`), so
+   * their cached answers can be ended when the client is deleted.
+   */
+  tokenIdsOfClient(clientId: string): Promise<string[]>;
 }
 
 export type OidcPayload = Record<string, unknown> & {

@@ -7,7 +7,7 @@
  * (the fast path's real limit: it is a `node:http` step ahead of Koa), each in its own process; autocannon runs in
  * yet another process. Cases, 10 s each at 10 and 50 connections: (a) bare Koa, (a′) bare node:http, (b) warm PAT,
  * (b′) warm PAT through oidc-provider only, (c) OAuth access token, (d) malformed PAT, (e) cold PAT (cache miss),
- * (f) `/token` client_credentials. Then the store grows to 1,000,000 PATs (BENCH_LARGE; 0 skips) and warm and cold
+ * (f) `/token` client_credentials, (g) `/token` token exchange (PAT → JWT). Then the store grows to 1,000,000 PATs (BENCH_LARGE; 0 skips) and warm and cold
  * run again. Prints req/s, p50, p99, server CPU per request (the steadiest figure on a shared machine) and ratios
  * to both baselines, server RSS, last-used writes, and exits 1 when a target is missed.
  *
@@ -268,7 +268,7 @@ async function main(): Promise<number> {
       headers: { Authorization: `Bearer ${String(admin.access_token)}`, 'Content-Type': 'application/json' },
       body: JSON.stringify(body),
     });
-  const client = await api('/api/clients', { client_name: 'bench resource server' });
+  const client = await api('/api/clients', { client_name: 'bench resource server', token_exchange: true });
   const rsAuth = basic(String(client.client_id), String(client.client_secret));
   await api('/api/users', { id: 'bench-warm', username: 'bench-warm' });
   const warm = String(
@@ -283,6 +283,12 @@ async function main(): Promise<number> {
       })
     ).access_token,
   );
+  // RFC 8693: the warm PAT for a 10-minute JWT access token, signed by the server (its default ES256/RS256 key).
+  const exchange = new URLSearchParams({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    subject_token: warm,
+    subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+  }).toString();
   const malformed = warm.slice(0, -1) + (warm.endsWith('A') ? 'B' : 'A');
   const small = await seed(uri, 0, 1000, 1000);
   const h = { authorization: rsAuth };
@@ -347,6 +353,7 @@ async function main(): Promise<number> {
     await run('(d) malformed PAT', cachedUrl, conns, [malformed]);
     await run('(e) cold PAT, 1,000 stored', nocacheUrl, conns, small);
     await run('(f) /token client_credentials', cachedUrl, conns, [], h, '/token', ['grant_type=client_credentials']);
+    await run('(g) /token token exchange', cachedUrl, conns, [], h, '/token', [exchange]);
   }
   const warmWrites = (await metric(cachedUrl, 'tokenwarden_last_used_writes_total')) - writesBefore;
   const warmWindowS = (Date.now() - warmFrom) / 1000;

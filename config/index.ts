@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { DEV_SEED, type DevSeed } from './dev-seed.ts';
 import { ConfigError } from './errors.ts';
 import {
   parseConsole,
@@ -19,6 +20,7 @@ import {
 } from './parsers.ts';
 import { VARIABLES, type Parsed, type Variable } from './variables.ts';
 
+export { DEV_SEED, type DevSeed } from './dev-seed.ts';
 export { ConfigError } from './errors.ts';
 export { generateSigningKey, normaliseTyp } from './parsers.ts';
 
@@ -31,7 +33,7 @@ export interface Config {
    * database means real use), `development` on the embedded in-memory store.
    */
   readonly env: 'development' | 'test' | 'production';
-  /** `HOST` (default `0.0.0.0`) and `PORT` (default `3000`). */
+  /** `HOST` (default `0.0.0.0`; `127.0.0.1` with the development seed) and `PORT` (default `3000`). */
   readonly host: string;
   readonly port: number;
   /** `ISSUER`: the public base URL of this server (default `http://localhost:<PORT>`). No trailing slash. */
@@ -42,6 +44,12 @@ export interface Config {
    * right (entries further left are written by the client and never trusted).
    */
   readonly trustedProxyHops: number;
+  /**
+   * `DEV_SEED` (default `false`; `npm start -- --seed` sets it): the fixed development credentials of
+   * `config/dev-seed.ts`, or null. The admin client's secret is then the seed's. Refused with `NODE_ENV=production`,
+   * with `MONGODB_URI`, with Redis and with `ADMIN_CLIENT_SECRET` (its values are public).
+   */
+  readonly devSeed: DevSeed | null;
   /** Storage. `MONGODB_URI` unset selects the embedded in-memory store (refused when `NODE_ENV=production`). */
   readonly storage:
     { readonly kind: 'memory' } | { readonly kind: 'mongodb'; readonly uri: string; readonly timeoutMs: number };
@@ -75,6 +83,11 @@ export interface Config {
   readonly clientCacheTtlSeconds: number;
   /** `ACCESS_TOKEN_TTL_SECONDS` (default 3600): lifetime of OAuth access tokens issued by `/token`. */
   readonly accessTokenTtlSeconds: number;
+  /**
+   * `TOKEN_EXCHANGE_TTL_SECONDS` (default 600): the longest lifetime of a JWT access token issued by RFC 8693 token
+   * exchange for a PAT; never past the PAT's own expiry.
+   */
+  readonly tokenExchangeTtlSeconds: number;
   readonly adminClient: {
     /** `ADMIN_CLIENT_ID` (default `tokenwarden-admin`). */
     readonly clientId: string;
@@ -303,9 +316,31 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
-/** Builds the configuration from this process's environment (the entry point's one call). */
-export function loadConfigFromProcess(): Config {
-  return loadConfig(process.env);
+/**
+ * Builds the configuration from this process's environment (the entry point's one call). `seed` is the command
+ * line's `--seed`: the same as `DEV_SEED=true`.
+ */
+export function loadConfigFromProcess(options: { readonly seed?: boolean } = {}): Config {
+  return loadConfig(options.seed ? { ...process.env, DEV_SEED: 'true' } : process.env);
+}
+
+/** Refuses the development seed anywhere its public credentials could guard something real. */
+function checkDevSeed(p: Parsed, production: boolean): void {
+  if (!p.DEV_SEED) return;
+  const real = (['MONGODB_URI', 'REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS'] as const).find(
+    (name) => p[name] !== undefined,
+  );
+  if (real !== undefined) {
+    throw new ConfigError(
+      'DEV_SEED',
+      `is for the embedded in-memory store only, and ${real} is set (the seed's credentials are public)`,
+    );
+  }
+  if (production)
+    throw new ConfigError('DEV_SEED', "is refused when NODE_ENV=production (the seed's credentials are public)");
+  if (p.ADMIN_CLIENT_SECRET !== undefined) {
+    throw new ConfigError('DEV_SEED', 'sets the admin client secret itself: unset ADMIN_CLIENT_SECRET');
+  }
 }
 
 /**
@@ -316,6 +351,7 @@ export function loadConfig(env: Env): Config {
   const p = parseAll(env);
   const nodeEnv = p.NODE_ENV ?? (p.MONGODB_URI === undefined ? 'development' : 'production');
   const production = nodeEnv === 'production';
+  checkDevSeed(p, production);
 
   if (production && p.MONGODB_URI === undefined) {
     throw new ConfigError(
@@ -349,9 +385,10 @@ export function loadConfig(env: Env): Config {
 
   const config: Config = {
     env: nodeEnv,
-    host: p.HOST,
+    host: p.HOST ?? (p.DEV_SEED ? '127.0.0.1' : '0.0.0.0'),
     port: p.PORT,
     issuer,
+    devSeed: p.DEV_SEED ? DEV_SEED : null,
     trustedProxyHops: p.TRUST_PROXY,
     storage:
       p.MONGODB_URI === undefined
@@ -365,10 +402,13 @@ export function loadConfig(env: Env): Config {
     negativeCacheTtlSeconds: p.NEGATIVE_CACHE_TTL_SECONDS,
     introspectionFastPath: p.INTROSPECTION_FAST_PATH,
     accessTokenTtlSeconds: p.ACCESS_TOKEN_TTL_SECONDS,
+    tokenExchangeTtlSeconds: p.TOKEN_EXCHANGE_TTL_SECONDS,
     adminClient: {
       clientId: p.ADMIN_CLIENT_ID,
-      clientSecret: p.ADMIN_CLIENT_SECRET ?? randomBytes(32).toString('base64url'),
-      generatedSecret: p.ADMIN_CLIENT_SECRET === undefined,
+      clientSecret: p.DEV_SEED
+        ? DEV_SEED.adminClientSecret
+        : (p.ADMIN_CLIENT_SECRET ?? randomBytes(32).toString('base64url')),
+      generatedSecret: p.ADMIN_CLIENT_SECRET === undefined && !p.DEV_SEED,
     },
     jwks: parseJwks(p.JWKS, p.MONGODB_URI === undefined),
     secretKeys: parseSecretKeys(

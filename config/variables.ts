@@ -46,7 +46,7 @@ export const VARIABLES = {
     '`production` with `MONGODB_URI`, else `development`',
     '`production` refuses the in-memory store, the development sign-in, and a missing `ADMIN_CLIENT_SECRET`',
   ),
-  HOST: v(SERVER, z.string().min(1).default('0.0.0.0'), '`0.0.0.0`', 'listen address'),
+  HOST: v(SERVER, z.string().min(1).optional(), '`0.0.0.0`; `127.0.0.1` with `DEV_SEED`', 'listen address'),
   PORT: v(SERVER, integer(0, 65535).default(3000), '`3000`', 'listen port'),
   ISSUER: v(
     SERVER,
@@ -69,6 +69,12 @@ export const VARIABLES = {
     bool.default(true),
     '`true`',
     'answer PAT introspections with client secrets ahead of oidc-provider (same answers); `false`: all through it',
+  ),
+  DEV_SEED: v(
+    SERVER,
+    bool.default(false),
+    '`false` (`true` with `npm start -- --seed`)',
+    'fixed development credentials (admin secret, a demo resource server and user) that survive restarts; embedded store only, refused in production',
   ),
   MONGODB_URI: v(
     STORAGE,
@@ -187,6 +193,12 @@ export const VARIABLES = {
     integer(60, 86_400).default(3600),
     '`3600`',
     'lifetime of OAuth access tokens from `/token`',
+  ),
+  TOKEN_EXCHANGE_TTL_SECONDS: v(
+    SECRETS,
+    integer(30, 86_400).default(600),
+    '`600`',
+    'lifetime of the JWT access tokens token exchange issues for a PAT (never past the PAT’s expiry)',
   ),
   TOKEN_PREFIX: v(
     POLICY,

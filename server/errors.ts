@@ -119,6 +119,37 @@ export class InvalidScope extends HttpError {
   }
 }
 
+/**
+ * 400 `invalid_grant` (RFC 6749 §5.2): the grant presented at `/token` is invalid, expired or revoked — for token
+ * exchange (RFC 8693), a `subject_token` that is not a live PAT's current value.
+ */
+export class InvalidGrant extends HttpError {
+  constructor(description: string) {
+    super(400, 'invalid_grant', description);
+  }
+}
+
+/** 400 `invalid_target` (RFC 8707 §2): the requested resource is invalid, missing, unknown or not allowed. */
+export class InvalidTarget extends HttpError {
+  constructor(description: string) {
+    super(400, 'invalid_target', description);
+  }
+}
+
+/** 400 `unauthorized_client` (RFC 6749 §5.2): the client may not use this grant type. */
+export class UnauthorizedClient extends HttpError {
+  constructor(description: string) {
+    super(400, 'unauthorized_client', description);
+  }
+}
+
+/** 400 `unsupported_token_type` (RFC 7009 §2.2.1): the server does not revoke this type of token. */
+export class UnsupportedTokenType extends HttpError {
+  constructor(description: string) {
+    super(400, 'unsupported_token_type', description);
+  }
+}
+
 /** 403 `access_denied`: the caller may not do this (e.g. a PAT minting a token with more than it has). */
 export class AccessDenied extends HttpError {
   constructor(description: string) {

@@ -105,6 +105,7 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
       await http.close();
       await Promise.allSettled([services.outbox.close(), services.dispatcher.close()]);
       services.pats.close();
+      services.tokenCache.close();
       const unwritten = await services.audit.close();
       if (unwritten > 0) logger.error({ unwritten }, 'audit events lost at shutdown: MongoDB was unreachable');
       await Promise.allSettled([stores.storage.close(), stores.cache?.close()]);

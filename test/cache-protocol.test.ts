@@ -29,6 +29,7 @@ class Clocks {
 }
 
 const live = (overrides: Partial<LivePat> = {}): LivePat => ({
+  kind: 'pat',
   id: `tok_${randomBytes(10).toString('hex').slice(0, 20)}`,
   userId: 'alice',
   username: 'alice',

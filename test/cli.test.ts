@@ -128,7 +128,7 @@ describe('the tokenwarden CLI', function () {
     it('documents every command and the exit codes in --help', async () => {
       const r = await run(['--help'], { home, command: [process.execPath, BIN] });
       expectExit(r, EXIT.ok);
-      for (const command of ['login', 'logout', 'users', 'tokens', 'clients', 'audit', 'introspect']) {
+      for (const command of ['login', 'logout', 'users', 'tokens', 'clients', 'audit', 'introspect', 'exchange']) {
         assert.match(r.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
       }
       for (const code of [
@@ -575,6 +575,76 @@ describe('the tokenwarden CLI', function () {
       assert.match(wrong.stderr, /invalid_client/);
       expectExit(missing, EXIT.usage);
       assert.match(missing.stderr, /TOKENWARDEN_INTROSPECT_CLIENT_SECRET/);
+    });
+  });
+
+  describe('exchange and clients allowed to exchange', () => {
+    const ORDERS = 'https://orders.example.com';
+
+    it('registers a client allowed to exchange, then exchanges a PAT from standard input for a narrower JWT', async () => {
+      const registered = json(
+        await tw(['clients', 'create', '--name', 'gateway', '--token-exchange', '--resource', ORDERS, '--json']),
+      );
+      assert.equal(registered.token_exchange, true);
+      assert.deepEqual(registered.resources, [ORDERS]);
+      const clientId = String(registered.client_id);
+      const env = { TOKENWARDEN_EXCHANGE_CLIENT_SECRET: String(registered.client_secret) };
+      const user = await app.createUser();
+      const pat = await app.createPat(user, { scopes: ['read', 'write'], resource: ORDERS });
+
+      const r = await tw(['exchange', '--client-id', clientId, '--scope', 'read', '--resource', ORDERS, '--json'], {
+        env,
+        input: `${pat.token}\n`,
+      });
+      expectExit(r, EXIT.ok);
+      const answer = json(r);
+      assert.equal(answer.issued_token_type, 'urn:ietf:params:oauth:token-type:access_token');
+      const [, payload] = String(answer.access_token).split('.');
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString()) as Record<string, unknown>;
+      assert.equal(claims.sub, user);
+      assert.equal(claims.scope, 'read');
+      assert.ok(claims.aud === ORDERS || (Array.isArray(claims.aud) && claims.aud.includes(ORDERS)));
+      assert.ok(!r.stderr.includes(pat.token));
+
+      const widened = await tw(['exchange', '--client-id', clientId, '--scope', 'admin'], { env, input: pat.token });
+      expectExit(widened, EXIT.api);
+      assert.match(widened.stderr, /invalid_scope/);
+      const inArgs = await tw(['exchange', '--client-id', clientId, pat.token], { env, input: pat.token });
+      expectExit(inArgs, EXIT.usage);
+    });
+
+    it('changes whether a client may exchange and what it serves; a client that may not is refused', async () => {
+      const registered = json(await tw(['clients', 'create', '--token-exchange', '--json']));
+      const clientId = String(registered.client_id);
+      const env = { TOKENWARDEN_EXCHANGE_CLIENT_SECRET: String(registered.client_secret) };
+      const changed = json(
+        await tw([
+          'clients',
+          'update',
+          clientId,
+          '--no-token-exchange',
+          '--resource',
+          ORDERS,
+          '--name',
+          'billing',
+          '--json',
+        ]),
+      );
+      assert.equal(changed.token_exchange, false);
+      assert.deepEqual(changed.resources, [ORDERS]);
+      const list = await tw(['clients', 'list']);
+      assert.match(list.stdout, new RegExp(`^${clientId} +billing +client_secret_basic +no +${ORDERS} `, 'm'));
+
+      const pat = await app.createPat(await app.createUser());
+      const refused = await tw(['exchange', '--client-id', clientId], { env, input: pat.token });
+      expectExit(refused, EXIT.api);
+      assert.match(refused.stderr, /unauthorized_client/);
+      const missing = await tw(['exchange', '--client-id', clientId], { input: pat.token });
+      expectExit(missing, EXIT.usage);
+      assert.match(missing.stderr, /TOKENWARDEN_EXCHANGE_CLIENT_SECRET/);
+
+      const cleared = json(await tw(['clients', 'update', clientId, '--no-resources', '--json']));
+      assert.deepEqual(cleared.resources, []);
     });
   });
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import { readFileSync } from 'node:fs';
 
-import { ConfigError, loadConfig } from '../config/index.ts';
+import { ConfigError, DEV_SEED, loadConfig } from '../config/index.ts';
 import { VARIABLES, configurationTable } from '../config/variables.ts';
 
 const production = {
@@ -234,7 +234,7 @@ describe('configuration', () => {
   }
 });
 
-describe('the README’s configuration table', () => {
+describe('the configuration table of README.md and docs/reference.md', () => {
   const cells = (table: string) =>
     table
       .split('\n')
@@ -246,13 +246,15 @@ describe('the README’s configuration table', () => {
           .map((cell) => cell.trim()),
       );
 
-  it('is the table generated from config/variables.ts (npm run docs:config)', () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-    const start = readme.indexOf('<!-- config-table:start');
-    const end = readme.indexOf('<!-- config-table:end -->');
-    assert.ok(start !== -1 && end > start, 'the README has the generated block');
-    assert.deepEqual(cells(readme.slice(start, end)), cells(configurationTable()));
-  });
+  for (const file of ['README.md', 'docs/reference.md']) {
+    it(`is the table generated from config/variables.ts in ${file} (npm run docs:config)`, () => {
+      const text = readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
+      const start = text.indexOf('<!-- config-table:start');
+      const end = text.indexOf('<!-- config-table:end -->');
+      assert.ok(start !== -1 && end > start, `${file} has the generated block`);
+      assert.deepEqual(cells(text.slice(start, end)), cells(configurationTable()));
+    });
+  }
 
   it('documents every variable the configuration reads, and only those', () => {
     const source = readFileSync(new URL('../config/index.ts', import.meta.url), 'utf8');
@@ -261,5 +263,40 @@ describe('the README’s configuration table', () => {
     const documented = new Set(Object.keys(VARIABLES));
     for (const name of read) assert.ok(documented.has(name), `${name} is read but not in VARIABLES`);
     for (const name of documented) assert.ok(read.has(name), `${name} is documented but never read`);
+  });
+
+  describe('the development seed (DEV_SEED)', () => {
+    it('fixes the admin secret, listens on loopback by default, and is off unless asked for', () => {
+      assert.equal(loadConfig({}).devSeed, null);
+      assert.equal(loadConfig({}).host, '0.0.0.0');
+      const seeded = loadConfig({ DEV_SEED: 'true' });
+      assert.equal(seeded.devSeed, DEV_SEED);
+      assert.equal(seeded.adminClient.clientSecret, DEV_SEED.adminClientSecret);
+      assert.equal(seeded.adminClient.generatedSecret, false);
+      assert.equal(seeded.host, '127.0.0.1');
+      assert.equal(loadConfig({ DEV_SEED: 'true', HOST: '0.0.0.0' }).host, '0.0.0.0');
+    });
+
+    it('has secrets that say they are for development, long enough for a client secret', () => {
+      for (const secret of [DEV_SEED.adminClientSecret, DEV_SEED.resourceServer.clientSecret]) {
+        assert.match(secret, /^dev-seed-.*not-for-production$/);
+        assert.ok(secret.length >= 32);
+      }
+    });
+
+    for (const [env, message] of [
+      [{ NODE_ENV: 'production', MONGODB_URI: 'mongodb://db/tw' }, /MONGODB_URI is set/],
+      [{ NODE_ENV: 'production' }, /refused when NODE_ENV=production/],
+      [{ REDIS_CLUSTER_NODES: 'a:1', SECRET_KEY: 'k'.repeat(40) }, /REDIS_CLUSTER_NODES is set/],
+      [{ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_MASTER: 'm', SECRET_KEY: 'k'.repeat(40) }, /REDIS_SENTINELS is set/],
+      [{ ADMIN_CLIENT_SECRET: 's'.repeat(40) }, /unset ADMIN_CLIENT_SECRET/],
+    ] as const) {
+      it(`is refused with ${Object.keys(env).join(' and ')}, naming DEV_SEED`, () => {
+        assert.throws(
+          () => loadConfig({ DEV_SEED: 'true', ...env }),
+          (e: unknown) => e instanceof ConfigError && e.variable === 'DEV_SEED' && message.test(e.message),
+        );
+      });
+    }
   });
 });

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 
 import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../server/services/client-secret-hash.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
+import { eventually } from './support/eventually.ts';
 
 /**
  * Parity: the same requests through the PAT fast path (instance `fast`) and through oidc-provider only
@@ -12,12 +13,16 @@ describe('introspection fast path', () => {
   let fast: TestApp;
   let slow: TestApp;
   let userId: string;
+  /** A resource server registered as serving https://api.example.com (resource binding). */
+  let api: { clientId: string; clientSecret: string };
 
   before(async () => {
     fast = await startApp();
     const uri = fast.config.storage.kind === 'mongodb' ? fast.config.storage.uri : '';
     slow = await startApp({ env: { MONGODB_URI: uri, ISSUER: fast.config.issuer, INTROSPECTION_FAST_PATH: 'false' } });
     userId = await fast.createUser('parity-user');
+    const registered = await fast.api('POST', '/api/clients', { resources: ['https://api.example.com'] });
+    api = { clientId: String(registered.body.client_id), clientSecret: String(registered.body.client_secret) };
   });
   after(async () => {
     await slow.close();
@@ -62,12 +67,36 @@ describe('introspection fast path', () => {
     const bare = await fast.createPat(userId, { name: 'bare', scopes: [] });
     const before = await fastPathCount();
     for (const token of [full.token, bare.token]) {
-      const res = await both(form({ token }), auth());
+      const res = await both(form({ token }), { Authorization: basic(api) });
       assert.equal((JSON.parse(res.text) as { active: unknown }).active, true);
-      await both(form({ token, token_type_hint: 'access_token' }), auth());
-      await both(form({ token, client_id: fast.rs.clientId, client_secret: fast.rs.clientSecret }), {});
+      await both(form({ token, token_type_hint: 'access_token' }), { Authorization: basic(api) });
+      await both(form({ token, client_id: api.clientId, client_secret: api.clientSecret }), {});
     }
     assert.equal((await fastPathCount()) - before, 6, 'the fast path answered each of them');
+  });
+
+  it('applies resource binding exactly like oidc-provider, through the fast path', async () => {
+    const bound = await fast.createPat(userId, { name: 'bound', resource: 'https://api.example.com' });
+    const unbound = await fast.createPat(userId, { name: 'unbound' });
+    const before = await fastPathCount();
+    const answers: string[] = [];
+    for (const [token, headers] of [
+      [bound.token, { Authorization: basic(api) }],
+      [bound.token, auth()],
+      [bound.token, {}],
+      [unbound.token, auth()],
+    ] as const) {
+      const body =
+        'Authorization' in headers
+          ? form({ token })
+          : form({ token, client_id: fast.rs.clientId, client_secret: fast.rs.clientSecret });
+      answers.push((await both(body, headers)).text);
+    }
+    assert.equal((await fastPathCount()) - before, 4, 'the fast path answered each of them');
+    assert.equal((JSON.parse(answers[0]!) as { aud: unknown }).aud, 'https://api.example.com');
+    assert.equal(answers[1], '{"active":false}', 'a client that does not serve the resource');
+    assert.equal(answers[2], '{"active":false}');
+    assert.equal((JSON.parse(answers[3]!) as { active: unknown }).active, true, 'unbound: every client');
   });
 
   it('reads encoded and oddly split bodies as oidc-provider does, through the fast path', async () => {
@@ -202,10 +231,26 @@ describe('introspection fast path', () => {
       [form({ token: pat.token, client_id: 'someone-else' }), auth()],
       [form({ token: pat.token, client_secret: fast.rs.clientSecret }), auth()],
       [form({ token: pat.token }), { Authorization: 'Basic !!!' }],
-      [form({ token: 'an-opaque-oauth-token' }), auth()],
     ];
     for (const [body, headers] of cases) await both(body, headers);
     assert.equal(await fastPathCount(), before, 'none of these went through the fast path');
+  });
+
+  it('answers OAuth access tokens through the fast path too, exactly like oidc-provider', async () => {
+    const issued = await fast.form('/token', { grant_type: 'client_credentials' }, auth());
+    const accessToken = String(issued.body.access_token);
+    const before = await fastPathCount();
+    const live = await both(form({ token: accessToken }), auth());
+    const answer = JSON.parse(live.text) as Record<string, unknown>;
+    assert.equal(answer.active, true);
+    assert.equal(answer.sub, fast.rs.clientId);
+    await both(form({ token: accessToken }), auth()); // now from the caches
+    await both(form({ token: 'an-opaque-oauth-token' }), auth());
+    assert.equal((await fastPathCount()) - before, 3);
+    assert.equal((await fast.revoke(accessToken)).status, 200);
+    // The other instance drops its in-process copy on the broadcast (within a second).
+    await eventually(async () => (await slow.introspect(accessToken)).body.active === false, 1000);
+    assert.deepEqual(JSON.parse((await both(form({ token: accessToken }), auth())).text), { active: false });
   });
 
   it('remembers an Authorization header only while its client is unchanged, and never a failed one', async () => {

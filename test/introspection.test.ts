@@ -22,7 +22,12 @@ describe('POST /introspect (RFC 7662)', () => {
       expires_at: expiresAt.toISOString(),
       resource: 'https://api.example.com',
     });
-    const res = await app.introspect(pat.token);
+    // A bound PAT answers the resource servers that serve its resource (see resource-binding.test.ts).
+    const served = await app.api('POST', '/api/clients', { resources: ['https://api.example.com'] });
+    const res = await app.introspect(pat.token, {
+      clientId: String(served.body.client_id),
+      clientSecret: String(served.body.client_secret),
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('cache-control'), 'no-store');
     const b = res.body;

@@ -258,8 +258,13 @@ describe('token lifecycle through the admin API', () => {
       } finally {
         app.clock.advance(-601_000);
       }
-      const audit = await app.api('GET', `/api/audit?token_id=${pat.id}&type=token.rotated_value_presented`);
-      const events = rows(audit.body);
+      // Recorded in the background, off the introspection's path.
+      let events: Row[] = [];
+      await eventually(async () => {
+        const audit = await app.api('GET', `/api/audit?token_id=${pat.id}&type=token.rotated_value_presented`);
+        events = rows(audit.body);
+        return events.length > 0;
+      });
       assert.equal(events.length, 1);
       assert.equal(events[0]?.actor, `client:${app.rs.clientId}`);
       assert.equal(events[0]?.via, 'introspection');

@@ -44,6 +44,7 @@ describe('GET /openapi.json', () => {
       'GET /api/audit',
       'POST /api/clients',
       'GET /api/clients',
+      'PATCH /api/clients/{client_id}',
       'DELETE /api/clients/{client_id}',
       'GET /api/policy',
       'GET /api/scopes',
@@ -100,5 +101,55 @@ describe('GET /openapi.json', () => {
     assert.deepEqual([...schema.required].sort(), ['name', 'scopes']);
     assert.equal(schema.additionalProperties, false);
     assert.equal((schema.properties.name as { maxLength: number }).maxLength, 100);
+  });
+
+  it('documents a client’s token exchange permission and served resources, on registration and update', () => {
+    for (const [path, method] of [
+      ['/api/clients', 'post'],
+      ['/api/clients/{client_id}', 'patch'],
+    ] as const) {
+      const op = doc.paths[path]?.[method] as {
+        requestBody: { content: { 'application/json': { schema: { properties: Record<string, unknown> } } } };
+      };
+      const { properties } = op.requestBody.content['application/json'].schema;
+      assert.equal((properties.token_exchange as { type: string }).type, 'boolean', `${method} ${path}`);
+      const resources = properties.resources as { type: string; items: { format?: string }; description: string };
+      assert.equal(resources.type, 'array');
+      assert.match(resources.description, /RFC 8707/);
+    }
+  });
+});
+
+describe('GET /docs', () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startApp({ memory: true });
+  });
+  after(() => app.close());
+
+  it("serves the reference page and Swagger UI's files from this server, under a CSP that allows only this origin", async () => {
+    const page = await fetch(`${app.url}/docs`);
+    assert.equal(page.status, 200);
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.doesNotMatch(csp, /unsafe|https?:/);
+    const html = await page.text();
+    const scripts = [...html.matchAll(/<script src="([^"]+)"><\/script>/g)].map((m) => m[1]!);
+    assert.deepEqual(scripts, ['/docs/swagger-ui-bundle.js', '/docs/init.js']);
+    assert.doesNotMatch(html, /<script>|<style|style=/, 'no inline code');
+    for (const path of [...scripts, '/docs/swagger-ui.css']) {
+      const res = await fetch(`${app.url}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.ok((await res.arrayBuffer()).byteLength > 0, path);
+    }
+    assert.match(await (await fetch(`${app.url}/docs/init.js`)).text(), /url: '\/openapi\.json'/);
+  });
+
+  it('serves no other file of the package', async () => {
+    for (const path of ['/docs/package.json', '/docs/index.html', '/docs/../package.json', '/docs/swagger-ui.js.map']) {
+      assert.equal((await fetch(`${app.url}${path}`)).status, 404, path);
+    }
   });
 });

@@ -2,14 +2,20 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 
+import * as openid from 'openid-client';
+
+import { DEV_SEED } from '../config/index.ts';
 import { needsServices, services } from './support/hooks.ts';
 import { freePort } from '../scripts/lib/services.ts';
 
 /** Runs `server/index.ts` as `npm start` would (through tsx instead of the build). */
-function startProcess(env: Record<string, string | undefined>): ChildProcess & { output: () => string } {
+function startProcess(
+  env: Record<string, string | undefined>,
+  args: readonly string[] = [],
+): ChildProcess & { output: () => string } {
   const clean: Record<string, string | undefined> = { ...process.env, ...env };
   for (const [k, v] of Object.entries(env)) if (v === undefined) delete clean[k];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts', ...args], {
     env: clean,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,7 +75,7 @@ describe('the tokenwarden process', () => {
       const out = child.output();
       assert.match(out, /admin client\s+tokenwarden-admin \/ \S{32,}/);
       assert.match(out, /resource server\s+rs_\S+ \/ \S{32,}/);
-      const commands = out.slice(out.indexOf('ADMIN=$('), out.indexOf('Discovery: '));
+      const commands = out.slice(out.indexOf('export TW='), out.indexOf('Discovery: '));
       const run = spawnSync('bash', ['-c', `set -e\n${commands}`], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(run.status, 0, run.stderr);
       const answers = run.stdout.trim().split(/(?<=\})\s*(?=\{)/);
@@ -91,6 +97,142 @@ describe('the tokenwarden process', () => {
       child = startProcess({ ...noServices, PORT: 'eighty' });
       assert.equal(await exitCode(child), 1);
       assert.match(child.output(), /invalid configuration: PORT: /);
+    });
+  });
+
+  describe('the development seed (--seed, DEV_SEED)', () => {
+    let child: ReturnType<typeof startProcess> | undefined;
+    afterEach(async () => {
+      if (child && child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exitCode(child);
+      }
+    });
+
+    /** Through the seed's credentials only: an admin token, a PAT for the demo user, its introspection. */
+    async function useSeedCredentials(base: string): Promise<Record<string, unknown>> {
+      const form = (path: string, body: Record<string, string>, id: string, secret: string) =>
+        fetch(`${base}${path}`, {
+          method: 'POST',
+          headers: { Authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` },
+          body: new URLSearchParams(body),
+        });
+      const token = await form(
+        '/token',
+        { grant_type: 'client_credentials', scope: 'admin' },
+        'tokenwarden-admin',
+        DEV_SEED.adminClientSecret,
+      );
+      assert.equal(token.status, 200, await token.clone().text());
+      const { access_token } = (await token.json()) as { access_token: string };
+      const created = await fetch(`${base}/api/users/${DEV_SEED.user.id}/tokens`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${access_token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name: 'seeded', scopes: ['read'] }),
+      });
+      assert.equal(created.status, 201, await created.clone().text());
+      const { token: pat } = (await created.json()) as { token: string };
+      const { clientId, clientSecret } = DEV_SEED.resourceServer;
+      const answer = await form('/introspect', { token: pat }, clientId, clientSecret);
+      assert.equal(answer.status, 200);
+      return (await answer.json()) as Record<string, unknown>;
+    }
+
+    it('gives the same admin secret, resource server and user after a restart, and prints them', async function () {
+      this.timeout(60_000);
+      const port = await freePort();
+      for (const run of [1, 2]) {
+        child = startProcess({ ...noServices, PORT: String(port), ISSUER: undefined, ADMIN_CLIENT_SECRET: undefined }, [
+          '--seed',
+        ]);
+        await waitFor(child, /Discovery: /);
+        const out = child.output();
+        assert.match(out, /DEVELOPMENT SEED/);
+        assert.ok(out.includes(`tokenwarden-admin / ${DEV_SEED.adminClientSecret}`), out);
+        const rs = DEV_SEED.resourceServer;
+        assert.ok(out.includes(`${rs.clientId} / ${rs.clientSecret}`), out);
+        assert.ok(out.includes(`issuer               http://localhost:${port}`), out);
+        const answer = await useSeedCredentials(`http://127.0.0.1:${port}`);
+        assert.equal(answer.active, true, `run ${run}`);
+        assert.equal(answer.sub, DEV_SEED.user.id);
+        child.kill('SIGTERM');
+        assert.equal(await exitCode(child), 0);
+      }
+    });
+
+    it('listens on loopback only unless HOST is set', async function () {
+      this.timeout(60_000);
+      const port = await freePort();
+      child = startProcess({ ...noServices, LOG_LEVEL: 'info', PORT: String(port), HOST: undefined, DEV_SEED: 'true' });
+      await waitFor(child, /Discovery: /);
+      assert.doesNotMatch(child.output(), /WARNING: HOST=/);
+      assert.match(child.output(), new RegExp(`"url":"http://127\\.0\\.0\\.1:${port}"`));
+      child.kill('SIGTERM');
+      await exitCode(child);
+      child = startProcess({ ...noServices, PORT: String(port), HOST: '0.0.0.0', DEV_SEED: 'true' });
+      await waitFor(child, /Discovery: /);
+      assert.match(child.output(), /WARNING: HOST=0\.0\.0\.0 makes these public credentials reachable/);
+    });
+
+    for (const [what, env, named] of [
+      ['NODE_ENV=production', { NODE_ENV: 'production' }, /DEV_SEED: is refused when NODE_ENV=production/],
+      [
+        'MongoDB',
+        { MONGODB_URI: 'mongodb://127.0.0.1:1/tw', SECRET_KEY: 's'.repeat(40) },
+        /DEV_SEED: is for the embedded in-memory store only, and MONGODB_URI is set/,
+      ],
+      [
+        'Redis',
+        { REDIS_URL: 'redis://127.0.0.1:1', SECRET_KEY: 's'.repeat(40) },
+        /DEV_SEED: is for the embedded in-memory store only, and REDIS_URL is set/,
+      ],
+    ] as const) {
+      it(`refuses to start seeded with ${what}, naming DEV_SEED`, async () => {
+        child = startProcess({ ...noServices, PORT: String(await freePort()), ...env }, ['--seed']);
+        assert.equal(await exitCode(child), 1);
+        assert.match(child.output(), named);
+      });
+    }
+
+    it('refuses an unknown command-line option with exit code 2', async () => {
+      child = startProcess({ ...noServices, PORT: String(await freePort()) }, ['--sed']);
+      assert.equal(await exitCode(child), 2);
+      assert.match(child.output(), /Unknown option '--sed'/);
+    });
+  });
+
+  describe('the issuer trap (ISSUER http://localhost:<PORT>, discovery through 127.0.0.1)', () => {
+    it("fails openid-client's issuer check through 127.0.0.1, so the process prints the issuer and warns", async function () {
+      this.timeout(60_000);
+      const port = await freePort();
+      const child = startProcess({ ...noServices, PORT: String(port), ISSUER: undefined }, ['--seed']);
+      try {
+        await waitFor(child, /Discovery: /);
+        assert.match(
+          child.output(),
+          /discovery through http:\/\/127\.0\.0\.1:\d+ fails \(openid-client: issuer mismatch\)/,
+        );
+        const { clientId, clientSecret } = DEV_SEED.resourceServer;
+        const discover = (origin: string) =>
+          openid.discovery(new URL(origin), clientId, clientSecret, undefined, {
+            execute: [openid.allowInsecureRequests],
+          });
+        await assert.rejects(
+          discover(`http://127.0.0.1:${port}`),
+          /discovered metadata issuer does not match the expected issuer/,
+        );
+        await waitFor(child, /request Host differs from the ISSUER host/);
+        const warning = child
+          .output()
+          .split('\n')
+          .find((l) => l.includes('request Host differs'))!;
+        assert.equal((JSON.parse(warning) as { host: string }).host, `127.0.0.1:${port}`);
+        const config = await discover(`http://localhost:${port}`);
+        assert.equal(config.serverMetadata().issuer, `http://localhost:${port}`);
+      } finally {
+        child.kill('SIGTERM');
+        await exitCode(child);
+      }
     });
   });
 

@@ -230,6 +230,12 @@ describe('self-service API (/api/me)', () => {
       }
     });
 
+    it('refuses an access token exchanged from a PAT (it speaks for a PAT, and carries pat_id)', async () => {
+      const res = await app.api('GET', '/api/me', undefined, await jwt({ pat_id: 'tok_00000000000000000000' }));
+      assert.equal(res.status, 401);
+      assert.match(String(res.body.error_description), /token exchange/);
+    });
+
     it('refuses an ID token (typ JWT) or a token without typ: only RFC 9068 access tokens', async () => {
       for (const typ of ['JWT', 'jwt', 'id_token+jwt']) {
         const res = await app.api('GET', '/api/me', undefined, await jwt({}, { typ }));

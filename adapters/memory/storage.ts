@@ -286,6 +286,9 @@ function createMemoryAuditStore(): AuditStore {
   };
 }
 
+/** The models whose payloads are access tokens issued to a client. */
+const TOKEN_MODELS = ['AccessToken', 'ClientCredentials'];
+
 interface Entry {
   payload: OidcPayload;
   expiresAt: number | null;
@@ -338,6 +341,13 @@ function createMemoryOidcStore(now: () => number): OidcStore {
       for (const [k, entry] of entries) {
         if (k.startsWith(`${model}\u0000`) && entry.payload.grantId === grantId) entries.delete(k);
       }
+    },
+    async tokenIdsOfClient(clientId) {
+      return [...entries.entries()]
+        .filter(
+          ([k, entry]) => TOKEN_MODELS.some((m) => k.startsWith(`${m}\u0000`)) && entry.payload.clientId === clientId,
+        )
+        .map(([k]) => k.slice(k.indexOf('\u0000') + 1));
     },
     async list(model) {
       return [...entries.entries()]

@@ -18,6 +18,8 @@ export interface OidcDoc {
   /** JSON text: oidc-provider payloads may hold keys MongoDB refuses (`$`, `.`). */
   payload: string;
   grant_id?: string;
+  /** The client a token was issued to (tokens' `clientId`), to end their cached answers with the client. */
+  client_id?: string;
   uid?: string;
   user_code?: string;
   expires_at?: Date;
@@ -31,6 +33,7 @@ export const oidcSchema = new mongoose.Schema<OidcDoc>(
     key_version: Number,
     payload: String,
     grant_id: String,
+    client_id: String,
     uid: String,
     user_code: String,
     expires_at: Date,
@@ -38,6 +41,7 @@ export const oidcSchema = new mongoose.Schema<OidcDoc>(
   { ...SCHEMA_OPTIONS, collection: 'oidc_payloads' },
 );
 oidcSchema.index({ model: 1, grant_id: 1 });
+oidcSchema.index({ model: 1, client_id: 1 });
 oidcSchema.index({ model: 1, uid: 1 });
 oidcSchema.index({ model: 1, user_code: 1 });
 
@@ -51,6 +55,7 @@ export function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
       guard(async () => {
         const doc: OidcDoc = { _id: key(model, id), model, key_version: 2, payload: JSON.stringify(payload) };
         if (typeof payload.grantId === 'string') doc.grant_id = payload.grantId;
+        if (typeof payload.clientId === 'string') doc.client_id = payload.clientId;
         if (typeof payload.uid === 'string') doc.uid = payload.uid;
         if (typeof payload.userCode === 'string') doc.user_code = payload.userCode;
         if (expiresIn) doc.expires_at = new Date(Date.now() + expiresIn * 1000);
@@ -80,6 +85,14 @@ export function createOidcStore(Oidc: Model<OidcDoc>): OidcStore {
       guard(async () => {
         await Oidc.deleteMany({ model, grant_id: grantId });
       }),
+    tokenIdsOfClient: (clientId) =>
+      guard(async () => {
+        const docs = await Oidc.find(
+          { model: { $in: ['AccessToken', 'ClientCredentials'] }, client_id: clientId },
+          { _id: 1, model: 1 },
+        ).lean<Array<Pick<OidcDoc, '_id' | 'model'>>>();
+        return docs.map((d) => d._id.slice(d.model.length + 1));
+      }),
     list: (model) =>
       guard(async () => {
         const docs = await Oidc.find({ model, ...notExpired() }).lean<OidcDoc[]>();
@@ -105,6 +118,7 @@ export async function migrateOidcKeys(Oidc: Model<OidcDoc>): Promise<void> {
       key_version: 2,
       payload: JSON.stringify(payload),
       ...(typeof payload.userCode === 'string' ? { user_code: payload.userCode } : {}),
+      ...(typeof payload.clientId === 'string' ? { client_id: payload.clientId } : {}),
     };
     await Oidc.replaceOne({ _id: rekeyed._id }, rekeyed, { upsert: true });
     if (rekeyed._id !== doc._id) await Oidc.deleteOne({ _id: doc._id });

@@ -122,3 +122,6 @@ export async function loadCredentials(warn: (message: string) => void, env: Env 
 
 /** The secret `introspect` authenticates its resource-server client with, when given in the environment. */
 export const introspectionSecret = (env: Env = process.env) => env.TOKENWARDEN_INTROSPECT_CLIENT_SECRET || undefined;
+
+/** The secret of the client `tokenwarden exchange` acts as, from the environment; undefined when unset. */
+export const exchangeSecret = (env: Env = process.env) => env.TOKENWARDEN_EXCHANGE_CLIENT_SECRET || undefined;

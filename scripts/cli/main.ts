@@ -7,6 +7,7 @@ import { Command, CommanderError } from 'commander';
 
 import { registerAudit } from './commands/audit.ts';
 import { registerClients } from './commands/clients.ts';
+import { registerExchange } from './commands/exchange.ts';
 import { registerIntrospect } from './commands/introspect.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerTokens } from './commands/tokens.ts';
@@ -22,6 +23,7 @@ const COMMANDS: readonly Register[] = [
   registerClients,
   registerAudit,
   registerIntrospect,
+  registerExchange,
 ];
 
 const CREDENTIALS_HELP = `Credentials:

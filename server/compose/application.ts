@@ -2,7 +2,7 @@
  * Composition, part 4: the HTTP application. Mounts Tokenwarden's middleware on oidc-provider's Koa application,
  * in request order: the issuer's origin and the client's address first, then metrics, the request log, health,
  * the OAuth endpoints' guards (405, no CORS, the failed-authentication throttle), discovery, the console, the
- * OpenAPI document and the management API. Also builds the introspection fast path that runs ahead of all this.
+ * OpenAPI document and its page (`/docs`), and the management API. Also builds the introspection fast path that runs ahead of all this.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -23,7 +23,7 @@ import { createAddressResolver } from '../introspection/address.ts';
 import { createSecretAuthenticator } from '../introspection/client-secrets.ts';
 import { fastIntrospectionHandler, type FastPathDone } from '../introspection/fast-transport.ts';
 import { createAuthThrottle, throttleFailedClientAuth } from '../introspection/throttle.ts';
-import type { Logger } from '../logger.ts';
+import { createThrottledWarn, type Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { devSignIn } from '../oidc/dev-signin.ts';
 import { embeddedTrustedIssuer } from '../oidc/embedded-console.ts';
@@ -33,6 +33,7 @@ import { createApiRoutes } from '../routes/api.ts';
 import { credentialRoutes } from '../routes/credentials.ts';
 import { inactiveTokenRoutes } from '../routes/inactive.ts';
 import { createHealthRoutes } from '../routes/health.ts';
+import { docsPageRoute } from '../routes/docs-page.ts';
 import { meRoutes } from '../routes/me.ts';
 import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
 import { ssfConfiguration, ssfRoutes } from '../routes/ssf.ts';
@@ -61,11 +62,10 @@ interface Parts {
 /** The introspection fast path, or null when `INTROSPECTION_FAST_PATH=false`. */
 function createFastPath(config: Config, parts: Parts): FastPath | null {
   if (!config.introspectionFastPath) return null;
-  const { stores, services, oauth, clock } = parts;
+  const { stores, oauth, clock } = parts;
   const clientCache = stores.clientCache;
   return fastIntrospectionHandler({
     introspector: oauth.introspector,
-    format: services.format,
     authenticator: createSecretAuthenticator({
       staticClients: [
         {
@@ -127,12 +127,29 @@ function managementApi(config: Config, parts: Parts, provider: Provider) {
   return { routes, api };
 }
 
+/**
+ * In development, a request whose `Host` is not the issuer's host is a client about to fail: discovery fetched from
+ * `http://127.0.0.1:3000` says `"issuer": "http://localhost:3000"`, and OAuth clients (openid-client, oauth4webapi,
+ * zitadel/oidc) refuse the mismatch. Logged at most once a minute, with the URL to use.
+ */
+function otherHostWarning(config: Config, logger: Logger): (host: string) => void {
+  const warn = createThrottledWarn(logger, 60_000);
+  return (host) =>
+    warn(
+      'host-differs-from-issuer',
+      { host: host.slice(0, 100), issuer: config.issuer },
+      'request Host differs from the ISSUER host: OAuth clients reject discovery through this address (issuer mismatch); use the issuer URL, or set ISSUER',
+    );
+}
+
 /** Mounts everything on the provider's Koa application; returns the fast path to run ahead of it. */
 export function mountApplication(config: Config, parts: Parts): { fastPath: FastPath | null } {
   const { stores, oauth, clock, metrics, logger } = parts;
   const { provider } = oauth;
   const addressOf = createAddressResolver(config.trustedProxyHops);
-  provider.use(issuerOrigin(config.issuer));
+  provider.use(
+    issuerOrigin(config.issuer, config.env === 'development' ? otherHostWarning(config, logger) : undefined),
+  );
   provider.use(async function clientAddress(ctx, next) {
     ctx.request.ip = addressOf(ctx.req);
     await next();
@@ -160,6 +177,7 @@ export function mountApplication(config: Config, parts: Parts): { fastPath: Fast
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const { routes, api } = managementApi(config, parts, provider);
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));
+  provider.use(docsPageRoute());
   const catalogues = loadCatalogues();
   provider.use(consoleRoutes({ config, catalogues }));
   if (config.console.mode === 'embedded') {

@@ -1,25 +1,33 @@
 /**
  * Composition, part 3: the OAuth 2.0 authorization server (oidc-provider) with Tokenwarden's steps in its
- * endpoints, the introspection both transports share, the client registry, and the one-time migration of client
- * secrets stored in plaintext by earlier versions.
+ * endpoints and the token exchange grant, the introspection both transports share, the client registry, and the
+ * one-time migration of client secrets stored in plaintext by earlier versions.
  */
 import type Provider from 'oidc-provider';
 
 import { storedOidcId } from '../../adapters/hashed-oidc-store.ts';
+import { StoreUnavailableError } from '../../adapters/types.ts';
 import type { Config } from '../../config/index.ts';
 import { ServiceUnavailable } from '../errors.ts';
 import { events } from '../events/catalogue.ts';
 import { describeError } from '../http/errors.ts';
-import { createIntrospector, type Introspector } from '../introspection/introspect.ts';
+import {
+  createIntrospector,
+  introspectionClientOf,
+  type IntrospectionClient,
+  type Introspector,
+} from '../introspection/introspect.ts';
 import { INACTIVE, oauthTokenId, renderActive } from '../introspection/render.ts';
 import type { Logger, ThrottledWarn } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { withEmbeddedConsole } from '../oidc/embedded-console.ts';
-import type { EndpointHooks } from '../oidc/endpoint-steps.ts';
+import { publicKeysOf, withEmbeddedConsole } from '../oidc/embedded-console.ts';
+import type { EndpointHooks, IntrospectingClient } from '../oidc/endpoint-steps.ts';
 import { findOAuthToken } from '../oidc/oauth-tokens.ts';
-import { createProvider } from '../oidc/provider.ts';
+import { createProvider, signingAlgOf } from '../oidc/provider.ts';
+import { createOAuthLookup, type OAuthLookup } from '../pats/oauth-lookup.ts';
 import { createClientService, type ClientService } from '../services/clients.ts';
 import type { Clock } from '../services/clock.ts';
+import { createTokenExchange, type TokenExchange } from '../services/token-exchange.ts';
 import type { Services } from './services.ts';
 import type { Stores } from './stores.ts';
 
@@ -53,13 +61,24 @@ function endpointHooks(
   config: Config,
   services: Services,
   introspector: Introspector,
+  exchange: TokenExchange,
   provider: Provider,
   clock: Clock,
 ): EndpointHooks {
   const { pats, format } = services;
+  /** Per client instance oidc-provider loaded (it builds a new one when the stored metadata changes). */
+  const clients = new WeakMap<IntrospectingClient, IntrospectionClient>();
+  const clientOf = (client: IntrospectingClient) => {
+    let found = clients.get(client);
+    if (!found) {
+      found = introspectionClientOf(client.clientId, client.resources);
+      clients.set(client, found);
+    }
+    return found;
+  };
   return {
-    async introspect(token, clientId) {
-      const subject = await introspector.introspect(token, clientId);
+    async introspect(token, client) {
+      const subject = await introspector.introspect(token, clientOf(client));
       return subject ? renderActive(subject, config.issuer, config.pat.clientId) : { ...INACTIVE };
     },
     ownsToken: (token) => format.hasPrefix(token),
@@ -84,11 +103,12 @@ function endpointHooks(
         await revoke();
       } catch (error) {
         // Storage unreachable: the token may be gone or not; the outbox's sweeper settles the intent against it.
-        if (!(error instanceof ServiceUnavailable)) await intent.abandoned();
+        if (!(error instanceof ServiceUnavailable || error instanceof StoreUnavailableError)) await intent.abandoned();
         throw error;
       }
       await intent.confirmed();
     },
+    isExchangedToken: async (token) => (await exchange.verify(token)) !== null,
   };
 }
 
@@ -100,7 +120,20 @@ export async function createOAuthServer(
   deps: { clock: Clock; metrics: Metrics; logger: Logger; warn: ThrottledWarn },
 ): Promise<OAuthServer> {
   const { metrics, logger, warn } = deps;
+  const exchange = createTokenExchange({
+    pats: services.pats,
+    format: services.format,
+    audit: services.audit,
+    clock: deps.clock,
+    issuer: config.issuer,
+    ttlSeconds: config.tokenExchangeTtlSeconds,
+    verification: {
+      keys: publicKeysOf(stores.jwks.keys),
+      algorithms: [...new Set(stores.jwks.keys.map((k) => signingAlgOf(k)))],
+    },
+  });
   let introspector: Introspector | undefined;
+  let oauthLookup: OAuthLookup | undefined;
   const provider = createProvider({
     config,
     store: stores.oidcStore,
@@ -108,13 +141,27 @@ export async function createOAuthServer(
     jwks: stores.jwks,
     cookieKeys: config.cookieKeys ?? stores.keyring.cookieKeys(),
     hooks: (p) => {
+      oauthLookup = createOAuthLookup({
+        cache: services.tokenCache,
+        find: (value, clientId) => findOAuthToken(p, value, clientId),
+        clock: deps.clock,
+        onLayer: (layer) => metrics.lookup(layer),
+      });
       introspector = createIntrospector({
         pats: services.pats,
         format: services.format,
-        findOAuthToken: (value, clientId) => findOAuthToken(p, value, clientId),
+        oauth: oauthLookup,
+        exchange,
+        audit: services.audit,
+        clock: deps.clock,
       });
-      return endpointHooks(config, services, introspector, p, deps.clock);
+      return endpointHooks(config, services, introspector, exchange, p, deps.clock);
     },
+    tokenDestroyed: {
+      before: async (value) => oauthLookup?.beforeDestroy(value),
+      after: async (value) => oauthLookup?.afterDestroy(value),
+    },
+    exchange,
     ...(config.console.mode === 'embedded'
       ? { configure: withEmbeddedConsole({ config, users: stores.storage.users, jwks: stores.jwks }) }
       : {}),
@@ -133,6 +180,11 @@ export async function createOAuthServer(
     events: services.outbox,
     validate: async (metadata) => {
       await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
+    },
+    aroundRemove: async (clientId) => {
+      const tokens = await stores.oidcStore.tokenIdsOfClient(clientId);
+      await oauthLookup?.clientRemoved(tokens, 'before');
+      return async () => oauthLookup?.clientRemoved(tokens, 'after');
     },
   });
   const migrated = await clients.hashStoredSecrets();

@@ -17,6 +17,7 @@ import { describeError } from '../http/errors.ts';
 import type { Logger, ThrottledWarn } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { createCacheCodec } from '../pats/cache-codec.ts';
+import { createPatCache, type PatCache } from '../pats/cache-protocol.ts';
 import { createPatService } from '../pats/service.ts';
 import type { PatService } from '../pats/types.ts';
 import { createAuditService, type AuditService } from '../services/audit.ts';
@@ -38,6 +39,8 @@ export interface Services {
   readonly streams: StreamService;
   /** The push worker. */
   readonly dispatcher: Dispatcher;
+  /** The token caches, shared by PATs and OAuth access tokens. */
+  readonly tokenCache: PatCache;
 }
 
 /** The event services: the outbox, webhooks, SSF streams and the push worker. */
@@ -121,6 +124,10 @@ export function createServices(
   const { storage } = stores;
   const format = createPatFormat(config.pat.prefix);
   const events = createEventServices(config, stores, { clock, metrics, warn });
+  const backgroundError = (operation: string, error: unknown) => {
+    metrics.storeError('mongodb');
+    warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed');
+  };
   const audit = createAuditService({
     store: storage.audit,
     clock,
@@ -131,19 +138,14 @@ export function createServices(
     onDropped: (dropped) =>
       logger.error({ dropped }, 'audit events dropped: the store refused them or too many waited'),
   });
-  const pats = createPatService({
-    pats: storage.pats,
-    users: storage.users,
+  const tokenCache = createPatCache({
     cache: stores.cache,
     barrier: storage.barrier,
-    audit,
-    format,
-    clock,
-    policy: config.policy,
-    cacheTtlSeconds: config.cacheTtlSeconds,
     codec: createCacheCodec(stores.keyring),
-    localCache: { ttlMs: config.localCache.ttlSeconds * 1000, max: config.localCache.max },
+    ttlSeconds: config.cacheTtlSeconds,
     negativeTtlSeconds: config.negativeCacheTtlSeconds,
+    local: { ttlMs: config.localCache.ttlSeconds * 1000, max: config.localCache.max },
+    clock,
     onCacheError: (operation, error) => {
       metrics.storeError('redis');
       const message =
@@ -152,14 +154,21 @@ export function createServices(
           : 'Redis unavailable; answering from MongoDB';
       warn(`cache:${operation}`, { operation, err: describeError(error) }, message);
     },
-    onBackgroundError: (operation, error) => {
-      metrics.storeError('mongodb');
-      warn(`background:${operation}`, { operation, err: describeError(error) }, 'background write failed');
-    },
+    onBackgroundError: backgroundError,
+  });
+  const pats = createPatService({
+    pats: storage.pats,
+    users: storage.users,
+    tokenCache,
+    audit,
+    format,
+    clock,
+    policy: config.policy,
+    onBackgroundError: backgroundError,
     onLookup: (layer) => metrics.lookup(layer),
     onLastUsedWrite: () => metrics.lastUsedWrite(),
     events: events.outbox,
   });
   const users = createUserService({ users: storage.users, pats, audit, clock, events: events.outbox });
-  return { format, audit, pats, users, ...events };
+  return { format, audit, pats, users, tokenCache, ...events };
 }

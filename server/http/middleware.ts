@@ -40,13 +40,17 @@ export function requestLog(logger: Logger): Middleware {
  * Every URL Tokenwarden writes (discovery, `iss`, the endpoints in its metadata) comes from `ISSUER`, never from
  * the request: the protocol and host Koa reports are set here from the issuer, whatever `Host` or
  * `X-Forwarded-Host` a client sent. Otherwise a cache that ignores `Host` could be fed a discovery document
- * pointing resource servers, and their client secrets, elsewhere.
+ * pointing resource servers, and their client secrets, elsewhere. `onOtherHost` (development only) hears of a
+ * request whose `Host` is not the issuer's: its client would find every URL in discovery on another host.
  */
-export function issuerOrigin(issuer: string): Middleware {
+export function issuerOrigin(issuer: string, onOtherHost?: (host: string) => void): Middleware {
   const url = new URL(issuer);
   const protocol = url.protocol.slice(0, -1);
   return async function originFromIssuer(ctx, next) {
     const headers = ctx.req.headers;
+    if (onOtherHost && headers.host !== undefined && headers.host.toLowerCase() !== url.host) {
+      onOtherHost(headers.host);
+    }
     headers.host = url.host;
     headers['x-forwarded-host'] = url.host;
     headers['x-forwarded-proto'] = protocol;

@@ -5,12 +5,17 @@
  * constant time with the stored one, expired secrets refused. Anything it cannot decide (another method, a
  * malformed header) or refuses is left to oidc-provider, which renders the RFC-shaped error and is the one place
  * failed authentications are counted.
+ *
+ * An authenticated client comes with what introspection needs of its metadata (the resources it serves), built once
+ * per metadata object, so a warm request reads nothing more.
  */
 import { LRUCache } from 'lru-cache';
 
 import type { OidcPayload, OidcStore } from '../../adapters/types.ts';
 import { clientSecretMatches, storedSecretDigest } from '../services/client-secret-hash.ts';
+import { RESOURCES_METADATA } from '../services/clients.ts';
 import type { Clock } from '../services/clock.ts';
+import { introspectionClientOf, type IntrospectionClient } from './introspect.ts';
 
 /** The client credentials as presented: from the Authorization header or the body. */
 export interface PresentedSecret {
@@ -18,9 +23,10 @@ export interface PresentedSecret {
   readonly clientSecret: string;
 }
 
-/** `authenticated`: the client id; `rejected`: definitely wrong; `undecided`: let oidc-provider handle it. */
+/** `authenticated`: the client; `rejected`: definitely wrong; `undecided`: let oidc-provider handle it. */
 export type SecretCheck =
-  { readonly outcome: 'authenticated'; readonly clientId: string } | { readonly outcome: 'rejected' | 'undecided' };
+  | { readonly outcome: 'authenticated'; readonly client: IntrospectionClient }
+  | { readonly outcome: 'rejected' | 'undecided' };
 
 export interface SecretAuthenticator {
   /** `header`: the `Authorization` header the secret came from, remembered once it authenticates. */
@@ -63,6 +69,16 @@ export function createSecretAuthenticator(deps: {
   };
   /** Stored secrets' digests, decoded once. */
   const digests = new LRUCache<string, Buffer>({ max: 10_000 });
+  /** The answer for a client that authenticated, once per metadata object (a changed client is a new object). */
+  const authenticated = new WeakMap<object, SecretCheck>();
+  const success = (metadata: OidcPayload, clientId: string): SecretCheck => {
+    let check = authenticated.get(metadata);
+    if (!check) {
+      check = { outcome: 'authenticated', client: introspectionClientOf(clientId, metadata[RESOURCES_METADATA]) };
+      authenticated.set(metadata, check);
+    }
+    return check;
+  };
   const decide = (metadata: OidcPayload | undefined, { clientId, clientSecret }: PresentedSecret): SecretCheck => {
     if (!metadata) return UNDECIDED;
     const method =
@@ -78,12 +94,12 @@ export function createSecretAuthenticator(deps: {
       digest = decoded;
       digests.set(metadata.client_secret, digest);
     }
-    return clientSecretMatches(digest, clientSecret) ? { outcome: 'authenticated', clientId } : REJECTED;
+    return clientSecretMatches(digest, clientSecret) ? success(metadata, clientId) : REJECTED;
   };
   const decideAndRemember = (metadata: OidcPayload | undefined, presented: PresentedSecret, header?: string) => {
     const check = decide(metadata, presented);
     if (header !== undefined && metadata && check.outcome === 'authenticated') {
-      headers.set(header, { check: { outcome: 'authenticated', clientId: presented.clientId }, metadata });
+      headers.set(header, { check, metadata });
     }
     return check;
   };
@@ -99,7 +115,7 @@ export function createSecretAuthenticator(deps: {
     remembered(header) {
       const entry = headers.get(header);
       if (!entry) return undefined;
-      if (current(entry.check.clientId) !== entry.metadata || expired(entry.metadata)) {
+      if (current(entry.check.client.clientId) !== entry.metadata || expired(entry.metadata)) {
         headers.delete(header);
         return undefined;
       }

@@ -1,11 +1,11 @@
 /**
- * The introspection fast path: `POST /introspect` with a PAT-shaped token and client_secret_basic or
- * client_secret_post is answered here, in front of Koa and without oidc-provider's middleware chain (JOSE header
+ * The introspection fast path: `POST /introspect` with client_secret_basic or client_secret_post (for PATs and
+ * OAuth access tokens alike) is answered here, in front of Koa and without oidc-provider's middleware chain (JOSE header
  * decoding of every token, AsyncLocalStorage, generic client authentication, parameter assembly). It is a second
  * transport over the same steps as oidc-provider's endpoint: the same lookup (`introspect.ts`) and the same renderer
  * (`render.ts`); the parity test checks status, headers and body request by request.
  *
- * Anything else goes to oidc-provider unchanged: JWT client authentication, non-PAT tokens, a JWT response
+ * Anything else goes to oidc-provider unchanged: JWT client authentication, a JWT response
  * (`Accept: application/token-introspection+jwt`), repeated or unknown parameters, malformed or failed client
  * authentication (so its RFC-shaped errors, and the failed-authentication throttle, stay the only ones). The body
  * this step read is replayed to it.
@@ -17,8 +17,7 @@ import { ServiceUnavailable } from '../errors.ts';
 import { sendError } from '../http/errors.ts';
 import type { PresentedSecret, SecretAuthenticator, SecretCheck } from './client-secrets.ts';
 import { FORM_BODY_LIMIT, basicCredentials, readFormBodyThen, replayFormBody } from './form.ts';
-import type { PatFormat } from '../services/pat-format.ts';
-import type { Introspector } from './introspect.ts';
+import type { IntrospectionClient, Introspector } from './introspect.ts';
 import { INACTIVE, renderActive, type ActiveSubject } from './render.ts';
 
 interface Params {
@@ -93,7 +92,6 @@ function parseParams(raw: Buffer): Params | null {
 
 export interface FastIntrospectionDeps {
   readonly introspector: Introspector;
-  readonly format: PatFormat;
   readonly authenticator: SecretAuthenticator;
   readonly issuer: string;
   readonly patClientId: string;
@@ -137,7 +135,7 @@ export type FastPathDone = (error: unknown, outcome: false | 'aborted' | FastOut
 export function fastIntrospectionHandler(
   deps: FastIntrospectionDeps,
 ): (req: IncomingMessage, res: ServerResponse, done: FastPathDone) => void {
-  const { introspector, format, authenticator, issuer, patClientId } = deps;
+  const { introspector, authenticator, issuer, patClientId } = deps;
   /**
    * An answer as it goes on the wire: the JSON bytes and the header list (name, value, …), built once per subject
    * (the in-process layer hands out the same subject until the token changes), so a warm answer allocates nothing.
@@ -181,10 +179,10 @@ export function fastIntrospectionHandler(
     done(null, 'error');
   };
 
-  const introspect = (res: ServerResponse, token: string, clientId: string, done: FastPathDone) => {
+  const introspect = (res: ServerResponse, token: string, client: IntrospectionClient, done: FastPathDone) => {
     let hot: ActiveSubject | null | undefined;
     try {
-      hot = introspector.introspectCached(token, clientId);
+      hot = introspector.introspectCached(token, client);
     } catch (error) {
       done(error, false);
       return;
@@ -194,7 +192,7 @@ export function fastIntrospectionHandler(
       return;
     }
     introspector
-      .introspect(token, clientId)
+      .introspect(token, client)
       .then(
         (subject) => done(null, answer(res, subject)),
         (error: unknown) => unavailable(res, error, done),
@@ -204,7 +202,7 @@ export function fastIntrospectionHandler(
 
   const authenticated = (res: ServerResponse, token: string, check: SecretCheck, done: FastPathDone) => {
     if (check.outcome !== 'authenticated') done(null, false);
-    else introspect(res, token, check.clientId, done);
+    else introspect(res, token, check.client, done);
   };
 
   return (req, res, told) => {
@@ -244,11 +242,11 @@ export function fastIntrospectionHandler(
       }
       const params = parseParams(raw);
       const token = params?.token;
-      if (!params || !token || !format.hasPrefix(token)) return leave(null, false);
+      if (!params || !token) return leave(null, false);
       const header = req.headers.authorization;
       if (header !== undefined && params.client_secret === undefined) {
         const remembered = authenticator.remembered(header);
-        if (remembered && (params.client_id === undefined || params.client_id === remembered.clientId)) {
+        if (remembered && (params.client_id === undefined || params.client_id === remembered.client.clientId)) {
           return authenticated(res, token, remembered, leave);
         }
       }

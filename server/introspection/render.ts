@@ -1,29 +1,18 @@
 /**
- * The one renderer of an active introspection answer (RFC 7662 §2.2), for PATs and OAuth access tokens alike,
- * used by both transports (the fast path and oidc-provider's endpoint). Members in the order oidc-provider writes
- * them, so the answer reads like any oidc-provider answer.
+ * The one renderer of an active introspection answer (RFC 7662 §2.2), for PATs, OAuth access tokens and access
+ * tokens from token exchange alike, used by both transports (the fast path and oidc-provider's endpoint). Members in
+ * the order oidc-provider writes them, so the answer reads like any oidc-provider answer.
  */
 import { hash } from 'node:crypto';
 
-import type { LivePat } from '../pats/types.ts';
-
-/** An OAuth access token issued by `/token`, as introspection needs it (from oidc-provider's token model). */
-export interface OAuthTokenSubject {
-  /** The token value (never rendered: `jti` is derived from it). */
-  readonly value: string;
-  readonly clientId: string;
-  /** The user, for tokens issued on behalf of one; absent for client_credentials. */
-  readonly accountId?: string | undefined;
-  readonly scope?: string | undefined;
-  readonly exp: number;
-  readonly iat: number;
-  readonly aud?: string | readonly string[] | undefined;
-  readonly extra?: Readonly<Record<string, unknown>> | undefined;
-}
+import type { LivePat, OAuthToken } from '../pats/types.ts';
+import type { ExchangedToken } from '../services/token-exchange.ts';
 
 /** What introspection found active. */
 export type ActiveSubject =
-  { readonly kind: 'pat'; readonly live: LivePat } | { readonly kind: 'oauth'; readonly token: OAuthTokenSubject };
+  | { readonly kind: 'pat'; readonly live: LivePat }
+  | { readonly kind: 'oauth'; readonly token: OAuthToken }
+  | { readonly kind: 'exchanged'; readonly token: ExchangedToken; readonly live: LivePat };
 
 /**
  * The public identifier (`jti`) of an OAuth access token: derived from its value, so it names the token without
@@ -53,6 +42,25 @@ export function renderActive(subject: ActiveSubject, issuer: string, patClientId
       token_type: 'Bearer',
     };
   }
+  if (subject.kind === 'exchanged') {
+    // Like an OAuth access token, with the claims the JWT itself carries (what a resource server verifying it
+    // locally reads), and the PAT it came from.
+    const { token, live } = subject;
+    return {
+      active: true,
+      sub: token.sub,
+      username: live.username,
+      pat_id: token.patId,
+      client_id: token.clientId,
+      exp: token.exp,
+      iat: token.iat,
+      iss: issuer,
+      jti: token.jti,
+      aud: token.aud,
+      ...(token.scope ? { scope: token.scope } : {}),
+      token_type: 'Bearer',
+    };
+  }
   const token = subject.token;
   return {
     active: true,
@@ -61,10 +69,10 @@ export function renderActive(subject: ActiveSubject, issuer: string, patClientId
     sub: token.accountId ?? token.clientId,
     ...token.extra,
     client_id: token.clientId,
-    exp: token.exp,
-    iat: token.iat,
+    exp: token.expiresAt,
+    iat: token.issuedAt,
     iss: issuer,
-    jti: oauthTokenId(token.value),
+    jti: token.jti,
     ...(token.aud === undefined ? {} : { aud: token.aud }),
     ...(token.scope ? { scope: token.scope } : {}),
     token_type: 'Bearer',

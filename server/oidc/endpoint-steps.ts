@@ -8,11 +8,18 @@
  *   all is `401 invalid_client` (RFC 6749 §5.2), where oidc-provider says `400 invalid_request`.
  * - `rejectStructuredTokens` is removed (introspection, revocation): a JWT this server did not issue is just an
  *   unknown token, `{"active":false}` (RFC 7662 §2.2) or `200` (RFC 7009 §2.2), never `unsupported_token_type`.
- * - `renderTokenResponse` (introspection) is replaced by Tokenwarden's introspection, which answers PATs and OAuth
- *   access tokens with the one renderer the fast path also uses.
+ * - `allowedGrantTypeCheck` (token): a client whose `grant_types` lack the requested grant type gets
+ *   `unauthorized_client` (RFC 6749 §5.2), where oidc-provider says `invalid_request`. That is how a client not
+ *   allowed to exchange tokens is refused.
+ * - `renderTokenResponse` (introspection) is replaced by Tokenwarden's introspection, which answers PATs, OAuth
+ *   access tokens and exchanged access tokens with the one renderer the fast path also uses.
  * - `revokeToken` (revocation): a PAT is revoked by Tokenwarden, whatever the state of its user, grace values
- *   included; anything else is left to oidc-provider's own step, wrapped so that the revocation of an OAuth token
- *   is recorded as a lifecycle event.
+ *   included; an access token from token exchange is refused with `unsupported_token_type` (RFC 7009 §2.2.1: it is
+ *   not revocable on its own; revoking its PAT ends it at introspection); anything else is left to oidc-provider's
+ *   own step, wrapped so that the revocation of an OAuth token is recorded as a lifecycle event.
+ *
+ * A store outage in any of Tokenwarden's steps (and in the token exchange grant) is answered as the adapter's are:
+ * `503 temporarily_unavailable` with `Retry-After`, never oidc-provider's `500 server_error`.
  *
  * The arrays are module singletons shared by every Provider in the process, so the steps are installed once and
  * find the Tokenwarden instance they serve through the provider that runs them ({@link registerEndpointHooks}).
@@ -25,6 +32,9 @@ import introspection from 'oidc-provider/lib/actions/introspection.js';
 import revocation from 'oidc-provider/lib/actions/revocation.js';
 import token from 'oidc-provider/lib/actions/token.js';
 
+import { StoreUnavailableError } from '../../adapters/types.ts';
+import { ServiceUnavailable, UnauthorizedClient, UnsupportedTokenType } from '../errors.ts';
+
 type Step = (ctx: unknown, next: () => Promise<void>) => unknown;
 
 /** The part of oidc-provider's request context these steps read. */
@@ -32,17 +42,26 @@ interface OidcContext {
   oidc: {
     provider: Provider;
     params?: Record<string, unknown>;
-    client?: { clientId: string; clientAuthMethod: string };
+    client?: IntrospectingClient & { clientAuthMethod: string; grantTypeAllowed(type: unknown): boolean };
   };
   headers: Record<string, string | string[] | undefined>;
   body: unknown;
   status: number;
 }
 
+/**
+ * The authenticated client as oidc-provider loaded it: its id, and the resources it serves (its `resources`
+ * metadata, `RESOURCES_METADATA` in `server/services/clients.ts`; oidc-provider keeps extra metadata's names).
+ */
+export interface IntrospectingClient {
+  readonly clientId: string;
+  readonly resources?: unknown;
+}
+
 /** What the steps ask the Tokenwarden instance behind a provider. */
 export interface EndpointHooks {
-  /** The introspection answer for `token`, asked by `clientId` (already authenticated). */
-  introspect(token: string, clientId: string): Promise<Record<string, unknown>>;
+  /** The introspection answer for `token`, asked by `client` (already authenticated). */
+  introspect(token: string, client: IntrospectingClient): Promise<Record<string, unknown>>;
   /** Whether a token value is Tokenwarden's to revoke (a PAT), rather than oidc-provider's. */
   ownsToken(token: string): boolean;
   /** Revokes the PAT behind `token`, presented by `clientId`. */
@@ -52,13 +71,34 @@ export interface EndpointHooks {
    * around it (an intent before, confirmed after).
    */
   revokeOAuth(token: string, clientId: string, revoke: () => Promise<void>): Promise<void>;
+  /** Whether `token` is an access token issued by token exchange (which `/revoke` does not revoke). */
+  isExchangedToken(token: string): Promise<boolean>;
 }
 
 const hooksByProvider = new WeakMap<Provider, EndpointHooks>();
 
+/**
+ * Runs a step's work, turning an unreachable store into `503 temporarily_unavailable` (rendered by oidc-provider
+ * like its own errors; the HTTP layer adds `Retry-After`).
+ */
+export async function storeOutageAs503<T>(operation: () => Promise<T>): Promise<T> {
+  try {
+    return await operation();
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw new ServiceUnavailable(undefined, undefined, error);
+    throw error;
+  }
+}
+
 /** Connects a provider to the Tokenwarden instance its endpoints serve. */
 export function registerEndpointHooks(provider: Provider, hooks: EndpointHooks): void {
-  hooksByProvider.set(provider, hooks);
+  hooksByProvider.set(provider, {
+    introspect: (token, client) => storeOutageAs503(() => hooks.introspect(token, client)),
+    ownsToken: (token) => hooks.ownsToken(token),
+    revoke: (token, clientId) => storeOutageAs503(() => hooks.revoke(token, clientId)),
+    isExchangedToken: (token) => storeOutageAs503(() => hooks.isExchangedToken(token)),
+    revokeOAuth: (token, clientId, revoke) => storeOutageAs503(() => hooks.revokeOAuth(token, clientId, revoke)),
+  });
 }
 
 function hooksOf(ctx: OidcContext): EndpointHooks {
@@ -91,7 +131,14 @@ async function renderTokenResponse(ctx: OidcContext): Promise<void> {
     ctx.body = { active: false };
     return;
   }
-  ctx.body = await hooksOf(ctx).introspect(String(params?.token), client!.clientId);
+  ctx.body = await hooksOf(ctx).introspect(String(params?.token), client!);
+}
+
+async function allowedGrantTypeCheck(ctx: OidcContext, next: () => Promise<void>): Promise<void> {
+  if (!ctx.oidc.client!.grantTypeAllowed(ctx.oidc.params?.grant_type)) {
+    throw new UnauthorizedClient('requested grant type is not allowed for this client');
+  }
+  await next();
 }
 
 function stepNamed(steps: Step[], name: string): number {
@@ -116,6 +163,7 @@ export function installEndpointSteps(): void {
   for (const list of Object.values(steps)) stepNamed(list, 'rejectClientAuthDupes');
   for (const list of [steps.introspection, steps.revocation]) stepNamed(list, 'rejectStructuredTokens');
   stepNamed(steps.introspection, 'renderTokenResponse');
+  stepNamed(steps.token, 'allowedGrantTypeCheck');
   const originalRevoke = steps.revocation[stepNamed(steps.revocation, 'revokeToken')]!;
 
   for (const list of Object.values(steps)) {
@@ -123,6 +171,7 @@ export function installEndpointSteps(): void {
   }
   for (const list of [steps.introspection, steps.revocation]) list.splice(stepNamed(list, 'rejectStructuredTokens'), 1);
   steps.introspection[stepNamed(steps.introspection, 'renderTokenResponse')] = renderTokenResponse as Step;
+  steps.token[stepNamed(steps.token, 'allowedGrantTypeCheck')] = allowedGrantTypeCheck as Step;
   steps.revocation[stepNamed(steps.revocation, 'revokeToken')] = async function revokeToken(
     ctx: unknown,
     next: () => Promise<void>,
@@ -131,7 +180,11 @@ export function installEndpointSteps(): void {
     const value = String(c.oidc.params?.token);
     const hooks = hooksOf(c);
     if (hooks.ownsToken(value)) await hooks.revoke(value, c.oidc.client!.clientId);
-    else await hooks.revokeOAuth(value, c.oidc.client!.clientId, async () => void (await originalRevoke(ctx, next)));
+    else if (await hooks.isExchangedToken(value)) {
+      throw new UnsupportedTokenType(
+        'an access token from token exchange is not revoked on its own: revoke the personal access token it came from',
+      );
+    } else await hooks.revokeOAuth(value, c.oidc.client!.clientId, async () => void (await originalRevoke(ctx, next)));
   };
   installed = true;
 }

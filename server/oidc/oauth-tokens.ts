@@ -6,7 +6,8 @@
  */
 import type Provider from 'oidc-provider';
 
-import type { OAuthTokenSubject } from '../introspection/render.ts';
+import { oauthTokenId } from '../introspection/render.ts';
+import type { OAuthToken } from '../pats/types.ts';
 
 interface TokenModel {
   isValid: boolean;
@@ -21,11 +22,7 @@ interface TokenModel {
 }
 
 /** The active OAuth access token with this value, asked about by `clientId`; null when there is none. */
-export async function findOAuthToken(
-  provider: Provider,
-  value: string,
-  clientId: string,
-): Promise<OAuthTokenSubject | null> {
+export async function findOAuthToken(provider: Provider, value: string, clientId: string): Promise<OAuthToken | null> {
   const [access, credentials] = (await Promise.all([
     provider.AccessToken.find(value),
     provider.ClientCredentials.find(value),
@@ -43,14 +40,16 @@ export async function findOAuthToken(
   }
   if (token.clientId !== clientId && !(await provider.Client.find(token.clientId))) return null;
   return {
-    value,
+    kind: 'oauth',
+    jti: oauthTokenId(value),
     clientId: token.clientId,
     accountId: token.accountId,
     scope: token.scope,
-    exp: token.exp,
-    iat: token.iat,
+    expiresAt: token.exp,
+    issuedAt: token.iat,
     aud: token.aud,
     extra: token.extra,
+    grantBound: token.grantId !== undefined,
   };
 }
 

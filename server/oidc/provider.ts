@@ -1,6 +1,7 @@
 /**
- * oidc-provider 9, configured as Tokenwarden's OAuth 2.0 authorization server: client_credentials at `/token`,
- * RFC 7662 introspection at `/introspect`, RFC 7009 revocation at `/revoke`, JWKS at `/jwks`, RFC 8414 discovery.
+ * oidc-provider 9, configured as Tokenwarden's OAuth 2.0 authorization server: client_credentials and RFC 8693 token
+ * exchange (`token-exchange.ts`) at `/token`, RFC 7662 introspection at `/introspect`, RFC 7009 revocation at
+ * `/revoke`, JWKS at `/jwks`, RFC 8414 discovery.
  *
  * oidc-provider parses requests and authenticates clients (every method) at those endpoints; Tokenwarden's steps
  * inside them (`endpoint-steps.ts`) answer introspection for PATs and OAuth tokens alike and revoke PATs. Its own
@@ -21,9 +22,12 @@ import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
 import type { Config, SigningJwk } from '../../config/index.ts';
 import { ServiceUnavailable } from '../errors.ts';
 import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../services/client-secret-hash.ts';
-import { CLIENT_AUTH_METHODS, CLIENT_SCOPE } from '../services/clients.ts';
+import { CLIENT_AUTH_METHODS, CLIENT_SCOPE, MAX_RESOURCES, RESOURCES_METADATA } from '../services/clients.ts';
 import type { PatFormat } from '../services/pat-format.ts';
+import { isResourceIndicator } from '../services/resources.ts';
+import type { TokenExchange } from '../services/token-exchange.ts';
 import { installEndpointSteps, registerEndpointHooks, type EndpointHooks } from './endpoint-steps.ts';
+import { registerTokenExchange, tokenExchangeClaims } from './token-exchange.ts';
 
 /** The scope that grants access to the management API. */
 export const ADMIN_SCOPE = 'admin';
@@ -31,14 +35,25 @@ export const ADMIN_SCOPE = 'admin';
 /** Token models whose lookups may receive a PAT value. */
 const TOKEN_MODELS = new Set(['AccessToken', 'ClientCredentials', 'RefreshToken']);
 
+/** Access tokens whose introspection answers are cached (`pats/oauth-lookup.ts`). */
+const CACHED_MODELS = new Set(['AccessToken', 'ClientCredentials']);
+
+/** What ends an access token's cached answers when the token is destroyed (revoked). */
+export interface TokenDestroyedHooks {
+  before(value: string): Promise<void>;
+  after(value: string): Promise<void>;
+}
+
 /** Builds the adapter class oidc-provider instantiates once per model name. */
 export function createAdapterClass(deps: {
   store: OidcStore;
   format: PatFormat;
   /** Told when storage is unreachable (oidc-provider does not report an exposed 503 as a server error). */
   onUnavailable?: (error: StoreUnavailableError) => void;
+  /** Around destroying an access token (revocation): its cached answers end with it. */
+  tokenDestroyed?: TokenDestroyedHooks;
 }): new (name: string) => Adapter {
-  const { store, format, onUnavailable } = deps;
+  const { store, format, onUnavailable, tokenDestroyed } = deps;
   const guard = async <T>(operation: () => Promise<T>): Promise<T> => {
     try {
       return await operation();
@@ -80,7 +95,10 @@ export function createAdapterClass(deps: {
     }
 
     async destroy(id: string) {
+      const cached = tokenDestroyed && CACHED_MODELS.has(this.name);
+      if (cached) await tokenDestroyed.before(id);
       await guard(() => store.destroy(this.name, id));
+      if (cached) await tokenDestroyed.after(id);
     }
 
     async revokeByGrantId(grantId: string) {
@@ -144,9 +162,28 @@ export interface ProviderDeps {
   readonly cookieKeys: readonly string[];
   /** What Tokenwarden's steps inside the endpoints ask of this instance, once the provider exists. */
   readonly hooks: (provider: Provider) => EndpointHooks;
+  /** Around destroying an access token (revocation). */
+  readonly tokenDestroyed?: TokenDestroyedHooks;
+  /** The rules of RFC 8693 token exchange (the grant type is registered on the provider). */
+  readonly exchange: TokenExchange;
   readonly onUnavailable?: (error: StoreUnavailableError) => void;
   /** Extends the configuration before the provider is built (the embedded console: `embedded-console.ts`). */
   readonly configure?: (configuration: Configuration) => Configuration;
+}
+
+/**
+ * oidc-provider's `extraClientMetadata` validator for `resources` (the RFC 8707 resource indicators a resource-server
+ * client serves): absent, or a list of distinct absolute URIs without a fragment. Runs whenever a client is loaded
+ * or registered.
+ */
+function validateClientResources(_ctx: unknown, key: string, value: unknown): void {
+  if (key !== RESOURCES_METADATA || value === undefined) return;
+  if (!Array.isArray(value) || value.length > MAX_RESOURCES || new Set(value).size !== value.length) {
+    throw new errors.InvalidClientMetadata(`${key} must be a list of at most ${MAX_RESOURCES} distinct resources`);
+  }
+  if (!value.every(isResourceIndicator)) {
+    throw new errors.InvalidClientMetadata(`${key} must be absolute URIs without a fragment (RFC 8707)`);
+  }
 }
 
 /** Creates the configured oidc-provider instance (a Koa application). */
@@ -182,6 +219,7 @@ export function createProvider(deps: ProviderDeps): Provider {
       store: deps.store,
       format: deps.format,
       ...(deps.onUnavailable ? { onUnavailable: deps.onUnavailable } : {}),
+      ...(deps.tokenDestroyed ? { tokenDestroyed: deps.tokenDestroyed } : {}),
     }),
     clients,
     jwks: { keys: deps.jwks.keys.map((k) => ({ ...k })) },
@@ -189,6 +227,11 @@ export function createProvider(deps: ProviderDeps): Provider {
     scopes: [ADMIN_SCOPE, CLIENT_SCOPE],
     claims: { openid: ['sub'] },
     clientAuthMethods: [...CLIENT_AUTH_METHODS],
+    extraClientMetadata: { properties: [RESOURCES_METADATA], validator: validateClientResources },
+    // The claims token exchange adds to the JWTs it issues (`pat_id`, `pat_vid`); nothing for other tokens.
+    async extraTokenClaims(_ctx, token) {
+      return tokenExchangeClaims(token);
+    },
     clientDefaults: {
       grant_types: ['client_credentials'],
       response_types: [],
@@ -245,5 +288,6 @@ export function createProvider(deps: ProviderDeps): Provider {
   keepOpaqueTokensApartFromPats(provider, deps.format);
   compareHashedClientSecrets(provider);
   registerEndpointHooks(provider, deps.hooks(provider));
+  registerTokenExchange(provider, { exchange: deps.exchange, signingAlg });
   return provider;
 }

@@ -1,14 +1,16 @@
 /**
- * The shared cache's entry format (Redis key `pat:<sha256 of the value>`), versioned and authenticated.
+ * The shared cache's entry format (Redis key `pat:<sha256 of the value>`, for PATs and OAuth access tokens alike),
+ * versioned and authenticated.
  *
- * An entry is `2.<mac>.<body>`: `body` is a marker (`revoked`, `stale`, `unknown`) or the JSON of a live answer,
+ * An entry is `2.<mac>.<body>`: `body` is a marker (`revoked`, `stale`, `unknown`) or the JSON of a live answer (a
+ * PAT's, or with `"k":"o"` an OAuth access token's),
  * and `mac` is HMAC-SHA256 (key derived from `SECRET_KEY`) over the Redis key and the body. Binding the key means an
  * entry copied under another token's key does not verify: whoever can write to Redis cannot make a value active,
  * nor move an answer from one token to another. An entry that does not verify (forged, corrupted, or written by an
  * older version) decodes as `untrusted`: the lookup then asks MongoDB and overwrites it.
  */
 import type { Keyring } from '../services/keyring.ts';
-import type { LivePat } from './types.ts';
+import type { CachedAnswer, OAuthToken } from './types.ts';
 
 /** The entry format this code writes. */
 const CACHE_CODEC_VERSION = '2';
@@ -16,13 +18,27 @@ const CACHE_CODEC_VERSION = '2';
 /** A decoded entry. */
 export type CacheEntry =
   | { readonly kind: 'revoked' | 'stale' | 'unknown' }
-  | { readonly kind: 'live'; readonly live: LivePat; readonly writtenAt: number }
+  | { readonly kind: 'live'; readonly live: CachedAnswer; readonly writtenAt: number }
   | { readonly kind: 'untrusted' };
 
 /** Markers: a revocation tombstone, a "read MongoDB" marker around a change, a remembered unknown value. */
 export type CacheMarker = 'revoked' | 'stale' | 'unknown';
 
+interface CachedOAuth {
+  k: 'o';
+  j: string;
+  c: string;
+  a?: string | undefined;
+  s?: string | undefined;
+  x: number;
+  t: number;
+  d?: string | readonly string[] | undefined;
+  e?: Readonly<Record<string, unknown>> | undefined;
+  w: number;
+}
+
 interface CachedPat {
+  k?: undefined;
   i: string;
   u: string;
   n: string;
@@ -42,9 +58,24 @@ export interface CacheCodec {
   /** The stored form of a marker under `key`. */
   marker(key: string, marker: CacheMarker): string;
   /** The stored form of a live answer under `key`, stamped with `writtenAtMs`. */
-  live(key: string, live: LivePat, writtenAtMs: number): string;
+  live(key: string, live: CachedAnswer, writtenAtMs: number): string;
   /** Reads a stored entry found under `key`. */
   decode(key: string, raw: string): CacheEntry;
+}
+
+function oauthOf(c: CachedOAuth): OAuthToken {
+  return {
+    kind: 'oauth',
+    jti: c.j,
+    clientId: c.c,
+    accountId: c.a,
+    scope: c.s,
+    expiresAt: c.x,
+    issuedAt: c.t,
+    aud: c.d,
+    extra: c.e,
+    grantBound: false,
+  };
 }
 
 /** Creates the codec over the keyring's `cache-mac` keys. */
@@ -54,6 +85,21 @@ export function createCacheCodec(keyring: Keyring): CacheCodec {
   return {
     marker: seal,
     live(key, p, writtenAtMs) {
+      if (p.kind === 'oauth') {
+        const o: CachedOAuth = {
+          k: 'o',
+          j: p.jti,
+          c: p.clientId,
+          a: p.accountId,
+          s: p.scope,
+          x: p.expiresAt,
+          t: p.issuedAt,
+          d: p.aud,
+          e: p.extra,
+          w: writtenAtMs,
+        };
+        return seal(key, JSON.stringify(o));
+      }
       const c: CachedPat = {
         i: p.id,
         u: p.userId,
@@ -75,11 +121,13 @@ export function createCacheCodec(keyring: Keyring): CacheCodec {
       if (!keyring.verify('cache-mac', `${key}\n${body}`, raw.slice(first + 1, second))) return UNTRUSTED;
       if (MARKERS.has(body)) return { kind: body as CacheMarker };
       try {
-        const c = JSON.parse(body) as CachedPat;
+        const c = JSON.parse(body) as CachedPat | CachedOAuth;
+        if (c.k === 'o') return { kind: 'live', writtenAt: c.w, live: oauthOf(c) };
         return {
           kind: 'live',
           writtenAt: c.w,
           live: {
+            kind: 'pat',
             id: c.i,
             userId: c.u,
             username: c.n,

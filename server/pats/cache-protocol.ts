@@ -1,7 +1,7 @@
 /**
- * The cache protocol: how PAT answers are kept in front of MongoDB, in the shared cache (Redis, keys
- * `pat:<sha256 of the value>`, entries authenticated by `cache-codec.ts`) and in an in-process LRU, without ever
- * answering `active:true` for a revoked token.
+ * The cache protocol: how PAT and OAuth access token answers are kept in front of MongoDB, in the shared cache
+ * (Redis, keys `pat:<sha256 of the value>` for both kinds, entries authenticated by `cache-codec.ts`) and in an
+ * in-process LRU, without ever answering `active:true` for a revoked token.
  *
  * Shared cache:
  * - a live answer is written with `SET NX`, TTL = min(cache TTL, time left before the PAT expires); a rotated-out
@@ -31,7 +31,7 @@ import { LRUCache } from 'lru-cache';
 import type { BarrierStore, Cache } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
 import type { CacheCodec, CacheMarker } from './cache-codec.ts';
-import type { LivePat } from './types.ts';
+import type { CachedAnswer } from './types.ts';
 
 /** What the shared cache holds for a hash, as the lookup must treat it. */
 export type SharedEntry =
@@ -43,23 +43,23 @@ export type SharedEntry =
   /** A change is under way: read MongoDB, keep nothing. */
   | { readonly kind: 'stale' }
   /** A trusted live answer. */
-  | { readonly kind: 'live'; readonly live: LivePat }
+  | { readonly kind: 'live'; readonly live: CachedAnswer }
   /** Written before the barrier, or failing authentication: read MongoDB, then replace it by compare-and-set. */
   | { readonly kind: 'suspect'; readonly raw: string };
 
 /** What MongoDB said of a hash (`gone`: a rotated-out value past its grace period, inactive for good). */
 export type StoreAnswer =
-  { readonly kind: 'live'; readonly live: LivePat } | { readonly kind: 'revoked' | 'stale' | 'unknown' | 'gone' };
+  { readonly kind: 'live'; readonly live: CachedAnswer } | { readonly kind: 'revoked' | 'stale' | 'unknown' | 'gone' };
 
 export interface PatCache {
   /** The in-process answer for a hash (null: inactive), or undefined when it has none it may use. */
-  memory(hash: string): { readonly live: LivePat | null } | undefined;
+  memory(hash: string): { readonly live: CachedAnswer | null } | undefined;
   /** The invalidation epoch, read at the start of a lookup: a fill is kept only if it has not moved since. */
   epoch(): number;
   /** Reads the shared cache. Never rejects: a failure is `off`. */
   shared(hash: string): Promise<SharedEntry>;
   /** Keeps a trusted shared answer in memory too. */
-  keep(hash: string, live: LivePat | null, epoch: number): void;
+  keep(hash: string, live: CachedAnswer | null, epoch: number): void;
   /** After MongoDB answered: fills, replaces or marks the caches accordingly. Never rejects. */
   remember(hash: string, shared: SharedEntry, answer: StoreAnswer, epoch: number): Promise<void>;
   /** Before a change is written to MongoDB: short-lived `stale` markers everywhere. */
@@ -131,7 +131,7 @@ export function createPatCache(deps: PatCacheDeps): PatCache {
 
   const local =
     cache && deps.local.ttlMs > 0
-      ? new LRUCache<string, { live: LivePat | null; at: number }>({ max: deps.local.max, ttl: deps.local.ttlMs })
+      ? new LRUCache<string, { live: CachedAnswer | null; at: number }>({ max: deps.local.max, ttl: deps.local.ttlMs })
       : null;
   let subscribed = false;
   /** Bumped on every invalidation seen: a fill that started before a bump is not kept. */
@@ -155,7 +155,7 @@ export function createPatCache(deps: PatCacheDeps): PatCache {
       },
     );
   }
-  const keepLocally = (hash: string, live: LivePat | null, epoch: number) => {
+  const keepLocally = (hash: string, live: CachedAnswer | null, epoch: number) => {
     if (local && subscribed && epoch === invalidationEpoch) local.set(hash, { live, at: wallMs() });
   };
 
@@ -220,7 +220,7 @@ export function createPatCache(deps: PatCacheDeps): PatCache {
     void flushPending();
   });
 
-  const ttlFor = (live: LivePat) =>
+  const ttlFor = (live: CachedAnswer) =>
     Math.min(
       deps.ttlSeconds,
       live.expiresAt === null ? Infinity : live.expiresAt - Math.floor(clock.now().getTime() / 1000),
@@ -277,8 +277,9 @@ export function createPatCache(deps: PatCacheDeps): PatCache {
       const suspect = entry.kind === 'suspect' ? entry.raw : null;
       if (answer.kind === 'live') {
         // A rotated-out value in its grace period is never cached: each use re-reads the token, so revoking it, or
-        // rotating again, ends the grace at once.
-        if (answer.live.credential !== 'current') return;
+        // rotating again, ends the grace at once. Nor is an OAuth token tied to a grant (the grant can end it).
+        const live = answer.live;
+        if (live.kind === 'pat' ? live.credential !== 'current' : live.grantBound) return;
         if (entry.kind === 'miss' || suspect !== null) {
           await write(hash, codec.live(key, answer.live, wallMs()), ttlFor(answer.live), suspect);
         }

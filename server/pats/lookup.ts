@@ -8,18 +8,22 @@
  *    user);
  * 5. `remember`: what the store said goes back into the caches (`cache-protocol.ts` decides how).
  *
- * Every answered use is recorded (`last-used.ts`). Rejects only when MongoDB is needed and unreachable.
+ * Every answered use the user may see (`TokenUse.admits`) is recorded (`last-used.ts`). Rejects only when MongoDB
+ * is needed and unreachable.
+ *
+ * An exchanged access token names its PAT by id and value id (`lookupById`): the id's current hash, remembered in
+ * memory (or read from MongoDB), goes through the same steps 2-5, so a warm one costs no I/O either.
  */
 import { LRUCache } from 'lru-cache';
 
 import type { PatStore, RotatedValue, UserStore } from '../../adapters/types.ts';
 import type { Actor, AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
-import type { PatFormat } from '../services/pat-format.ts';
+import { valueIdOfHash, type PatFormat } from '../services/pat-format.ts';
 import type { PatCache, StoreAnswer } from './cache-protocol.ts';
 import type { LastUsed } from './last-used.ts';
 import type { PolicyRules } from './policy.ts';
-import type { LivePat, TokenUse } from './types.ts';
+import type { CachedAnswer, LivePat, TokenUse } from './types.ts';
 
 /** The layer that answered a lookup (metrics). */
 export type LookupLayer = 'memory' | 'redis' | 'database' | 'malformed';
@@ -28,6 +32,7 @@ export interface Lookup {
   readonly lookup: (value: string, use?: TokenUse) => Promise<LivePat | null>;
   readonly lookupCached: (value: string, use?: TokenUse) => LivePat | null | undefined;
   readonly lookupInStore: (value: string) => Promise<LivePat | null>;
+  readonly lookupById: (id: string, valueId: string, use?: TokenUse) => Promise<LivePat | null>;
 }
 
 export interface LookupDeps {
@@ -44,6 +49,12 @@ export interface LookupDeps {
 }
 
 const seconds = (date: Date) => Math.floor(date.getTime() / 1000);
+/** A PAT's hash only ever holds a PAT's answer (OAuth tokens never carry the PAT prefix). */
+const patOf = (answer: CachedAnswer | null): LivePat | null => (answer?.kind === 'pat' ? answer : null);
+
+/** Whether a use is recorded: the user may see the token. */
+const counts = (use: TokenUse | undefined, live: LivePat): use is TokenUse =>
+  use !== undefined && use.admits?.(live) !== false;
 
 /** Creates the pipeline. */
 export function createLookup(deps: LookupDeps): Lookup {
@@ -68,13 +79,17 @@ export function createLookup(deps: LookupDeps): Lookup {
     const hot = cache.memory(hash);
     if (!hot) return undefined;
     layer('memory');
-    if (!hot.live || rules.isPast(hot.live.expiresAt)) return null;
-    if (use) lastUsed.touch(hot.live.id, use.clientId);
-    return hot.live;
+    const live = patOf(hot.live);
+    if (!live || rules.isPast(live.expiresAt)) return null;
+    if (counts(use, live)) lastUsed.touch(live.id, use.clientId);
+    return live;
   }
 
   /** Step 4: what MongoDB says of a hash. */
-  async function fromStore(hash: string, use: TokenUse | undefined): Promise<StoreAnswer> {
+  async function fromStore(
+    hash: string,
+    use: TokenUse | undefined,
+  ): Promise<(Extract<StoreAnswer, { kind: 'live' }> & { live: LivePat }) | Exclude<StoreAnswer, { kind: 'live' }>> {
     let pat = await pats.findByHash(hash);
     let credential: LivePat['credential'] = 'current';
     if (!pat) {
@@ -95,6 +110,7 @@ export function createLookup(deps: LookupDeps): Lookup {
     return {
       kind: 'live',
       live: {
+        kind: 'pat',
         id: pat.id,
         userId: pat.userId,
         username: user.username,
@@ -124,6 +140,40 @@ export function createLookup(deps: LookupDeps): Lookup {
       .catch((error: unknown) => deps.onBackgroundError('audit', error));
   }
 
+  /** Steps 2 to 5 for a hash. */
+  async function fromLayers(hash: string, use: TokenUse | undefined): Promise<LivePat | null> {
+    const hot = fromMemory(hash, use);
+    if (hot !== undefined) return hot;
+
+    const epoch = cache.epoch();
+    // Step 3: the shared cache.
+    const shared = await cache.shared(hash);
+    if (shared.kind === 'revoked' || shared.kind === 'unknown') {
+      layer('redis');
+      cache.keep(hash, null, epoch);
+      return null;
+    }
+    if (shared.kind === 'live') {
+      layer('redis');
+      const live = patOf(shared.live);
+      if (!live || rules.isPast(live.expiresAt)) return null;
+      cache.keep(hash, live, epoch);
+      if (counts(use, live)) lastUsed.touch(live.id, use.clientId);
+      return live;
+    }
+
+    layer('database');
+    const answer = await fromStore(hash, use);
+    // Step 5: the caches learn what the store said.
+    await cache.remember(hash, shared, answer, epoch);
+    if (answer.kind !== 'live') return null;
+    if (counts(use, answer.live)) lastUsed.touch(answer.live.id, use.clientId);
+    return answer.live;
+  }
+
+  /** The current hash of tokens looked up by id: a rotation changes it, and then the value id no longer matches. */
+  const currentHash = new LRUCache<string, string>({ max: 10_000 });
+
   return {
     lookupCached(value, use) {
       const hash = checksum(value);
@@ -132,33 +182,24 @@ export function createLookup(deps: LookupDeps): Lookup {
 
     async lookup(value, use) {
       const hash = checksum(value);
-      if (hash === null) return null;
-      const hot = fromMemory(hash, use);
-      if (hot !== undefined) return hot;
+      return hash === null ? null : fromLayers(hash, use);
+    },
 
-      const epoch = cache.epoch();
-      // Step 3: the shared cache.
-      const shared = await cache.shared(hash);
-      if (shared.kind === 'revoked' || shared.kind === 'unknown') {
-        layer('redis');
-        cache.keep(hash, null, epoch);
-        return null;
+    async lookupById(id, valueId, use) {
+      let hash = currentHash.get(id);
+      if (hash === undefined || valueIdOfHash(hash) !== valueId) {
+        // Unknown here, or remembered before a rotation (or the token was rotated since): MongoDB says which is current.
+        const pat = await pats.findById(id);
+        if (!pat) return null;
+        hash = pat.tokenHash;
+        currentHash.set(id, hash);
+        if (valueIdOfHash(hash) !== valueId) return null;
       }
-      if (shared.kind === 'live') {
-        layer('redis');
-        if (rules.isPast(shared.live.expiresAt)) return null;
-        cache.keep(hash, shared.live, epoch);
-        if (use) lastUsed.touch(shared.live.id, use.clientId);
-        return shared.live;
-      }
-
-      layer('database');
-      const answer = await fromStore(hash, use);
-      // Step 5: the caches learn what the store said.
-      await cache.remember(hash, shared, answer, epoch);
-      if (answer.kind !== 'live') return null;
-      if (use) lastUsed.touch(answer.live.id, use.clientId);
-      return answer.live;
+      // A value remembered as current may have been rotated out since: the layers then answer it as a grace value
+      // (or not at all), and an exchanged token ends with its value's rotation (nor is that a use of the token).
+      const current = (live: LivePat) => live.credential === 'current' && use?.admits?.(live) !== false;
+      const live = await fromLayers(hash, use && { ...use, admits: current });
+      return live?.credential === 'current' ? live : null;
     },
 
     async lookupInStore(value) {

@@ -10,22 +10,14 @@
  *
  * No HTTP here: callers get records, or RFC-shaped errors (`server/errors.ts`).
  */
-import {
-  tokenStatus,
-  type BarrierStore,
-  type Cache,
-  type PatRecord,
-  type PatStore,
-  type UserStore,
-} from '../../adapters/types.ts';
+import { tokenStatus, type PatRecord, type PatStore, type UserStore } from '../../adapters/types.ts';
 import { NotFound, assertThat } from '../errors.ts';
 import { newEventId } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import { fetchPage } from '../services/pagination.ts';
 import type { PatFormat } from '../services/pat-format.ts';
-import type { CacheCodec } from './cache-codec.ts';
-import { createPatCache } from './cache-protocol.ts';
+import type { PatCache } from './cache-protocol.ts';
 import { createCommands } from './commands.ts';
 import { createLastUsed } from './last-used.ts';
 import { createLookup, type LookupLayer } from './lookup.ts';
@@ -36,25 +28,16 @@ import type { PatService } from './types.ts';
 export interface PatServiceDeps {
   readonly pats: PatStore;
   readonly users: UserStore;
-  readonly cache: Cache | null;
-  readonly barrier: BarrierStore;
-  /** How often the shared cache barrier is read, and a failed creation's withdrawal retried. Default 1000 ms. */
-  readonly barrierPollMs?: number;
+  /** The token caches (`cache-protocol.ts`), shared with the OAuth token lookup. */
+  readonly tokenCache: PatCache;
+  /** How often a failed creation's withdrawal is retried. Default 1000 ms. */
+  readonly retryMs?: number;
   readonly audit: AuditService;
   readonly format: PatFormat;
   readonly clock: Clock;
   readonly policy: TokenPolicy;
-  readonly cacheTtlSeconds: number;
-  /** Reads and writes shared-cache entries, authenticated under `SECRET_KEY`. */
-  readonly codec: CacheCodec;
-  /** Told about cache failures (never with a token or hash). */
-  readonly onCacheError: (operation: string, error: unknown) => void;
-  /** Told about failed background writes (last-used, audit of a rotated-out value, barrier). */
+  /** Told about failed background writes (last-used, audit of a rotated-out value). */
   readonly onBackgroundError: (operation: string, error: unknown) => void;
-  /** The in-process LRU in front of Redis: TTL (0 disables it) and size. Used only with Redis. */
-  readonly localCache?: { readonly ttlMs: number; readonly max: number };
-  /** How long an unknown well-formed value is remembered as unknown. Default 60 s. */
-  readonly negativeTtlSeconds?: number;
   /** Told which layer answered each lookup (metrics). */
   readonly onLookup?: (layer: LookupLayer) => void;
   /** Told about each last-used write that happened (metrics). */
@@ -80,18 +63,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
   const { pats, users, audit, format, clock, policy } = deps;
   const rules = createPolicyRules(policy, clock);
   const relay = (id: string) => deps.events?.relaySoon('pat', id);
-  const cache = createPatCache({
-    cache: deps.cache,
-    barrier: deps.barrier,
-    codec: deps.codec,
-    ttlSeconds: deps.cacheTtlSeconds,
-    negativeTtlSeconds: deps.negativeTtlSeconds ?? 60,
-    local: deps.localCache ?? { ttlMs: 0, max: 0 },
-    ...(deps.barrierPollMs === undefined ? {} : { barrierPollMs: deps.barrierPollMs }),
-    clock,
-    onCacheError: deps.onCacheError,
-    onBackgroundError: deps.onBackgroundError,
-  });
+  const cache = deps.tokenCache;
   const lastUsed = createLastUsed({
     pats,
     clock,
@@ -121,7 +93,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     rules,
     cache,
     relay,
-    ...(deps.barrierPollMs === undefined ? {} : { retryMs: deps.barrierPollMs }),
+    ...(deps.retryMs === undefined ? {} : { retryMs: deps.retryMs }),
     onBackgroundError: deps.onBackgroundError,
   });
   const revocation = createRevocation({ pats, audit, format, clock, rules, cache, relay });
@@ -179,6 +151,7 @@ export function createPatService(deps: PatServiceDeps): PatService {
     lookup: lookup.lookup,
     lookupCached: lookup.lookupCached,
     lookupInStore: lookup.lookupInStore,
+    lookupById: lookup.lookupById,
 
     async invalidateUser(userId) {
       await cache.invalidate(await pats.unrevokedHashesOfUser(userId), 'stale');
@@ -189,7 +162,6 @@ export function createPatService(deps: PatServiceDeps): PatService {
     },
 
     close() {
-      cache.close();
       commands.close();
     },
   };

@@ -9,6 +9,7 @@ import type { Actor } from '../services/audit.ts';
 
 /** What introspection needs to know about a live PAT. */
 export interface LivePat {
+  readonly kind: 'pat';
   readonly id: string;
   readonly userId: string;
   readonly username: string;
@@ -26,6 +27,30 @@ export interface LivePat {
 }
 
 /**
+ * An OAuth access token issued by `/token`, as introspection answers it and the caches keep it: never its value (its
+ * `jti` is derived from the value, see `oauthTokenId`).
+ */
+export interface OAuthToken {
+  readonly kind: 'oauth';
+  /** The public identifier introspection reports (`at_…`). */
+  readonly jti: string;
+  readonly clientId: string;
+  /** The user, for tokens issued on behalf of one; absent for client_credentials. */
+  readonly accountId?: string | undefined;
+  readonly scope?: string | undefined;
+  /** Seconds since the epoch. */
+  readonly expiresAt: number;
+  readonly issuedAt: number;
+  readonly aud?: string | readonly string[] | undefined;
+  readonly extra?: Readonly<Record<string, unknown>> | undefined;
+  /** Tokens tied to a grant (the console's sign-in) are not cached: their grant can end them. */
+  readonly grantBound: boolean;
+}
+
+/** What the token caches keep: a live PAT, or a live OAuth access token. */
+export type CachedAnswer = LivePat | OAuthToken;
+
+/**
  * Limits a PAT caller puts on what it creates or rotates through self-service: never more scopes, a later
  * expiry, or another resource than itself.
  */
@@ -40,6 +65,11 @@ export interface Constraints {
 export interface TokenUse {
   readonly clientId: string | null;
   readonly actor: Actor;
+  /**
+   * Whether this user may see the token at all (introspection: the token's resource binding). A use it may not see
+   * is not recorded as a use of the token. Default: every token.
+   */
+  readonly admits?: ((live: LivePat) => boolean) | undefined;
 }
 
 /** Who acts, and under which limits. */
@@ -131,10 +161,16 @@ export interface PatService {
     ctx: ActionContext,
     details?: Readonly<Record<string, string | number | boolean | null>>,
   ): Promise<PatRecord | null>;
+  /**
+   * The live PAT `id` when `valueId` (`valueIdOfHash` in `pat-format.ts`) names its current value, or null: what an exchanged
+   * access token was issued for, looked up through the same layers as {@link lookup} (a warm token costs no I/O). A
+   * rotation ends it, grace period or not. With `use`, records the use. Rejects only on storage outage.
+   */
+  lookupById(id: string, valueId: string, use?: TokenUse): Promise<LivePat | null>;
   /** Drops every cached answer for the user's tokens (called when the user is disabled or deleted). */
   invalidateUser(userId: string): Promise<void>;
   /** Removes the `stale` markers left by {@link invalidateUser} (the user is enabled again): best effort. */
   uncacheUser(userId: string): Promise<void>;
-  /** Stops the background barrier poll. */
+  /** Stops retrying withdrawals of failed creations. */
   close(): void;
 }

@@ -291,6 +291,8 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
           clientName: body.client_name,
           tokenEndpointAuthMethod: body.token_endpoint_auth_method,
           jwks: body.jwks,
+          tokenExchange: body.token_exchange,
+          resources: body.resources,
         });
         await audit.record(
           'client.registered',
@@ -300,6 +302,8 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
             client_id: client.clientId,
             client_name: client.clientName,
             token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+            token_exchange: client.tokenExchange,
+            resources: client.resources.join(' '),
           },
         );
         return {
@@ -317,6 +321,35 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       responses: { 200: ok('the clients', z.object({ data: z.array(responses.client) })) },
       async handle() {
         return { status: 200, body: { data: (await clients.list()).map(views.client) } };
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/api/clients/:client_id',
+      params: params.client,
+      summary: 'Change a client: its name, whether it may exchange tokens, the resources it serves',
+      tag: T,
+      auth: 'admin',
+      body: bodies.patchClient,
+      responses: { 200: ok('the client', responses.client), 400: ok('invalid change'), 404: ok('unknown client') },
+      async handle({ params, body, caller }) {
+        const client = await clients.update(params.client_id, {
+          clientName: body.client_name,
+          tokenExchange: body.token_exchange,
+          resources: body.resources,
+        });
+        await audit.record(
+          'client.updated',
+          admin(caller).actor,
+          {},
+          {
+            client_id: client.clientId,
+            ...(body.client_name === undefined ? {} : { client_name: client.clientName }),
+            ...(body.token_exchange === undefined ? {} : { token_exchange: client.tokenExchange }),
+            ...(body.resources === undefined ? {} : { resources: client.resources.join(' ') }),
+          },
+        );
+        return { status: 200, body: views.client(client) };
       },
     }),
     route({

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { tokenStatus, type AuditEvent, type Cursor, type PatRecord, type UserRecord } from '../../adapters/types.ts';
 import { InvalidRequest } from '../errors.ts';
 import { AUDIT_TYPES } from '../services/audit.ts';
-import { CLIENT_AUTH_METHODS, type ClientView } from '../services/clients.ts';
+import { CLIENT_AUTH_METHODS, MAX_RESOURCES, type ClientView } from '../services/clients.ts';
+import { MAX_RESOURCE_LENGTH } from '../services/resources.ts';
 import { MAX_GRACE_SECONDS } from '../pats/policy.ts';
 import { PAT_ID } from '../services/pat-format.ts';
 import type { CreatePatInput, RotatePatInput, UpdatePatInput } from '../pats/types.ts';
@@ -29,8 +30,19 @@ const description = z.string().trim().max(1000).regex(PRINTABLE, 'must contain p
 const dateTime = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 date-time' });
 const resource = z
   .url({ message: 'must be an absolute URI' })
-  .max(2048)
+  .max(MAX_RESOURCE_LENGTH)
   .refine((u) => !u.includes('#'), 'must not contain a fragment (RFC 8707)');
+/** The resources a resource-server client serves (RFC 8707 resource indicators). */
+const servedResources = z
+  .array(resource)
+  .max(MAX_RESOURCES)
+  .refine((list) => new Set(list).size === list.length, 'must not repeat a resource')
+  .describe(
+    'the RFC 8707 resource indicators this client serves: a PAT or exchanged token bound to one of them introspects active for it, and only for clients that serve it',
+  );
+const tokenExchange = z
+  .boolean()
+  .describe('may exchange PATs for short-lived JWT access tokens at /token (RFC 8693 token exchange)');
 
 /** Path parameters: each field's description is what a 404 names when the parameter cannot be an id. */
 const userIdParam = z.string().regex(USER_ID).describe('user');
@@ -84,7 +96,16 @@ export const bodies = {
           .max(10),
       })
       .optional(),
+    token_exchange: tokenExchange.optional(),
+    resources: servedResources.optional(),
   }),
+  patchClient: z
+    .strictObject({
+      client_name: name.optional(),
+      token_exchange: tokenExchange.optional(),
+      resources: servedResources.optional(),
+    })
+    .refine((b) => Object.keys(b).length > 0, 'give at least one of client_name, token_exchange, resources'),
 };
 
 const limit = z.coerce.number().int().min(1).max(200).default(50);
@@ -192,6 +213,8 @@ export const responses = {
     client_id: z.string(),
     client_name: z.string().nullable(),
     token_endpoint_auth_method: z.string(),
+    token_exchange: z.boolean(),
+    resources: z.array(z.string()),
     created_at: z.iso.datetime(),
   }),
   audit: z.object({
@@ -284,6 +307,8 @@ export const views = {
     client_id: c.clientId,
     client_name: c.clientName,
     token_endpoint_auth_method: c.tokenEndpointAuthMethod,
+    token_exchange: c.tokenExchange,
+    resources: [...c.resources],
     created_at: new Date(c.createdAt * 1000).toISOString(),
   }),
   audit: (e: AuditEvent): z.output<typeof responses.audit> => ({

@@ -31,11 +31,14 @@ export const AUDIT_TYPES = [
   'token.rotated_value_presented',
   'token.expiring',
   'token.expired',
+  'token.exchanged',
+  'token.resource_mismatch',
   'user.created',
   'user.disabled',
   'user.enabled',
   'user.deleted',
   'client.registered',
+  'client.updated',
   'client.deleted',
   'webhook.registered',
   'webhook.updated',
@@ -67,8 +70,8 @@ export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
   /**
-   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `ssf_api`, or
-   * `scheduler` (the expiry notices and the inactive-token policy, run by Tokenwarden itself).
+   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `token_exchange`,
+   * `ssf_api`, or `scheduler` (the expiry notices and the inactive-token policy, run by Tokenwarden itself).
    */
   readonly via:
     | 'admin_api'
@@ -76,6 +79,7 @@ export interface Actor {
     | 'revocation_endpoint'
     | 'credential_revocation'
     | 'introspection'
+    | 'token_exchange'
     | 'ssf_api'
     | 'scheduler';
   /**

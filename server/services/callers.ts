@@ -138,6 +138,10 @@ export function createCallerResolver(deps: CallerDeps): CallerResolver {
       }
       return INVALID;
     }
+    // A token exchanged from a PAT speaks for a PAT, and the management API takes PATs themselves (with
+    // tokens:manage), never a derived token: the exchange refuses Tokenwarden's own API as a target, and this holds
+    // whatever a trusted issuer's configuration says.
+    if (payload.pat_id !== undefined) return { refused: 'an access token from token exchange cannot call this API' };
     const required = trusted.config.requiredScope;
     if (required !== null && !scopesOf(payload).has(required)) {
       return { refused: `the access token lacks the "${required}" scope this issuer's tokens need here` };

@@ -55,6 +55,15 @@ export interface PatFormat {
   hash(value: string): string;
 }
 
+/**
+ * A public identifier of one value of a PAT, from the hash under which it is stored: which of a token's values (it
+ * gets a new one at each rotation) an exchanged access token was issued for (its `pat_vid` claim). A hash of the
+ * hash, domain-separated: it reveals nothing of the value (214 random bits) and cannot be presented as anything.
+ */
+export function valueIdOfHash(tokenHash: string): string {
+  return hash('sha256', `tokenwarden value id\u0000${tokenHash}`, 'base64url').slice(0, 22);
+}
+
 /** Creates the format for a prefix such as `pat`. */
 export function createPatFormat(prefix: string): PatFormat {
   const head = `${prefix}_`;

@@ -51,9 +51,12 @@ describe('Apache mod_auth_openidc as a resource server', function () {
     expectStatus(await get('/cached', token), 200, 'after revocation, from the cache');
   });
 
-  it('runs the configuration the README shows, verbatim', function () {
-    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+  it('runs the configuration the README and docs/protect-your-api.md show, verbatim', function () {
     const conf = readFileSync(RESOURCE_SERVER_CONF, 'utf8');
-    assert.ok(readme.includes('```apache\n' + conf + '```\n'), 'README.md must show apache-resource-server.conf');
+    const fence = '```apache same-as=test/interop/apache-resource-server.conf\n';
+    for (const file of ['README.md', 'docs/protect-your-api.md']) {
+      const text = readFileSync(join(import.meta.dirname, '../..', file), 'utf8');
+      assert.ok(text.includes(fence + conf + '```\n'), `${file} must show apache-resource-server.conf`);
+    }
   });
 });

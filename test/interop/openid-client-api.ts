@@ -1,21 +1,19 @@
 /**
- * A tiny API protected the way a Node resource server would protect it with openid-client 6: discovery of
- * Tokenwarden's RFC 8414 metadata (through its https front), then RFC 7662 `tokenIntrospection` with
- * client_secret_basic for every request. Run as its own process so that `NODE_EXTRA_CA_CERTS` makes Node trust the
- * test CA, as a deployment would trust its own; it prints `listening <port>` once discovery has succeeded.
+ * A tiny API protected with openid-client 6 (RFC 8414 discovery, then RFC 7662 `tokenIntrospection` for every
+ * request). Environment: ISSUER (Tokenwarden's https URL, exactly as its discovery document says), CLIENT_ID and
+ * CLIENT_SECRET (a client registered with POST /api/clients), PORT (default 8080; 0 picks a free one).
  *
- * Environment: `ISSUER`, `CLIENT_ID`, `CLIENT_SECRET` (the resource server's client).
- *
- * - `/api/hello`: any active token; `/api/read` and `/api/write`: the token's scope must contain that word;
- * - no or inactive token: 401 `WWW-Authenticate: Bearer` (with `error="invalid_token"` for an inactive one); a
- *   missing scope: 403 `error="insufficient_scope"` (RFC 6750 §3.1); an introspection failure: 503;
- * - admitted: 200, with the token's `sub` in `X-Remote-User`, and the document's path as the body.
+ * - /api/hello: any active token; /api/read and /api/write: the token's scope must contain that word;
+ * - no token, or an inactive one: 401 with WWW-Authenticate: Bearer (error="invalid_token" for an inactive one);
+ *   a missing scope: 403 error="insufficient_scope" (RFC 6750 §3.1); Tokenwarden unreachable or 503: 503, never a
+ *   guess;
+ * - admitted: 200, with the token's sub (the PAT's user) in X-Remote-User, and the path as the body.
  */
 import { createServer, type ServerResponse } from 'node:http';
 
 import * as client from 'openid-client';
 
-const { ISSUER, CLIENT_ID, CLIENT_SECRET } = process.env;
+const { ISSUER, CLIENT_ID, CLIENT_SECRET, PORT = '8080' } = process.env;
 if (!ISSUER || !CLIENT_ID || !CLIENT_SECRET) throw new Error('ISSUER, CLIENT_ID and CLIENT_SECRET are required');
 
 /** The scope each document needs (null: any active token). */
@@ -56,7 +54,7 @@ const server = createServer((req, res) => {
   );
 });
 
-server.listen(0, '127.0.0.1', () => {
+server.listen(Number(PORT), '127.0.0.1', () => {
   const { port } = server.address() as { port: number };
   process.stdout.write(`listening ${port}\n`);
 });

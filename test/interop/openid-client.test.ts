@@ -17,7 +17,7 @@ describe('openid-client 6 as a resource server library', function () {
       'the openid-client API',
       process.execPath,
       ['--import', 'tsx', join(import.meta.dirname, 'openid-client-api.ts')],
-      { NODE_EXTRA_CA_CERTS: interop().ca.caCert },
+      { NODE_EXTRA_CA_CERTS: interop().ca.caCert, PORT: '0' },
     );
   });
 

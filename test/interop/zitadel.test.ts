@@ -23,7 +23,7 @@ describe("zitadel/oidc's rs package (Go) as a resource server library", function
     }).catch((error: Error & { stderr?: string }) => {
       throw new Error(`go build (Go is needed, as for FerretDB): ${error.message}\n${error.stderr ?? ''}`);
     });
-    api = await startApiProcess('the zitadel/oidc API', binary, [], { SSL_CERT_FILE: interop().ca.caCert });
+    api = await startApiProcess('the zitadel/oidc API', binary, [], { SSL_CERT_FILE: interop().ca.caCert, PORT: '0' });
   });
 
   after(async function () {

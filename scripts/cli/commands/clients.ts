@@ -1,4 +1,7 @@
-/** `tokenwarden clients …`: register, list and delete resource-server clients (`/api/clients`). */
+/**
+ * `tokenwarden clients …`: register, list, change and delete resource-server clients (`/api/clients`): how they
+ * authenticate, whether they may exchange PATs for JWTs (RFC 8693), and the resources (RFC 8707) they serve.
+ */
 import { readFile } from 'node:fs/promises';
 
 import { segment } from '../client.ts';
@@ -11,6 +14,8 @@ interface Client {
   readonly client_id: string;
   readonly client_name: string | null;
   readonly token_endpoint_auth_method: string;
+  readonly token_exchange?: boolean;
+  readonly resources?: readonly string[];
   readonly created_at: string;
   /** Only in the answer to its registration. */
   readonly client_secret?: string;
@@ -23,6 +28,11 @@ async function readJwks(file: string): Promise<unknown> {
     throw usageError(`--jwks-file: ${(error as Error).message}`);
   }
 }
+
+/** Collects a repeatable option's values. */
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const RESOURCE_HELP = 'a resource (RFC 8707 URI) it serves: PATs bound to it introspect active for it (repeatable)';
 
 /** Registers `clients`. */
 export const registerClients: Register = (program, cli) => {
@@ -37,18 +47,57 @@ export const registerClients: Register = (program, cli) => {
       'client_secret_basic (default), client_secret_post, client_secret_jwt or private_key_jwt',
     )
     .option('--jwks-file <file>', 'its public keys as a JWK Set (for private_key_jwt)')
-    .action(async (options: { name?: string; authMethod?: string; jwksFile?: string }) => {
-      const body = {
-        client_name: options.name,
-        token_endpoint_auth_method: options.authMethod,
-        jwks: options.jwksFile === undefined ? undefined : await readJwks(options.jwksFile),
-      };
-      const client = await (await cli.api()).call<Client>('POST', '/api/clients', { body });
-      const { client_secret: secret, ...shown } = client;
-      const intro = `Registered client ${client.client_id} (${client.token_endpoint_auth_method}).`;
-      if (secret === undefined) cli.out.data(client, () => fields(shown));
-      else cli.out.once(client, intro, secret, 'client secret');
-    });
+    .option('--token-exchange', 'allow it to exchange PATs for short-lived JWT access tokens (RFC 8693)')
+    .option('--resource <uri>', RESOURCE_HELP, collect)
+    .action(
+      async (options: {
+        name?: string;
+        authMethod?: string;
+        jwksFile?: string;
+        tokenExchange?: boolean;
+        resource?: string[];
+      }) => {
+        const body = {
+          client_name: options.name,
+          token_endpoint_auth_method: options.authMethod,
+          jwks: options.jwksFile === undefined ? undefined : await readJwks(options.jwksFile),
+          token_exchange: options.tokenExchange,
+          resources: options.resource,
+        };
+        const client = await (await cli.api()).call<Client>('POST', '/api/clients', { body });
+        const { client_secret: secret, ...shown } = client;
+        const intro = `Registered client ${client.client_id} (${client.token_endpoint_auth_method}).`;
+        if (secret === undefined) cli.out.data(client, () => fields(shown));
+        else cli.out.once(client, intro, secret, 'client secret');
+      },
+    );
+
+  clients
+    .command('update')
+    .description('change a client: its name, whether it may exchange tokens, the resources it serves')
+    .argument('<client-id>', 'client id')
+    .option('--name <name>', 'a new name')
+    .option('--token-exchange', 'allow token exchange')
+    .option('--no-token-exchange', 'forbid token exchange')
+    .option('--resource <uri>', `${RESOURCE_HELP}; replaces the list`, collect)
+    .option('--no-resources', 'serve no resource (bound PATs then introspect inactive for it)')
+    .action(
+      async (
+        id: string,
+        options: { name?: string; tokenExchange?: boolean; resource?: string[]; resources?: boolean },
+      ) => {
+        if (options.resources === false && options.resource !== undefined) {
+          throw usageError('--resource and --no-resources contradict each other');
+        }
+        const body = {
+          client_name: options.name,
+          token_exchange: options.tokenExchange,
+          resources: options.resources === false ? [] : options.resource,
+        };
+        const client = await (await cli.api()).call<Client>('PATCH', `/api/clients/${segment(id)}`, { body });
+        cli.out.data(client, () => fields({ ...client, resources: client.resources?.join(' ') }));
+      },
+    );
 
   clients
     .command('list')
@@ -60,6 +109,8 @@ export const registerClients: Register = (program, cli) => {
           { header: 'client id', value: (c) => c.client_id },
           { header: 'name', value: (c) => c.client_name },
           { header: 'auth method', value: (c) => c.token_endpoint_auth_method },
+          { header: 'exchange', value: (c) => (c.token_exchange ? 'yes' : 'no') },
+          { header: 'resources', value: (c) => c.resources?.join(' ') ?? '' },
           { header: 'created', value: (c) => c.created_at },
         ]),
       );

@@ -1,14 +1,14 @@
 // A tiny API protected with zitadel/oidc's resource-server package (pkg/client/rs): OpenID discovery of
-// Tokenwarden's metadata through its https front, then RFC 7662 introspection with client_secret_basic for every
-// request. The same documents and decisions as openid-client-api.ts:
+// Tokenwarden's metadata, then RFC 7662 introspection with client_secret_basic for every request.
 //
 //   - /api/hello: any active token; /api/read and /api/write: the token's scope must contain that word;
-//   - no or inactive token: 401 WWW-Authenticate: Bearer (error="invalid_token" for an inactive one); a missing
-//     scope: 403 error="insufficient_scope"; an introspection failure: 503;
-//   - admitted: 200, with the token's sub in X-Remote-User, and the document's path as the body.
+//   - no token, or an inactive one: 401 WWW-Authenticate: Bearer (error="invalid_token" for an inactive one); a
+//     missing scope: 403 error="insufficient_scope"; Tokenwarden unreachable or 503: 503, never a guess;
+//   - admitted: 200, with the token's sub (the PAT's user) in X-Remote-User, and the path as the body.
 //
-// Environment: ISSUER, CLIENT_ID, CLIENT_SECRET; SSL_CERT_FILE makes Go trust the test CA. Prints
-// "listening <port>" once discovery has succeeded.
+// Environment: ISSUER (Tokenwarden's https URL, exactly as its discovery document says), CLIENT_ID, CLIENT_SECRET
+// (a client registered with POST /api/clients), PORT (default 8080; 0 picks a free one). Prints "listening <port>"
+// once discovery has succeeded.
 package main
 
 import (
@@ -84,7 +84,11 @@ func main() {
 		answer(w, http.StatusOK, map[string]string{"X-Remote-User": token.Subject}, r.URL.Path+"\n")
 	})
 
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	listener, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)

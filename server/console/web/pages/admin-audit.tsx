@@ -14,11 +14,14 @@ const TYPES = [
   'token.rotated',
   'token.revoked',
   'token.rotated_value_presented',
+  'token.exchanged',
+  'token.resource_mismatch',
   'user.created',
   'user.disabled',
   'user.enabled',
   'user.deleted',
   'client.registered',
+  'client.updated',
   'client.deleted',
 ];
 
