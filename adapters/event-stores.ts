@@ -36,8 +36,8 @@ export interface OutboxStore {
   remove(id: string): Promise<void>;
   /** Events in `state` created before `before`, oldest first. */
   list(state: OutboxState, before: Date, limit: number): Promise<OutboxEvent[]>;
-  /** Deletes fanned-out events created before `before`; resolves with how many. */
-  purge(before: Date): Promise<number>;
+  /** Deletes fanned-out events created before `before` (of `type` only, when given); resolves with how many. */
+  purge(before: Date, type?: string): Promise<number>;
 }
 
 /** Who receives events: a webhook endpoint or an SSF stream. */
@@ -112,8 +112,11 @@ export interface DeliveryStore {
   cancel(subscriberId: string, reason: string, at: Date): Promise<void>;
   /** Pending deliveries created before `before` are given up with `reason` (the retry period is over). */
   expire(before: Date, reason: string, at: Date): Promise<number>;
-  /** Deletes finished deliveries that finished before `before`; resolves with how many. */
-  purge(before: Date): Promise<number>;
+  /**
+   * Deletes finished deliveries that finished before `before` (of events of `type` only, when given); resolves with
+   * how many.
+   */
+  purge(before: Date, type?: string): Promise<number>;
 }
 
 /** A registered webhook endpoint (Standard Webhooks). */

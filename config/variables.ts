@@ -308,7 +308,7 @@ export const VARIABLES = {
     EVENTS,
     integer(1, 3650).default(45),
     '`45`',
-    'events and finished deliveries are kept this long (an idempotency key de-duplicates for as long)',
+    'events and finished deliveries are kept this long (an idempotency key de-duplicates for as long); SSF verification events only `EVENTS_RETRY_HOURS`',
   ),
   EVENTS_SWEEP_SECONDS: v(
     EVENTS,

@@ -33,7 +33,7 @@
 import type { DeliveryMethod, EventStorage, OutboxEvent, SubscriberKind } from '../../adapters/event-stores.ts';
 import type { HashedOidcStore, JsonValue, LifecycleEvent, PatStore, UserStore } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
-import { keyedEventId, lifecycleEvent } from './catalogue.ts';
+import { SSF_VERIFICATION, keyedEventId, lifecycleEvent } from './catalogue.ts';
 
 /** A subscriber an event is delivered to. */
 export interface Target {
@@ -247,6 +247,11 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       const before = new Date(now.getTime() - deps.retentionMs);
       await stores.outbox.purge(before);
       await stores.deliveries.purge(before);
+      // Verification events only say "the stream works" at the time: a receiver may ask for one every few seconds
+      // (the Node SDK's push heartbeat), so they are kept no longer than they can be delivered, not for retention.
+      const verifiedBefore = new Date(now.getTime() - deps.retryMs);
+      await stores.outbox.purge(verifiedBefore, SSF_VERIFICATION);
+      await stores.deliveries.purge(verifiedBefore, SSF_VERIFICATION);
     });
   }
 
