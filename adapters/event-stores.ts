@@ -174,6 +174,8 @@ export interface StreamRecord {
   readonly reason: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** The receiver's last call on the stream, or push it accepted (SSF 1.0 §8.1.1 `inactivity_timeout`). */
+  readonly lastActivityAt: Date;
 }
 
 export interface StreamStore {
@@ -183,6 +185,8 @@ export interface StreamStore {
   list(clientId?: string): Promise<StreamRecord[]>;
   /** Replaces the stream (same id and owner); null when it is gone. */
   replace(stream: StreamRecord): Promise<StreamRecord | null>;
+  /** Records activity on the stream at `at` (nothing when it is gone). */
+  touch(id: string, at: Date): Promise<void>;
   remove(id: string): Promise<boolean>;
 }
 

@@ -322,6 +322,12 @@ export const VARIABLES = {
     '`100`',
     'most SSF streams one registered client may have (each instance of a resource server may keep its own stream); every event is fanned out to each',
   ),
+  SSF_STREAM_INACTIVITY_DAYS: v(
+    EVENTS,
+    integer(0, 3650).default(30),
+    '`30`',
+    'an SSF stream whose receiver made no call on it (poll, verification, configuration, status) and accepted no push for this long is deleted (SSF `inactivity_timeout`); `0`: never',
+  ),
   SSF_POLL_MAX_WAIT_SECONDS: v(
     EVENTS,
     integer(0, 300).default(20),

@@ -186,6 +186,10 @@ function createStreams(): StreamStore {
       byId.set(stream.id, stream);
       return stream;
     },
+    async touch(id, at) {
+      const existing = byId.get(id);
+      if (existing) byId.set(id, { ...existing, lastActivityAt: at });
+    },
     async remove(id) {
       return byId.delete(id);
     },
