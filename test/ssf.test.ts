@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 
+import type { Cache, Storage } from '../adapters/types.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
 import { eventsSettled } from './support/events.ts';
 import { eventually } from './support/eventually.ts';
@@ -399,6 +400,61 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
         assert.equal(eventOf(oauth).credential_type, 'oauth-access-token');
         assert.equal(subjectOf(oauth).user, undefined, 'a client’s own token has no user');
         assert.equal(subjectOf(oauth).application!.id, client.clientId);
+      }
+    });
+
+    it('relays a rotation or a user’s disablement only once cached answers are invalidated (so asking again on the event gets the new answer)', async () => {
+      // In order: the cache writes for the watched token value, and the start of the watched document's relay.
+      let order: string[] = [];
+      let watched = { id: '', key: '' };
+      const relayOf =
+        <Q extends { id?: string | undefined }, R>(read: (query: Q) => Promise<R>) =>
+        (query: Q) => {
+          if (query.id !== undefined && query.id === watched.id) order.push('relay');
+          return read(query);
+        };
+      const ordered = await startApp({
+        wrapCache: (cache) =>
+          new Proxy(cache, {
+            get(target, prop, receiver) {
+              const value = Reflect.get(target, prop, receiver) as unknown;
+              if (prop !== 'set' || typeof value !== 'function') return value;
+              return async (...args: Parameters<Cache['set']>) => {
+                await (value as Cache['set']).apply(target, args);
+                if (args[0] === watched.key) order.push('marker');
+              };
+            },
+          }),
+        wrapStorage: (storage: Storage) => ({
+          ...storage,
+          users: { ...storage.users, pendingEvents: relayOf((q) => storage.users.pendingEvents(q)) },
+          pats: { ...storage.pats, pendingEvents: relayOf((q) => storage.pats.pendingEvents(q)) },
+        }),
+      });
+      const watch = (id: string, token: string) => {
+        order = [];
+        watched = { id, key: `pat:${ordered.tw.services.format.hash(token)}` };
+      };
+      try {
+        const userId = await ordered.createUser();
+        const rotated = await ordered.createPat(userId);
+        assert.equal((await ordered.introspect(rotated.token)).body.active, true);
+        watch(rotated.id, rotated.token);
+        const rotation = await ordered.api('POST', `/api/users/${userId}/tokens/${rotated.id}/rotate`, {
+          grace_seconds: 60,
+        });
+        assert.equal(rotation.status, 200, rotation.text);
+        await eventsSettled(ordered);
+        assert.deepEqual(order.slice(-2), ['marker', 'relay'], `rotation: ${order.join(' ')}`);
+
+        const kept = await ordered.createPat(userId);
+        assert.equal((await ordered.introspect(kept.token)).body.active, true);
+        watch(userId, kept.token);
+        assert.equal((await ordered.api('PATCH', `/api/users/${userId}`, { disabled: true })).status, 200);
+        await eventsSettled(ordered);
+        assert.deepEqual(order.slice(-2), ['marker', 'relay'], `disablement: ${order.join(' ')}`);
+      } finally {
+        await ordered.close();
       }
     });
 
