@@ -36,8 +36,8 @@ export interface OutboxStore {
   remove(id: string): Promise<void>;
   /** Events in `state` created before `before`, oldest first. */
   list(state: OutboxState, before: Date, limit: number): Promise<OutboxEvent[]>;
-  /** Deletes fanned-out events created before `before`; resolves with how many. */
-  purge(before: Date): Promise<number>;
+  /** Deletes fanned-out events created before `before` (of `type` only, when given); resolves with how many. */
+  purge(before: Date, type?: string): Promise<number>;
 }
 
 /** Who receives events: a webhook endpoint or an SSF stream. */
@@ -112,8 +112,11 @@ export interface DeliveryStore {
   cancel(subscriberId: string, reason: string, at: Date): Promise<void>;
   /** Pending deliveries created before `before` are given up with `reason` (the retry period is over). */
   expire(before: Date, reason: string, at: Date): Promise<number>;
-  /** Deletes finished deliveries that finished before `before`; resolves with how many. */
-  purge(before: Date): Promise<number>;
+  /**
+   * Deletes finished deliveries that finished before `before` (of events of `type` only, when given); resolves with
+   * how many.
+   */
+  purge(before: Date, type?: string): Promise<number>;
 }
 
 /** A registered webhook endpoint (Standard Webhooks). */
@@ -171,6 +174,8 @@ export interface StreamRecord {
   readonly reason: string | null;
   readonly createdAt: Date;
   readonly updatedAt: Date;
+  /** The receiver's last call on the stream, or push it accepted (SSF 1.0 §8.1.1 `inactivity_timeout`). */
+  readonly lastActivityAt: Date;
 }
 
 export interface StreamStore {
@@ -180,6 +185,8 @@ export interface StreamStore {
   list(clientId?: string): Promise<StreamRecord[]>;
   /** Replaces the stream (same id and owner); null when it is gone. */
   replace(stream: StreamRecord): Promise<StreamRecord | null>;
+  /** Records activity on the stream at `at` (nothing when it is gone). */
+  touch(id: string, at: Date): Promise<void>;
   remove(id: string): Promise<boolean>;
 }
 

@@ -190,6 +190,8 @@ export interface EventsConfig {
   readonly pollMaxWaitSeconds: number;
   /** `SSF_MAX_STREAMS_PER_CLIENT` (default 100): most SSF streams one registered client may have. */
   readonly maxStreamsPerClient: number;
+  /** `SSF_STREAM_INACTIVITY_DAYS` (default 30, `0` never): an idle stream is deleted after this long. */
+  readonly streamInactivityDays: number;
 }
 
 /**
@@ -440,6 +442,7 @@ export function loadConfig(env: Env): Config {
       sweepSeconds: p.EVENTS_SWEEP_SECONDS,
       pollMaxWaitSeconds: p.SSF_POLL_MAX_WAIT_SECONDS,
       maxStreamsPerClient: p.SSF_MAX_STREAMS_PER_CLIENT,
+      streamInactivityDays: p.SSF_STREAM_INACTIVITY_DAYS,
     },
     jobs: {
       intervalSeconds: p.JOBS_INTERVAL_SECONDS,

@@ -321,7 +321,7 @@ export const VARIABLES = {
     EVENTS,
     integer(1, 3650).default(45),
     '`45`',
-    'events and finished deliveries are kept this long (an idempotency key de-duplicates for as long)',
+    'events and finished deliveries are kept this long (an idempotency key de-duplicates for as long); SSF verification events only `EVENTS_RETRY_HOURS`',
   ),
   EVENTS_SWEEP_SECONDS: v(
     EVENTS,
@@ -334,6 +334,12 @@ export const VARIABLES = {
     integer(1, 10_000).default(100),
     '`100`',
     'most SSF streams one registered client may have (each instance of a resource server may keep its own stream); every event is fanned out to each',
+  ),
+  SSF_STREAM_INACTIVITY_DAYS: v(
+    EVENTS,
+    integer(0, 3650).default(30),
+    '`30`',
+    'an SSF stream whose receiver made no call on it (poll, verification, configuration, status) and accepted no push for this long is deleted (SSF `inactivity_timeout`); `0`: never',
   ),
   SSF_POLL_MAX_WAIT_SECONDS: v(
     EVENTS,

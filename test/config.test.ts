@@ -71,6 +71,7 @@ describe('configuration', () => {
     const defaults = loadConfig({}).events;
     assert.deepEqual(defaults.allowedNetworks, []);
     assert.equal(defaults.maxStreamsPerClient, 100);
+    assert.equal(defaults.streamInactivityDays, 30);
     assert.deepEqual(loadConfig({ EVENTS_ALLOWED_NETWORKS: '' }).events.allowedNetworks, []);
     const events = loadConfig({
       EVENTS_ALLOWED_NETWORKS: ' 10.20.0.0/16, ::1 ,',

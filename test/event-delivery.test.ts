@@ -297,6 +297,50 @@ describe('event delivery: retries, limits, SSRF, durability', function () {
       await app.api('DELETE', `/api/webhooks/${id}`);
     });
 
+    it('keeps SSF verification events only for the retry period, other events for the retention period', async () => {
+      const short = await startApp({ env: { EVENTS_RETRY_HOURS: '1' } });
+      try {
+        const client = await short.api('POST', '/api/clients', { client_name: 'a heartbeat-happy receiver' });
+        const credentials = {
+          clientId: String(client.body.client_id),
+          clientSecret: String(client.body.client_secret),
+        };
+        const token = String(
+          (await short.form('/token', { grant_type: 'client_credentials' }, { Authorization: basic(credentials) })).body
+            .access_token,
+        );
+        const stream = String((await short.api('POST', '/api/ssf/stream', {}, token)).body.stream_id);
+        assert.equal((await short.api('POST', '/api/ssf/verify', { stream_id: stream }, token)).status, 204);
+        const userId = await short.createUser();
+        const pat = await short.createPat(userId);
+        await short.api('DELETE', `/api/users/${userId}/tokens/${pat.id}`);
+        await eventsSettled(short);
+        const polled = await short.api('POST', `/api/ssf/poll/${stream}`, { returnImmediately: true }, token);
+        const jtis = Object.keys(polled.body.sets as object);
+        assert.equal(jtis.length, 2, polled.text);
+        await short.api('POST', `/api/ssf/poll/${stream}`, { ack: jtis, maxEvents: 0 }, token);
+        const { outbox, deliveries } = short.storage.events;
+        const stored = async () => ({
+          events: (await outbox.list('fanned_out', new Date(8.64e15), 100)).map((e) => e.type).sort(),
+          deliveries: (await deliveries.list(stream, 100)).map((d) => `${d.event.type} ${d.state}`).sort(),
+        });
+        const both = {
+          events: ['ssf.verification', 'token.created', 'token.revoked'],
+          deliveries: ['ssf.verification delivered', 'token.revoked delivered'],
+        };
+        await short.tw.services.outbox.sweep();
+        assert.deepEqual(await stored(), both, 'nothing purged within the retry period');
+        short.clock.advance(3600_000 + 1000);
+        await short.tw.services.outbox.sweep();
+        assert.deepEqual(await stored(), {
+          events: ['token.created', 'token.revoked'],
+          deliveries: ['token.revoked delivered'],
+        });
+      } finally {
+        await short.close();
+      }
+    });
+
     it('settles an intent a crash left: delivered if its deletion happened, dropped if not', async () => {
       const id = await registerWebhook(app, receiver, 'intents');
       const outbox = app.tw.services.outbox;

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 
+import type { Cache, Storage } from '../adapters/types.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
 import { eventsSettled } from './support/events.ts';
 import { eventually } from './support/eventually.ts';
@@ -224,6 +228,62 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
       }
     });
 
+    it('deletes a stream whose receiver went quiet for the inactivity timeout; a poll or an accepted push is activity', async () => {
+      const idle = await startApp({ env: { SSF_STREAM_INACTIVITY_DAYS: '1' } });
+      // A push receiver that accepts everything (the receiver process verifies against the other instance's keys).
+      const accepting = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => res.writeHead(202).end());
+      });
+      await new Promise<void>((resolve) => accepting.listen(0, '127.0.0.1', resolve));
+      const acceptingUrl = `http://127.0.0.1:${(accepting.address() as AddressInfo).port}`;
+      try {
+        const client = await registerClient(idle, 'a receiver that crashes now and then');
+        const create = async (delivery: unknown) => {
+          const res = await idle.api('POST', '/api/ssf/stream', { delivery }, client.token);
+          assert.equal(res.status, 201, res.text);
+          return res.body;
+        };
+        const abandoned = await create({ method: POLL });
+        assert.equal(abandoned.inactivity_timeout, 86_400, 'SSF §8.1.1: transmitter-supplied, in seconds');
+        const polled = String((await create({ method: POLL })).stream_id);
+        const pushed = String((await create({ method: PUSH, endpoint_url: `${acceptingUrl}/ssf` })).stream_id);
+
+        idle.clock.advance(20 * 3600_000);
+        const poll = await idle.api('POST', `/api/ssf/poll/${polled}`, { returnImmediately: true }, client.token);
+        assert.equal(poll.status, 200);
+        const userId = await idle.createUser();
+        const pat = await idle.createPat(userId);
+        await idle.api('DELETE', `/api/users/${userId}/tokens/${pat.id}`);
+        await eventsSettled(idle);
+        const delivered = await idle.storage.events.deliveries.list(pushed, 10);
+        assert.deepEqual(
+          delivered.map((d) => [d.event.type, d.state]),
+          [['token.revoked', 'delivered']],
+        );
+
+        idle.clock.advance(5 * 3600_000);
+        await idle.tw.services.outbox.sweep();
+        const read = async (id: string) =>
+          (await idle.api('GET', `/api/ssf/stream?stream_id=${id}`, undefined, client.token)).status;
+        assert.equal(await read(String(abandoned.stream_id)), 404, 'no call for 25 h: deleted');
+        assert.equal(await read(polled), 200, 'polled 5 h ago');
+        assert.equal(await read(pushed), 200, 'accepted a push 5 h ago');
+        const audit = await idle.api('GET', '/api/audit?type=ssf_stream.deleted');
+        assert.deepEqual(
+          (audit.body.data as Array<{ actor: string; details: Record<string, unknown> }>).map((e) => [
+            e.actor,
+            e.details,
+          ]),
+          [['system', { stream_id: abandoned.stream_id, client_id: client.clientId, reason: 'inactive' }]],
+        );
+      } finally {
+        await idle.close();
+        accepting.closeAllConnections();
+        await new Promise((resolve) => accepting.close(resolve));
+      }
+    });
+
     it('takes only a registered client’s access token', async () => {
       const userId = await app.createUser();
       const { token } = await app.createPat(userId, { scopes: ['tokens:manage'] });
@@ -340,6 +400,61 @@ describe('SSF transmitter (SSF 1.0, RFC 8417, RFC 8935 push, RFC 8936 poll)', fu
         assert.equal(eventOf(oauth).credential_type, 'oauth-access-token');
         assert.equal(subjectOf(oauth).user, undefined, 'a client’s own token has no user');
         assert.equal(subjectOf(oauth).application!.id, client.clientId);
+      }
+    });
+
+    it('relays a rotation or a user’s disablement only once cached answers are invalidated (so asking again on the event gets the new answer)', async () => {
+      // In order: the cache writes for the watched token value, and the start of the watched document's relay.
+      let order: string[] = [];
+      let watched = { id: '', key: '' };
+      const relayOf =
+        <Q extends { id?: string | undefined }, R>(read: (query: Q) => Promise<R>) =>
+        (query: Q) => {
+          if (query.id !== undefined && query.id === watched.id) order.push('relay');
+          return read(query);
+        };
+      const ordered = await startApp({
+        wrapCache: (cache) =>
+          new Proxy(cache, {
+            get(target, prop, receiver) {
+              const value = Reflect.get(target, prop, receiver) as unknown;
+              if (prop !== 'set' || typeof value !== 'function') return value;
+              return async (...args: Parameters<Cache['set']>) => {
+                await (value as Cache['set']).apply(target, args);
+                if (args[0] === watched.key) order.push('marker');
+              };
+            },
+          }),
+        wrapStorage: (storage: Storage) => ({
+          ...storage,
+          users: { ...storage.users, pendingEvents: relayOf((q) => storage.users.pendingEvents(q)) },
+          pats: { ...storage.pats, pendingEvents: relayOf((q) => storage.pats.pendingEvents(q)) },
+        }),
+      });
+      const watch = (id: string, token: string) => {
+        order = [];
+        watched = { id, key: `pat:${ordered.tw.services.format.hash(token)}` };
+      };
+      try {
+        const userId = await ordered.createUser();
+        const rotated = await ordered.createPat(userId);
+        assert.equal((await ordered.introspect(rotated.token)).body.active, true);
+        watch(rotated.id, rotated.token);
+        const rotation = await ordered.api('POST', `/api/users/${userId}/tokens/${rotated.id}/rotate`, {
+          grace_seconds: 60,
+        });
+        assert.equal(rotation.status, 200, rotation.text);
+        await eventsSettled(ordered);
+        assert.deepEqual(order.slice(-2), ['marker', 'relay'], `rotation: ${order.join(' ')}`);
+
+        const kept = await ordered.createPat(userId);
+        assert.equal((await ordered.introspect(kept.token)).body.active, true);
+        watch(userId, kept.token);
+        assert.equal((await ordered.api('PATCH', `/api/users/${userId}`, { disabled: true })).status, 200);
+        await eventsSettled(ordered);
+        assert.deepEqual(order.slice(-2), ['marker', 'relay'], `disablement: ${order.join(' ')}`);
+      } finally {
+        await ordered.close();
       }
     });
 

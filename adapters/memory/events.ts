@@ -39,10 +39,10 @@ function createOutbox(): OutboxStore {
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
         .slice(0, limit);
     },
-    async purge(before) {
+    async purge(before, type) {
       let n = 0;
       for (const [id, e] of byId) {
-        if (e.state === 'fanned_out' && e.createdAt < before) {
+        if (e.state === 'fanned_out' && e.createdAt < before && (type === undefined || e.type === type)) {
           byId.delete(id);
           n++;
         }
@@ -119,10 +119,10 @@ function createDeliveries(): DeliveryStore {
       }
       return n;
     },
-    async purge(before) {
+    async purge(before, type) {
       let n = 0;
       for (const [id, d] of byId) {
-        if (d.finishedAt !== null && d.finishedAt < before) {
+        if (d.finishedAt !== null && d.finishedAt < before && (type === undefined || d.event.type === type)) {
           byId.delete(id);
           n++;
         }
@@ -185,6 +185,10 @@ function createStreams(): StreamStore {
       if (!existing || existing.clientId !== stream.clientId) return null;
       byId.set(stream.id, stream);
       return stream;
+    },
+    async touch(id, at) {
+      const existing = byId.get(id);
+      if (existing) byId.set(id, { ...existing, lastActivityAt: at });
     },
     async remove(id) {
       return byId.delete(id);

@@ -203,9 +203,13 @@ export function createOutboxStore(Events: Model<OutboxDoc>): OutboxStore {
           .lean<OutboxDoc[]>();
         return docs.map(toOutbox);
       }),
-    purge: (before) =>
+    purge: (before, type) =>
       guard(async () => {
-        const result = await Events.deleteMany({ state: 'fanned_out', created_at: { $lt: before } });
+        const result = await Events.deleteMany({
+          state: 'fanned_out',
+          created_at: { $lt: before },
+          ...(type === undefined ? {} : { type }),
+        });
         return result.deletedCount;
       }),
   };
@@ -364,10 +368,13 @@ export function createDeliveryStore(Deliveries: Model<DeliveryDoc>, Locks: Model
         );
         return result.modifiedCount;
       }),
-    purge: (before) =>
+    purge: (before, type) =>
       guard(async () => {
-        const result = await Deliveries.deleteMany({ finished_at: { $ne: null, $lt: before } });
-        await Locks.deleteMany({ created_at: { $lt: before } });
+        const result = await Deliveries.deleteMany({
+          finished_at: { $ne: null, $lt: before },
+          ...(type === undefined ? {} : { 'event.type': type }),
+        });
+        if (type === undefined) await Locks.deleteMany({ created_at: { $lt: before } });
         return result.deletedCount;
       }),
   };

@@ -48,6 +48,8 @@ export interface StreamDoc {
   reason: string | null;
   created_at: Date;
   updated_at: Date;
+  /** Absent on streams written before it existed: their `updated_at` stands in. */
+  last_activity_at?: Date;
 }
 
 /** The schema of `ssf_streams`. */
@@ -64,6 +66,7 @@ export const streamSchema = new mongoose.Schema<StreamDoc>(
     reason: { type: String, default: null },
     created_at: Date,
     updated_at: Date,
+    last_activity_at: Date,
   },
   { ...SCHEMA_OPTIONS, collection: 'ssf_streams' },
 );
@@ -96,6 +99,7 @@ function toStream(doc: StreamDoc): StreamRecord {
     reason: doc.reason ?? null,
     createdAt: doc.created_at,
     updatedAt: doc.updated_at,
+    lastActivityAt: doc.last_activity_at ?? doc.updated_at,
   };
 }
 
@@ -112,6 +116,7 @@ function streamDoc(stream: StreamRecord): StreamDoc {
     reason: stream.reason,
     created_at: stream.createdAt,
     updated_at: stream.updatedAt,
+    last_activity_at: stream.lastActivityAt,
   };
 }
 
@@ -191,6 +196,10 @@ export function createStreamStore(Streams: Model<StreamDoc>): StreamStore {
       guard(async () => {
         const result = await Streams.replaceOne({ _id: stream.id, client_id: stream.clientId }, streamDoc(stream));
         return result.matchedCount === 1 ? stream : null;
+      }),
+    touch: (id, at) =>
+      guard(async () => {
+        await Streams.updateOne({ _id: id }, { $set: { last_activity_at: at } });
       }),
     remove: (id) =>
       guard(async () => {

@@ -98,6 +98,7 @@ function createEventServices(
     limits,
     pollMaxWaitMs: config.events.pollMaxWaitSeconds * 1000,
     maxStreamsPerClient: config.events.maxStreamsPerClient,
+    inactivityMs: config.events.streamInactivityDays * 86_400_000,
   });
   const dispatcher = createDispatcher({
     deliveries: storage.events.deliveries,
@@ -137,6 +138,16 @@ export function createServices(
     },
     onDropped: (dropped) =>
       logger.error({ dropped }, 'audit events dropped: the store refused them or too many waited'),
+  });
+  events.outbox.onSweep('expire_streams', async () => {
+    for (const stream of await events.streams.expireInactive()) {
+      await audit.record(
+        'ssf_stream.deleted',
+        { id: 'system', via: 'ssf_api' },
+        {},
+        { stream_id: stream.id, client_id: stream.clientId, reason: 'inactive' },
+      );
+    }
   });
   const tokenCache = createPatCache({
     cache: stores.cache,

@@ -33,7 +33,7 @@
 import type { DeliveryMethod, EventStorage, OutboxEvent, SubscriberKind } from '../../adapters/event-stores.ts';
 import type { HashedOidcStore, JsonValue, LifecycleEvent, PatStore, UserStore } from '../../adapters/types.ts';
 import type { Clock } from '../services/clock.ts';
-import { keyedEventId, lifecycleEvent } from './catalogue.ts';
+import { SSF_VERIFICATION, keyedEventId, lifecycleEvent } from './catalogue.ts';
 
 /** A subscriber an event is delivered to. */
 export interface Target {
@@ -89,6 +89,8 @@ export interface Outbox {
   sweep(options?: { everything?: boolean }): Promise<void>;
   /** Called after each fan-out with the subscribers that got a delivery (wakes the push worker and long polls). */
   onFannedOut(listener: (targets: readonly Target[]) => void): void;
+  /** Adds housekeeping to every sweep (run last, its failure logged like the sweep's own steps). */
+  onSweep(name: string, task: () => Promise<unknown>): void;
   /** Starts the periodic sweep (and runs one at once). */
   start(): void;
   /** Stops sweeping and waits for relays in flight. */
@@ -123,6 +125,7 @@ const BATCH = 100;
 export function createOutbox(deps: OutboxDeps): Outbox {
   const { stores, clock } = deps;
   const listeners: Array<(targets: readonly Target[]) => void> = [];
+  const housekeeping: Array<{ name: string; task: () => Promise<unknown> }> = [];
   const inFlight = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> | undefined;
@@ -247,7 +250,13 @@ export function createOutbox(deps: OutboxDeps): Outbox {
       const before = new Date(now.getTime() - deps.retentionMs);
       await stores.outbox.purge(before);
       await stores.deliveries.purge(before);
+      // Verification events only say "the stream works" at the time: a receiver may ask for one every few seconds
+      // (the Node SDK's push heartbeat), so they are kept no longer than they can be delivered, not for retention.
+      const verifiedBefore = new Date(now.getTime() - deps.retryMs);
+      await stores.outbox.purge(verifiedBefore, SSF_VERIFICATION);
+      await stores.deliveries.purge(verifiedBefore, SSF_VERIFICATION);
     });
+    for (const { name, task } of housekeeping) await step(name, task);
   }
 
   return {
@@ -302,6 +311,10 @@ export function createOutbox(deps: OutboxDeps): Outbox {
 
     onFannedOut(listener) {
       listeners.push(listener);
+    },
+
+    onSweep(name, task) {
+      housekeeping.push({ name, task });
     },
 
     start() {

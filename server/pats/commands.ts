@@ -241,11 +241,12 @@ export function createCommands(deps: CommandDeps): Commands {
         events: [events.tokenRotated(pat, { expiresAt, previousValidUntil: validUntil }, ctx.actor, now)],
       });
       assertThat(rotated, () => new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id'));
-      relay(id);
       await pats.setRotatedValidUntil(pat.tokenHash, validUntil);
       // A later rotation ends the grace of every earlier value: only the value rotated out now may keep one.
       await pats.endGrace(id, pat.tokenHash, now);
       await cache.invalidate([pat.tokenHash], 'stale');
+      // Once every value answers as it now should: a receiver asking again on the event gets the new answers.
+      relay(id);
       await audit.record(
         'token.rotated',
         ctx.actor,

@@ -50,6 +50,7 @@ const streamFields = {
   aud: z.union([z.string(), z.array(z.string())]).optional(),
   events_supported: z.array(z.string()).optional(),
   events_delivered: z.array(z.string()).optional(),
+  inactivity_timeout: z.number().optional(),
 };
 const bodies = {
   create: z.looseObject(streamFields),
@@ -83,6 +84,7 @@ const configuration = z.looseObject({
   events_requested: z.array(z.string()).optional(),
   events_delivered: z.array(z.string()),
   description: z.string().optional(),
+  inactivity_timeout: z.number().int().optional(),
 });
 const statusView = z.object({ stream_id: z.string(), status: z.string(), reason: z.string().optional() });
 
@@ -169,7 +171,7 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
   const { streams, audit, issuer } = deps;
   const T = 'ssf';
   const actor = (caller: Caller | null) => ({ id: `client:${clientOf(caller)}`, via: 'ssf_api' as const });
-  const render = (stream: StreamRecord) => streamConfiguration(stream, issuer);
+  const render = (stream: StreamRecord) => streamConfiguration(stream, issuer, streams.inactivityTimeoutSeconds);
   return [
     route({
       method: 'post',

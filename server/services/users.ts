@@ -109,9 +109,11 @@ export function createUserService(deps: {
       const event = events.user(disabled ? 'user.disabled' : 'user.enabled', id, ctx.actor, at);
       const user = await users.setDisabled(id, disabled, at, [event]);
       assertThat(user, () => new NotFound('user'));
-      relay(id);
       if (disabled) await pats.invalidateUser(id);
       else if (before.disabled) await pats.uncacheUser(id);
+      // Only now: a receiver that drops its cached answers on the event and asks again must not get one cached in
+      // between the first invalidation and the write (a crash before this line leaves the event to the sweeper).
+      relay(id);
       if (before.disabled !== disabled) {
         await audit.record(disabled ? 'user.disabled' : 'user.enabled', ctx.actor, { userId: id });
       }

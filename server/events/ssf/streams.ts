@@ -79,6 +79,13 @@ export interface StreamService {
   ): Promise<{ sets: Record<string, string>; moreAvailable: boolean }>;
   /** Ends every waiting poll now (shutdown). */
   stopWaiting(): void;
+  /**
+   * Deletes the streams inactive for longer than the inactivity timeout (none when it is 0), giving up what they had
+   * pending; resolves with them.
+   */
+  expireInactive(): Promise<StreamRecord[]>;
+  /** SSF §8.1.1 `inactivity_timeout`, in seconds; null: streams never expire. */
+  readonly inactivityTimeoutSeconds: number | null;
   /** Pushes SETs to push streams (for the worker). */
   readonly transport: Transport;
 }
@@ -99,6 +106,12 @@ export interface StreamServiceDeps {
    * concurrent creations may pass it by a few, which bounds fan-out all the same.
    */
   readonly maxStreamsPerClient: number;
+  /**
+   * A stream whose receiver made no call on it and accepted no push for this long is deleted
+   * (`SSF_STREAM_INACTIVITY_DAYS`); 0: never. A receiver that crashed never deletes its stream, and each one left
+   * takes a share of fan-out and of `maxStreamsPerClient`.
+   */
+  readonly inactivityMs: number;
 }
 
 /** The event types a stream gets: those it requested that Tokenwarden sends (all of them when it requested none). */
@@ -112,8 +125,15 @@ export function pollUrl(issuer: string, streamId: string): string {
   return `${issuer}/api/ssf/poll/${streamId}`;
 }
 
-/** A stream's configuration as SSF §8.1.1 writes it (never the push authorization header: it is write-only). */
-export function streamConfiguration(stream: StreamRecord, issuer: string): Record<string, unknown> {
+/**
+ * A stream's configuration as SSF §8.1.1 writes it (never the push authorization header: it is write-only), with its
+ * `inactivity_timeout` in seconds when streams expire.
+ */
+export function streamConfiguration(
+  stream: StreamRecord,
+  issuer: string,
+  inactivityTimeoutSeconds: number | null = null,
+): Record<string, unknown> {
   return {
     stream_id: stream.id,
     iss: issuer,
@@ -126,10 +146,14 @@ export function streamConfiguration(stream: StreamRecord, issuer: string): Recor
     ...(stream.eventsRequested === null ? {} : { events_requested: [...stream.eventsRequested] }),
     events_delivered: eventsDelivered(stream),
     ...(stream.description === null ? {} : { description: stream.description }),
+    ...(inactivityTimeoutSeconds === null ? {} : { inactivity_timeout: inactivityTimeoutSeconds }),
   };
 }
 
 const sealingContext = (id: string) => `stream:${id}`;
+
+/** Activity is written at most this often per stream (a poller calls every second or so). */
+const ACTIVITY_WRITE_MS = 3600_000;
 
 /** Creates the service. */
 export function createStreamService(deps: StreamServiceDeps): StreamService {
@@ -140,9 +164,20 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
     for (const target of targets) for (const wake of waiters.get(target.id) ?? []) wake();
   });
 
+  /** Records the receiver's activity on the stream, unless it was recorded lately. */
+  async function active(stream: StreamRecord): Promise<void> {
+    const now = clock.now();
+    const every = Math.min(ACTIVITY_WRITE_MS, deps.inactivityMs / 10);
+    if (deps.inactivityMs > 0 && now.getTime() - stream.lastActivityAt.getTime() >= every) {
+      await store.touch(stream.id, now);
+    }
+  }
+
+  /** The client's stream (any call on it is the receiver's activity). @throws {NotFound} */
   async function requireStream(clientId: string, streamId: string): Promise<StreamRecord> {
     const stream = await store.get(streamId);
     assertThat(stream && stream.clientId === clientId, () => new NotFound('stream'));
+    await active(stream);
     return stream;
   }
 
@@ -222,7 +257,10 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
         maxResponseBytes: limits.maxResponseBytes,
         policy: limits.policy,
       });
-      if (result.status >= 200 && result.status < 300) return { outcome: 'delivered', status: result.status };
+      if (result.status >= 200 && result.status < 300) {
+        await active(stream).catch(() => undefined);
+        return { outcome: 'delivered', status: result.status };
+      }
       if (result.status === 400) {
         // RFC 8935 §2.3: the receiver refused this SET ({"err": …}); sending it again would not change that.
         let err = 'invalid_request';
@@ -289,6 +327,7 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
         reason: null,
         createdAt: now,
         updatedAt: now,
+        lastActivityAt: now,
       };
       await store.insert(stream);
       return stream;
@@ -394,6 +433,26 @@ export function createStreamService(deps: StreamServiceDeps): StreamService {
       stopped = true;
       for (const set of waiters.values()) for (const wake of [...set]) wake();
     },
+
+    async expireInactive() {
+      if (deps.inactivityMs <= 0) return [];
+      const now = clock.now();
+      const before = now.getTime() - deps.inactivityMs;
+      const expired: StreamRecord[] = [];
+      for (const stream of await store.list()) {
+        if (stream.lastActivityAt.getTime() >= before) continue;
+        // Read again: the receiver may have come back since the list was read.
+        const current = await store.get(stream.id);
+        if (!current || current.lastActivityAt.getTime() >= before) continue;
+        if (await store.remove(stream.id)) {
+          await deliveries.cancel(stream.id, 'the stream expired: its receiver was inactive', now);
+          expired.push(current);
+        }
+      }
+      return expired;
+    },
+
+    inactivityTimeoutSeconds: deps.inactivityMs > 0 ? Math.round(deps.inactivityMs / 1000) : null,
 
     transport: { deliver },
   };
