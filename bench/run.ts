@@ -288,6 +288,8 @@ async function main(): Promise<number> {
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
     subject_token: warm,
     subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    // An unbound PAT must name the API the JWT is for (its aud).
+    resource: 'https://bench.example.com',
   }).toString();
   const malformed = warm.slice(0, -1) + (warm.endsWith('A') ? 'B' : 'A');
   const small = await seed(uri, 0, 1000, 1000);
