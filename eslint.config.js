@@ -57,7 +57,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['server/services/**/*.ts', 'server/pats/**/*.ts'],
+    files: ['server/services/**/*.ts', 'server/pats/**/*.ts', 'server/events/**/*.ts', 'server/jobs/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

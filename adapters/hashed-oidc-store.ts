@@ -10,7 +10,7 @@
  */
 import { hash } from 'node:crypto';
 
-import type { OidcPayload, OidcStore } from './types.ts';
+import type { HashedOidcStore, OidcPayload, OidcStore } from './types.ts';
 
 /** Models keyed by a public identifier rather than a credential. */
 const PUBLIC_IDS = new Set(['Client']);
@@ -37,7 +37,7 @@ export function storedOidcPayload(model: string, id: string, payload: OidcPayloa
 }
 
 /** Wraps `store` so that it only ever sees hashed ids. */
-export function createHashedOidcStore(store: OidcStore): OidcStore {
+export function createHashedOidcStore(store: OidcStore): HashedOidcStore {
   const restore = (id: string, payload: OidcPayload | undefined): OidcPayload | undefined =>
     payload && payload.jti === undefined && payload.jtiStripped === true
       ? (({ jtiStripped: _, ...rest }) => ({ ...rest, jti: id }))(payload)
@@ -53,6 +53,7 @@ export function createHashedOidcStore(store: OidcStore): OidcStore {
     destroy: (model, id) => store.destroy(model, hashed(model, id)),
     revokeByGrantId: (model, grantId) => store.revokeByGrantId(model, grantId),
     list: (model) => store.list(model),
+    existsStored: async (model, storedId) => (await store.find(model, storedId)) !== undefined,
     // The ids the inner store holds are the hashes already.
     tokenIdsOfClient: (clientId) => store.tokenIdsOfClient(clientId),
   };

@@ -3,6 +3,7 @@
  * depend only on these interfaces. Every method either resolves or rejects with a {@link StoreError}.
  */
 import { TokenwardenError } from '../config/errors.ts';
+import type { EventStorage } from './event-stores.ts';
 
 /** A user who owns personal access tokens. */
 export interface UserRecord {
@@ -107,13 +108,49 @@ export interface AuditQuery {
   readonly after?: Cursor | undefined;
 }
 
+/** A JSON value, as event data carries it. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/**
+ * A lifecycle event (a token revoked, a user disabled, …), written with the change it describes: in the same
+ * single-document write when the change is one (`pending_events` on the token or user), so that no acknowledged
+ * change can lose its event, then relayed to the outbox ({@link EventStore}). Never a token value or hash.
+ */
+export interface LifecycleEvent {
+  /** `evt_…`: unique, the same for every delivery and retry (the `webhook-id`, the SET's `jti`). */
+  readonly id: string;
+  /** `token.revoked`, `user.disabled`, … (the webhook event type). */
+  readonly type: string;
+  readonly at: Date;
+  /** Shared by the events one change caused (a leak revokes and reports: two events, one `txn`; the SET's `txn`). */
+  readonly txn: string;
+  readonly data: Readonly<Record<string, JsonValue>>;
+}
+
+/** Events waiting on one document to be relayed to the outbox. */
+export interface PendingEvents {
+  /** The token's or user's id. */
+  readonly id: string;
+  readonly events: readonly LifecycleEvent[];
+}
+
+/** Which documents' pending events to read: one document's, or those written before an instant (oldest first). */
+export interface PendingQuery {
+  readonly id?: string | undefined;
+  readonly before?: Date | undefined;
+  readonly limit: number;
+}
+
 export interface UserStore {
   /** @throws {DuplicateError} with field `id` or `username`. */
   insert(user: UserRecord): Promise<void>;
   /** The user, or null when unknown or deleted. */
   get(id: string): Promise<UserRecord | null>;
-  /** Sets `disabled` atomically; returns the updated user or null when unknown or deleted. */
-  setDisabled(id: string, disabled: boolean, at: Date): Promise<UserRecord | null>;
+  /**
+   * Sets `disabled` atomically; returns the updated user or null when unknown or deleted. `events` are recorded in
+   * the same write, and only when it changes the flag.
+   */
+  setDisabled(id: string, disabled: boolean, at: Date, events?: readonly LifecycleEvent[]): Promise<UserRecord | null>;
   /**
    * Newest first, `limit` rows after the cursor; deleted users are not listed. With `search`, only users whose id,
    * username or email contains it (case-insensitive).
@@ -122,9 +159,13 @@ export interface UserStore {
   /**
    * Deletes the user; false when unknown or already deleted. The id stays reserved (a later insert with it fails
    * with {@link DuplicateError} `id`), so a new user can never inherit the tokens and audit trail of a deleted one;
-   * the username is released.
+   * the username is released. `events` are recorded in the same write (on the tombstone).
    */
-  delete(id: string, at: Date): Promise<boolean>;
+  delete(id: string, at: Date, events?: readonly LifecycleEvent[]): Promise<boolean>;
+  /** Users (deleted ones included) with events not yet relayed to the outbox. */
+  pendingEvents(query: PendingQuery): Promise<PendingEvents[]>;
+  /** Forgets events the outbox now holds (after they were relayed). */
+  eventsRelayed(id: string, eventIds: readonly string[]): Promise<void>;
 }
 
 export interface PatStore {
@@ -132,9 +173,10 @@ export interface PatStore {
    * Inserts a token, enforcing per user, among live (unrevoked, unexpired) tokens: a unique name, and at most
    * `maxLive` tokens. Expired tokens release their name and slot first. Single-document writes only, so it holds
    * under concurrency without transactions.
+   * `events` are stored with the token, in the same write.
    * @throws {DuplicateError} with field `name`, or {@link LimitError}.
    */
-  insert(pat: PatRecord, now: Date, maxLive: number): Promise<void>;
+  insert(pat: PatRecord, now: Date, maxLive: number, events?: readonly LifecycleEvent[]): Promise<void>;
   findByHash(tokenHash: string): Promise<PatRecord | null>;
   /** The tokens whose current value has one of these hashes, in one query. */
   findByHashes(tokenHashes: readonly string[]): Promise<PatRecord[]>;
@@ -142,28 +184,44 @@ export interface PatStore {
   /** Newest first (created_at, then id), at most `limit` rows after the cursor. */
   query(q: TokenQuery): Promise<PatRecord[]>;
   /**
+   * Every unrevoked token whose expiry is after `from` and at or before `to`, in no particular order, streamed from
+   * one query however many there are (what the expiry notices read at each run). Iterating rejects with
+   * {@link StoreError} like any method.
+   */
+  scanExpiring(from: Date, to: Date): AsyncIterable<PatRecord>;
+  /**
    * Applies changes to an unrevoked token, atomically. An `expiresAt` change only applies when it is earlier than
    * the stored expiry (or the token had none). Returns the token as it now stands, or null when the id is unknown
-   * or the token is revoked. @throws {DuplicateError} with field `name` when the new name is taken.
+   * or the token is revoked. `expiryEvents` are recorded in the write that brings the expiry earlier, and only if
+   * it does. @throws {DuplicateError} with field `name` when the new name is taken.
    */
-  update(id: string, changes: TokenChanges): Promise<PatRecord | null>;
+  update(id: string, changes: TokenChanges, expiryEvents?: readonly LifecycleEvent[]): Promise<PatRecord | null>;
   /**
    * Replaces the value of an unrevoked token whose current hash is `fromHash` (compare-and-swap), so of two
-   * concurrent rotations exactly one wins. Returns the rotated token or null when the swap did not happen.
+   * concurrent rotations exactly one wins. Returns the rotated token or null when the swap did not happen. `events`
+   * are recorded by the swap itself (only the winner's).
    */
   rotate(
     id: string,
     fromHash: string,
     toHash: string,
-    changes: { expiresAt: Date | null; at: Date },
+    changes: { expiresAt: Date | null; at: Date; events?: readonly LifecycleEvent[] },
   ): Promise<PatRecord | null>;
   /**
-   * Marks the token revoked at `at` unless it already is (single-document atomic update).
-   * Returns the token as it now stands (revoked), or null when the id is unknown.
+   * Marks the token revoked at `at` unless it already is (single-document atomic update), recording `events` in
+   * that update (not when the token was revoked already). Returns the token as it now stands (revoked), or null
+   * when the id is unknown.
    */
-  revoke(id: string, at: Date): Promise<PatRecord | null>;
-  /** Revokes every unrevoked token of the user; returns those it revoked. */
-  revokeAllOfUser(userId: string, at: Date): Promise<PatRecord[]>;
+  revoke(id: string, at: Date, events?: readonly LifecycleEvent[]): Promise<PatRecord | null>;
+  /**
+   * Revokes every unrevoked token of the user; returns those it revoked. `eventsFor(tokenId)` gives the events each
+   * revocation records in its own update.
+   */
+  revokeAllOfUser(
+    userId: string,
+    at: Date,
+    eventsFor?: (tokenId: string) => readonly LifecycleEvent[],
+  ): Promise<PatRecord[]>;
   /** Hashes of the user's tokens that are not revoked (used to invalidate cache entries). */
   unrevokedHashesOfUser(userId: string): Promise<string[]>;
   /**
@@ -183,6 +241,10 @@ export interface PatStore {
    * ends the grace of every earlier value). Values whose grace ended before `at` keep their end.
    */
   endGrace(tokenId: string, exceptHash: string, at: Date): Promise<void>;
+  /** Tokens with events not yet relayed to the outbox. */
+  pendingEvents(query: PendingQuery): Promise<PendingEvents[]>;
+  /** Forgets events the outbox now holds (after they were relayed). */
+  eventsRelayed(id: string, eventIds: readonly string[]): Promise<void>;
 }
 
 export interface AuditStore {
@@ -215,6 +277,12 @@ export type OidcPayload = Record<string, unknown> & {
   userCode?: string;
   consumed?: number;
 };
+
+/** oidc-provider's store as `createHashedOidcStore` keeps it: every id but a client's hashed. */
+export interface HashedOidcStore extends OidcStore {
+  /** Whether a live payload is stored under this key as stored (a token's: the hash of its id; a client's: its id). */
+  existsStored(model: string, storedId: string): Promise<boolean>;
+}
 
 /**
  * A shared key-value cache with TTLs (Redis). Methods reject with {@link StoreError} when the cache is
@@ -269,6 +337,89 @@ export interface SigningKeyStore {
   replace(sealed: string): Promise<void>;
 }
 
+/** What a notice tells: a token will expire, has expired, or was revoked by the inactive-token policy. */
+export type NoticeKind = 'expiring' | 'expired' | 'revoked_inactive';
+
+/**
+ * A notice claimed for one channel (the audit log, email, webhooks, …). There is at most one claim per channel and
+ * notice (its `id`), across every instance and restart; the instance that claims a notice delivers it, then marks
+ * it delivered. A claim left undelivered (its holder crashed, or the delivery failed) is taken over once its lease
+ * has ended: every notice reaches every channel at least once.
+ */
+export interface NoticeClaim {
+  /** `<channel>/<key>`: unique. */
+  readonly id: string;
+  readonly channel: string;
+  /** The notice's idempotency key (`expiring-7d:tok_…`), the same on every channel. */
+  readonly key: string;
+  readonly kind: NoticeKind;
+  readonly tokenId: string;
+  readonly userId: string;
+  /** Expiring notices: how many days before the expiry this one is; null for the other kinds. */
+  readonly thresholdDays: number | null;
+  /** Expiring: the expiry; expired: when it expired; revoked_inactive: when it was last used (null: never). */
+  readonly at: Date | null;
+  readonly claimedAt: Date;
+  /** Until then its holder is delivering it (or waits to try again); afterwards any instance may take it over. */
+  readonly leaseUntil: Date;
+  /** Deliveries attempted so far (the claim itself is the first). */
+  readonly attempts: number;
+  readonly deliveredAt: Date | null;
+  /** From then on the notice is moot, delivered or not, and the claim is deleted. */
+  readonly purgeAfter: Date;
+}
+
+/** The notice claims (`notice_claims`). */
+export interface NoticeStore {
+  /**
+   * Inserts the claim unless one with its id exists; true when this call claimed it. Atomic across instances on
+   * MongoDB and FerretDB alike: a unique id, no read-modify-write.
+   */
+  claim(claim: NoticeClaim): Promise<boolean>;
+  /** Which of these ids are claimed (delivered or not). */
+  existing(ids: readonly string[]): Promise<Set<string>>;
+  /** Undelivered claims whose lease has ended by `now` and that are not moot yet, at most `limit`. */
+  overdue(now: Date, limit: number): Promise<NoticeClaim[]>;
+  /**
+   * Takes over an overdue claim: only while it is undelivered, its lease has ended by `now` and it has had
+   * `attempts` attempts (compare-and-set); counts one more and leases it until `leaseUntil`. True when taken.
+   */
+  retake(id: string, attempts: number, now: Date, leaseUntil: Date): Promise<boolean>;
+  /** Records that the claim was delivered. */
+  delivered(id: string, at: Date): Promise<void>;
+  /** Records a failed delivery: the claim may be taken over once `retryAt` has passed. */
+  release(id: string, retryAt: Date): Promise<void>;
+  /** Deletes the claims that are moot at `now`; how many, and how many of those were never delivered. */
+  purge(now: Date): Promise<{ deleted: number; undelivered: number }>;
+}
+
+/** A named lease (one inactive-token sweep at a time, across instances). */
+export interface Lease {
+  readonly name: string;
+  /** Each taking of the lease is a new generation; the highest generation is the lease. */
+  readonly generation: number;
+  readonly holder: string;
+  readonly until: Date;
+}
+
+/** Leases (`leases`). */
+export interface LeaseStore {
+  /**
+   * Takes the lease for `holder` until `until` if it is free at `now` (never taken, released, or past its `until`);
+   * null when another holds it. Atomic across instances on MongoDB and FerretDB alike: the next generation is an
+   * insert under a unique id (of two instances, one inserts it), and a generation that finds a higher one after its
+   * insert gives way.
+   */
+  acquire(name: string, holder: string, now: Date, until: Date): Promise<Lease | null>;
+  /**
+   * Extends a lease still held (the highest generation, not released); null when it was lost. Callers renew well
+   * before `until`: an expired lease may be taken by another at any moment.
+   */
+  renew(lease: Lease, until: Date): Promise<Lease | null>;
+  /** Gives the lease up (the next `acquire` may take it at once). */
+  release(lease: Lease): Promise<void>;
+}
+
 /** What a storage backend offers the composition root. */
 export interface Storage {
   readonly users: UserStore;
@@ -276,8 +427,12 @@ export interface Storage {
   readonly audit: AuditStore;
   readonly barrier: BarrierStore;
   readonly signingKeys: SigningKeyStore;
+  readonly notices: NoticeStore;
+  readonly leases: LeaseStore;
   /** oidc-provider's models, every id but a client's kept only as a hash (`createHashedOidcStore`). */
-  readonly oidc: OidcStore;
+  readonly oidc: HashedOidcStore;
+  /** Lifecycle events: the outbox, deliveries, webhook endpoints and SSF streams. */
+  readonly events: EventStorage;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -136,6 +136,10 @@ export interface Config {
   readonly trustedIssuers: readonly TrustedIssuer[];
   /** The web console at `/console` and how it signs people in (see {@link ConsoleConfig}). */
   readonly console: ConsoleConfig;
+  /** Lifecycle events, their webhooks and SSF streams (see {@link EventsConfig}). */
+  readonly events: EventsConfig;
+  /** Expiry notices and the inactive-token policy, and the scheduler that runs them (see {@link JobsConfig}). */
+  readonly jobs: JobsConfig;
   /**
    * Abuse limits, per instance: `AUTH_FAILURES_PER_CLIENT` (default 20) failed client authentications per minute
    * for one client id from one address, after which its failures back off (1 s, doubling up to 15 min);
@@ -161,6 +165,61 @@ export interface Config {
    * requests grow the heap to four times the live data here. 0 leaves V8's policy. Set by the process entry point.
    */
   readonly heapGrowthPercent: number;
+}
+
+/** How lifecycle events are delivered (webhooks, SSF push and poll). */
+export interface EventsConfig {
+  /** `EVENTS_DISPATCH` (default `true`): relay, fan out and deliver here; `false`: only record (other instances deliver). */
+  readonly dispatch: boolean;
+  /** `EVENTS_DELIVERY_TIMEOUT_MS` (default 15000): one push attempt, connection to status. */
+  readonly deliveryTimeoutMs: number;
+  /** `EVENTS_MAX_RESPONSE_BYTES` (default 65536): the most of an answer that is read. */
+  readonly maxResponseBytes: number;
+  /** `EVENTS_RETRY_HOURS` (default 24): how long a failed push is tried again before it is given up. */
+  readonly retryHours: number;
+  /**
+   * `EVENTS_ALLOWED_NETWORKS` (default none): CIDRs of private, loopback or link-local networks push targets may
+   * resolve to; every other non-public address is refused, at registration and at delivery.
+   */
+  readonly allowedNetworks: readonly string[];
+  /** `EVENTS_RETENTION_DAYS` (default 45): how long events and finished deliveries are kept. */
+  readonly retentionDays: number;
+  /** `EVENTS_SWEEP_SECONDS` (default 30): how often left-over events are relayed and old ones purged. */
+  readonly sweepSeconds: number;
+  /** `SSF_POLL_MAX_WAIT_SECONDS` (default 20): longest a long poll waits. */
+  readonly pollMaxWaitSeconds: number;
+  /** `SSF_MAX_STREAMS_PER_CLIENT` (default 100): most SSF streams one registered client may have. */
+  readonly maxStreamsPerClient: number;
+  /** `SSF_STREAM_INACTIVITY_DAYS` (default 30, `0` never): an idle stream is deleted after this long. */
+  readonly streamInactivityDays: number;
+}
+
+/**
+ * The scheduled jobs: expiry notices and the inactive-token policy.
+ */
+export interface JobsConfig {
+  /**
+   * `JOBS_INTERVAL_SECONDS` (default 3600): how often this instance runs the jobs (the first run a minute after it
+   * starts listening, or sooner with a shorter interval). Any number of instances may run them: each notice is
+   * claimed by one, and one inactive-token sweep runs at a time. `0`: this instance never runs them.
+   */
+  readonly intervalSeconds: number;
+  /**
+   * `EXPIRY_NOTICE_DAYS` (default `30,7,1`), largest first: a token gets a `token.expiring` notice when it is this
+   * many days from its expiry (only the nearest threshold passed, and only thresholds shorter than its lifetime), and
+   * a `token.expired` notice once it has expired. Empty (`off`): no notices.
+   */
+  readonly expiryNoticeDays: readonly number[];
+  /**
+   * `INACTIVE_TOKEN_DAYS` (default unset: off): each run revokes the active tokens neither used nor created in this
+   * many days, with the audit reason `inactive`.
+   */
+  readonly inactiveTokenDays: number | null;
+  /**
+   * Email notices (default none): `SMTP_URL` (`smtp://` or `smtps://`, credentials in the URL) and
+   * `NOTICE_EMAIL_FROM`, required with it.
+   */
+  readonly email: { readonly smtpUrl: string; readonly from: string } | null;
 }
 
 /** A Redis server or Sentinel address. */
@@ -316,6 +375,13 @@ export function loadConfig(env: Env): Config {
     throw new ConfigError('TOKEN_DEFAULT_LIFETIME_DAYS', 'must not exceed TOKEN_MAX_LIFETIME_DAYS');
   }
 
+  if (p.SMTP_URL !== undefined && p.NOTICE_EMAIL_FROM === undefined) {
+    throw new ConfigError('NOTICE_EMAIL_FROM', 'is required with SMTP_URL (the address the notices come from)');
+  }
+  if (p.NOTICE_EMAIL_FROM !== undefined && p.SMTP_URL === undefined) {
+    throw new ConfigError('SMTP_URL', 'is required with NOTICE_EMAIL_FROM (the server that sends the notices)');
+  }
+
   const trustedIssuers = parseTrustedIssuers(p.TRUSTED_ISSUERS);
   const redis = parseRedis(p);
 
@@ -363,6 +429,30 @@ export function loadConfig(env: Env): Config {
     },
     trustedIssuers,
     console: parseConsole(p, production, trustedIssuers),
+    events: {
+      dispatch: p.EVENTS_DISPATCH,
+      deliveryTimeoutMs: p.EVENTS_DELIVERY_TIMEOUT_MS,
+      maxResponseBytes: p.EVENTS_MAX_RESPONSE_BYTES,
+      retryHours: p.EVENTS_RETRY_HOURS,
+      allowedNetworks: (p.EVENTS_ALLOWED_NETWORKS ?? '')
+        .split(',')
+        .map((e) => e.trim())
+        .filter((e) => e !== ''),
+      retentionDays: p.EVENTS_RETENTION_DAYS,
+      sweepSeconds: p.EVENTS_SWEEP_SECONDS,
+      pollMaxWaitSeconds: p.SSF_POLL_MAX_WAIT_SECONDS,
+      maxStreamsPerClient: p.SSF_MAX_STREAMS_PER_CLIENT,
+      streamInactivityDays: p.SSF_STREAM_INACTIVITY_DAYS,
+    },
+    jobs: {
+      intervalSeconds: p.JOBS_INTERVAL_SECONDS,
+      expiryNoticeDays: p.EXPIRY_NOTICE_DAYS,
+      inactiveTokenDays: p.INACTIVE_TOKEN_DAYS ?? null,
+      email:
+        p.SMTP_URL === undefined || p.NOTICE_EMAIL_FROM === undefined
+          ? null
+          : { smtpUrl: p.SMTP_URL, from: p.NOTICE_EMAIL_FROM },
+    },
     limits: {
       authFailuresPerClient: p.AUTH_FAILURES_PER_CLIENT,
       authFailuresPerAddress: p.AUTH_FAILURES_PER_ADDRESS,

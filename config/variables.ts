@@ -4,6 +4,7 @@
  * docs/reference.md is generated from them (`npm run docs:config`, and a test fails when that copy differs), so the
  * two cannot drift apart.
  */
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 /** One variable: how it is read, its default (as documented), what it means, and its section of the table. */
@@ -26,6 +27,8 @@ const STORAGE = 'Storage and cache';
 const SECRETS = 'Clients, keys and secrets';
 const POLICY = 'Token policy';
 const IDENTITY = 'Trusted issuers and the console';
+const EVENTS = 'Lifecycle events: webhooks and SSF';
+const NOTICES = 'Expiry notices and cleanup';
 const LIMITS = 'Limits and operations';
 
 const v = <S extends z.ZodType>(section: string, schema: S, defaultText: string, meaning: string) => ({
@@ -272,6 +275,119 @@ export const VARIABLES = {
     bool.optional(),
     '`true` on the embedded store, else `false`',
     'the development sign-in through the embedded provider; refused in production',
+  ),
+  EVENTS_DISPATCH: v(
+    EVENTS,
+    bool.default(true),
+    '`true`',
+    'this instance relays, fans out and delivers lifecycle events; `false`: it only records them (other instances deliver)',
+  ),
+  EVENTS_DELIVERY_TIMEOUT_MS: v(
+    EVENTS,
+    integer(1000, 120_000).default(15_000),
+    '`15000`',
+    'one webhook or SSF push attempt, from connecting to the answer’s status',
+  ),
+  EVENTS_MAX_RESPONSE_BYTES: v(
+    EVENTS,
+    integer(0, 10_485_760).default(65_536),
+    '`65536`',
+    'the most of a receiver’s answer that is read',
+  ),
+  EVENTS_RETRY_HOURS: v(
+    EVENTS,
+    integer(1, 168).default(24),
+    '`24`',
+    'failed pushes are tried again with exponential back-off for this long, then given up (recorded); unacknowledged polled events too',
+  ),
+  EVENTS_ALLOWED_NETWORKS: v(
+    EVENTS,
+    z
+      .string()
+      .refine(
+        (raw) =>
+          raw
+            .split(',')
+            .map((e) => e.trim())
+            .filter((e) => e !== '')
+            .every((e) => ipaddr.isValidCIDR(e) || ipaddr.isValid(e)),
+        'must be comma-separated CIDRs (10.0.0.0/8, ::1/128) or addresses',
+      )
+      .optional(),
+    'unset or empty: public addresses only',
+    'private, loopback or link-local networks webhook and SSF push targets may resolve to (and only these may use plain `http:`), e.g. `127.0.0.0/8`',
+  ),
+  EVENTS_RETENTION_DAYS: v(
+    EVENTS,
+    integer(1, 3650).default(45),
+    '`45`',
+    'events and finished deliveries are kept this long (an idempotency key de-duplicates for as long); SSF verification events only `EVENTS_RETRY_HOURS`',
+  ),
+  EVENTS_SWEEP_SECONDS: v(
+    EVENTS,
+    integer(1, 3600).default(30),
+    '`30`',
+    'how often an instance relays events a crash left behind, and purges old ones (also at start-up)',
+  ),
+  SSF_MAX_STREAMS_PER_CLIENT: v(
+    EVENTS,
+    integer(1, 10_000).default(100),
+    '`100`',
+    'most SSF streams one registered client may have (each instance of a resource server may keep its own stream); every event is fanned out to each',
+  ),
+  SSF_STREAM_INACTIVITY_DAYS: v(
+    EVENTS,
+    integer(0, 3650).default(30),
+    '`30`',
+    'an SSF stream whose receiver made no call on it (poll, verification, configuration, status) and accepted no push for this long is deleted (SSF `inactivity_timeout`); `0`: never',
+  ),
+  SSF_POLL_MAX_WAIT_SECONDS: v(
+    EVENTS,
+    integer(0, 300).default(20),
+    '`20`',
+    'longest an SSF poll (RFC 8936, `returnImmediately: false`) waits for an event',
+  ),
+  EXPIRY_NOTICE_DAYS: v(
+    NOTICES,
+    z
+      .string()
+      .regex(/^(off|\d{1,4}(,\d{1,4})*)$/, 'must be `off` or comma-separated whole numbers of days, e.g. 30,7,1')
+      .transform((raw) => (raw === 'off' ? [] : [...new Set(raw.split(',').map(Number))].sort((a, b) => b - a)))
+      .pipe(z.array(z.number().int().min(1, 'days must be at least 1').max(3650, 'days must be at most 3650')))
+      .default([30, 7, 1]),
+    '`30,7,1`',
+    'days before its expiry at which a token’s `token.expiring` notice goes out, once each, then `token.expired` once; `off`: neither',
+  ),
+  INACTIVE_TOKEN_DAYS: v(
+    NOTICES,
+    integer(1, 3650).optional(),
+    'unset: off',
+    'revoke active tokens unused for this many days (never used: since created), audit reason `inactive`; dry run: `GET /api/tokens/inactive`',
+  ),
+  JOBS_INTERVAL_SECONDS: v(
+    NOTICES,
+    integer(0, 86_400).default(3600),
+    '`3600`',
+    'how often this instance runs the notices and the inactive-token sweep (every instance may; each notice goes out once); `0`: never',
+  ),
+  SMTP_URL: v(
+    NOTICES,
+    z
+      .string()
+      .regex(/^smtps?:\/\/[^\s]+$/, 'must be an smtp:// or smtps:// URL')
+      .optional(),
+    'unset: no email',
+    'email the notices to users who have an address: `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://…:465`',
+  ),
+  NOTICE_EMAIL_FROM: v(
+    NOTICES,
+    z
+      .string()
+      .max(320)
+      .regex(/^([^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address, or `Name <address>`')
+      .optional(),
+    'unset (required with `SMTP_URL`)',
+    'the notices’ sender, `tokens@example.com` or `Tokenwarden <tokens@example.com>`',
   ),
   AUTH_FAILURES_PER_CLIENT: v(
     LIMITS,

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-import { format } from 'prettier';
+import { format, resolveConfig } from 'prettier';
 
 import { configurationTable } from '../config/variables.ts';
 
@@ -21,6 +21,8 @@ for (const file of ['docs/reference.md']) {
     process.exit(1);
   }
   const next = `${text.slice(0, from + START.length)}\n\n${configurationTable()}\n\n${text.slice(to)}`;
-  writeFileSync(file, await format(next, { filepath: file }));
+  // With the project's prettier options, as `prettier --check` reads them (the defaults would re-quote code blocks).
+  const options = (await resolveConfig(file)) ?? {};
+  writeFileSync(file, await format(next, { ...options, filepath: file }));
   process.stdout.write(`${file}: configuration table written\n`);
 }

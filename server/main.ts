@@ -1,7 +1,8 @@
 /**
  * The composition root: the one place that turns a {@link Config} into connected stores, services, the OAuth
- * server and the HTTP application, in four parts (`compose/stores.ts`, `compose/services.ts`,
- * `compose/oauth-server.ts`, `compose/application.ts`) served by `http/server.ts`. Nothing else creates a connection.
+ * server, the HTTP application and the scheduled jobs, in five parts (`compose/stores.ts`, `compose/services.ts`,
+ * `compose/oauth-server.ts`, `compose/application.ts`, `compose/jobs.ts`) served by `http/server.ts`. Nothing else
+ * creates a connection.
  */
 import type { Server } from 'node:http';
 
@@ -10,10 +11,12 @@ import type Provider from 'oidc-provider';
 import type { Cache, Storage } from '../adapters/types.ts';
 import type { Config } from '../config/index.ts';
 import { mountApplication } from './compose/application.ts';
+import { createJobs, type Jobs } from './compose/jobs.ts';
 import { createOAuthServer } from './compose/oauth-server.ts';
 import { createServices, type Services } from './compose/services.ts';
 import { openStores } from './compose/stores.ts';
 import { createHttpServer } from './http/server.ts';
+import type { NoticeChannel } from './jobs/sink.ts';
 import { createLogger, createThrottledWarn, type Logger } from './logger.ts';
 import { createMetrics } from './metrics.ts';
 import type { ClientService } from './services/clients.ts';
@@ -28,6 +31,8 @@ export interface TokenwardenOptions {
   readonly storage?: Storage;
   /** Already-built cache, or null for none. Default: built from `config.redis`. */
   readonly cache?: Cache | null;
+  /** Notice channels besides the audit log and email (tests; default none). */
+  readonly noticeChannels?: readonly NoticeChannel[];
 }
 
 /** A wired Tokenwarden instance. */
@@ -36,11 +41,17 @@ export interface Tokenwarden {
   readonly provider: Provider;
   readonly logger: Logger;
   readonly services: Services & { readonly clients: ClientService };
-  /** Starts listening on `config.host:config.port` (port 0 picks a free one); resolves with the base URL. */
+  /** The expiry notices and the inactive-token policy; `jobs.scheduler.runNow()` runs them at once. */
+  readonly jobs: Jobs;
+  /**
+   * Starts listening on `config.host:config.port` (port 0 picks a free one), and the scheduled jobs; resolves with
+   * the base URL.
+   */
   listen(): Promise<{ url: string; server: Server }>;
   /**
-   * Graceful shutdown: stop accepting connections, let in-flight requests finish (up to
-   * `config.shutdownTimeoutMs`, then cut the rest), write waiting audit events, then close MongoDB and Redis.
+   * Graceful shutdown: stop the scheduled jobs, stop accepting connections, let in-flight requests finish (up to
+   * `config.shutdownTimeoutMs`, then cut the rest), let event relays and pushes in flight finish, write waiting audit
+   * events, then close MongoDB and Redis.
    */
   close(): Promise<void>;
 }
@@ -55,8 +66,17 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
 
   const stores = await openStores(config, options, { logger, clock });
   const services = createServices(config, stores, reporting);
+  const jobs = createJobs(config, stores, services, {
+    clock,
+    logger,
+    ...(options.noticeChannels ? { channels: options.noticeChannels } : {}),
+  });
   const oauth = await createOAuthServer(config, stores, services, reporting);
-  const { fastPath } = mountApplication(config, { stores, services, oauth, clock, metrics, logger });
+  const { fastPath } = mountApplication(config, { stores, services, oauth, jobs, clock, metrics, logger });
+  if (config.events.dispatch) {
+    services.outbox.start();
+    services.dispatcher.start();
+  }
   const http = createHttpServer({
     host: config.host,
     port: config.port,
@@ -72,9 +92,18 @@ export async function createTokenwarden(config: Config, options: TokenwardenOpti
     provider: oauth.provider,
     logger,
     services: { ...services, clients: oauth.clients },
-    listen: () => http.listen(),
+    jobs,
+    async listen() {
+      const listening = await http.listen();
+      jobs.scheduler.start();
+      return listening;
+    },
     async close() {
+      await jobs.close();
+      // Long polls answer at once (empty) rather than hold the shutdown.
+      services.streams.stopWaiting();
       await http.close();
+      await Promise.allSettled([services.outbox.close(), services.dispatcher.close()]);
       services.pats.close();
       services.tokenCache.close();
       const unwritten = await services.audit.close();

@@ -128,7 +128,17 @@ describe('the tokenwarden CLI', function () {
     it('documents every command and the exit codes in --help', async () => {
       const r = await run(['--help'], { home, command: [process.execPath, BIN] });
       expectExit(r, EXIT.ok);
-      for (const command of ['login', 'logout', 'users', 'tokens', 'clients', 'audit', 'introspect', 'exchange']) {
+      for (const command of [
+        'login',
+        'logout',
+        'users',
+        'tokens',
+        'clients',
+        'audit',
+        'introspect',
+        'exchange',
+        'webhooks',
+      ]) {
         assert.match(r.stdout, new RegExp(`^  ${command}\\b`, 'm'), command);
       }
       for (const code of [
@@ -645,6 +655,52 @@ describe('the tokenwarden CLI', function () {
 
       const cleared = json(await tw(['clients', 'update', clientId, '--no-resources', '--json']));
       assert.deepEqual(cleared.resources, []);
+    });
+  });
+
+  describe('webhooks', () => {
+    it('registers an endpoint with its secret shown once, lists it, sends a test event, shows its delivery, disables it', async () => {
+      const received: Array<{ headers: Record<string, unknown>; body: string }> = [];
+      const receiver = createServer((req, res) => {
+        let body = '';
+        req.on('data', (c: Buffer) => (body += c.toString()));
+        req.on('end', () => {
+          received.push({ headers: req.headers, body });
+          res.writeHead(204).end();
+        });
+      });
+      await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+      try {
+        const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hooks`;
+        const created = await tw(['webhooks', 'create', url, '--event', 'token.revoked', '--description', 'ops']);
+        expectExit(created, EXIT.ok);
+        const secret = created.stdout.trim();
+        assert.match(secret, /^whsec_/);
+        const id = /Registered webhook (\S+)/.exec(created.stderr)?.[1];
+        assert.ok(id, created.stderr);
+
+        const list = await tw(['webhooks', 'list']);
+        assert.match(list.stdout, new RegExp(`^${id} +${url} +token.revoked +yes `, 'm'));
+        assert.ok(!list.stdout.includes(secret));
+
+        const tested = json(await tw(['webhooks', 'test', id, '--json']));
+        assert.equal(typeof tested.event_id, 'string');
+        await eventually(async () => received.some((r) => r.headers['webhook-id'] === tested.event_id));
+        await eventually(async () => {
+          const deliveries = json<{ data: Row[] }>(await tw(['webhooks', 'deliveries', id, '--json'])).data;
+          return deliveries.find((d) => d.event_id === tested.event_id)?.status === 'delivered';
+        });
+        const human = await tw(['webhooks', 'deliveries', id]);
+        assert.match(human.stdout, new RegExp(`^${String(tested.event_id)} +webhook.test +delivered +1 +204 `, 'm'));
+
+        const disabled = await tw(['webhooks', 'disable', id]);
+        expectExit(disabled, EXIT.ok);
+        assert.equal(json(await tw(['webhooks', 'show', id, '--json'])).enabled, false);
+        const refused = await tw(['webhooks', 'create', 'ftp://example.com/x']);
+        expectExit(refused, EXIT.api);
+      } finally {
+        receiver.close();
+      }
     });
   });
 

@@ -67,6 +67,20 @@ describe('configuration', () => {
     assert.deepEqual(config.secretKeys, ['k'.repeat(40)]);
   });
 
+  it('reads the lifecycle events settings: allowed networks (empty is none) and the streams a client may have', () => {
+    const defaults = loadConfig({}).events;
+    assert.deepEqual(defaults.allowedNetworks, []);
+    assert.equal(defaults.maxStreamsPerClient, 100);
+    assert.equal(defaults.streamInactivityDays, 30);
+    assert.deepEqual(loadConfig({ EVENTS_ALLOWED_NETWORKS: '' }).events.allowedNetworks, []);
+    const events = loadConfig({
+      EVENTS_ALLOWED_NETWORKS: ' 10.20.0.0/16, ::1 ,',
+      SSF_MAX_STREAMS_PER_CLIENT: '3',
+    }).events;
+    assert.deepEqual(events.allowedNetworks, ['10.20.0.0/16', '::1']);
+    assert.equal(events.maxStreamsPerClient, 3);
+  });
+
   it('reads TRUST_PROXY as a number of trusted hops (true is one, false none)', () => {
     assert.equal(loadConfig({}).trustedProxyHops, 0);
     assert.equal(loadConfig({ TRUST_PROXY: 'false' }).trustedProxyHops, 0);
@@ -196,6 +210,8 @@ describe('configuration', () => {
     [{ REDIS_CLUSTER_NODES: 'a:7000', REDIS_SENTINEL_PASSWORD: 'p' }, 'REDIS_SENTINEL_PASSWORD'],
     [{ REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'p' }, 'REDIS_PASSWORD'],
     [{ REDIS_USERNAME: 'u' }, 'REDIS_USERNAME'],
+    [{ EVENTS_ALLOWED_NETWORKS: '10.0.0.0/8,intranet' }, 'EVENTS_ALLOWED_NETWORKS'],
+    [{ SSF_MAX_STREAMS_PER_CLIENT: '0' }, 'SSF_MAX_STREAMS_PER_CLIENT'],
   ];
   for (const [env, variable] of bad) {
     it(`stops on a bad ${variable}, naming it`, () => {

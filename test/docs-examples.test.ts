@@ -7,6 +7,8 @@
  * - `$ADMIN_ID`/`$ADMIN_SECRET` the admin client and `$RS_ID`/`$RS_SECRET` the demo resource server (the seed's);
  * - `$ACCESS_TOKEN` a JWT access token for the seed's user `demo` from a stand-in identity provider that the server
  *   trusts (`TRUSTED_ISSUERS`), as an application that signs its users in would hold;
+ * - loopback webhook and SSF push targets allowed (`EVENTS_ALLOWED_NETWORKS=127.0.0.0/8`), for the examples' own
+ *   receivers;
  * - an empty working directory as `$HOME`, and curl failing on an HTTP error (>= 400) unless the block says
  *   `http-errors`;
  * - `tokenwarden` on `PATH`, as an installed package puts it (this checkout's `scripts/cli/tokenwarden.js`, which a
@@ -275,7 +277,11 @@ describe("the documentation's examples (README.md, docs/)", () => {
         const port = await freePort();
         const base = `http://localhost:${port}`;
         idp = await standInIdentityProvider(`${base}/api`);
-        server = await startSeeded(port, { TRUSTED_ISSUERS: JSON.stringify([idp.trusted]) });
+        // Loopback webhook and SSF push targets allowed, as for the test harness: the examples run their own receivers.
+        server = await startSeeded(port, {
+          TRUSTED_ISSUERS: JSON.stringify([idp.trusted]),
+          EVENTS_ALLOWED_NETWORKS: '127.0.0.0/8',
+        });
         run = await runDocument(
           runs,
           {

@@ -251,7 +251,8 @@ describe('tokenwarden/resource-server: revocation events', function () {
     let offset = 0;
     const clock = () => Date.now() + offset;
     beforeEach(() => (offset = 0));
-    const ssfDown = () => tw.gateway.fail((path) => path.startsWith('/ssf/'));
+    // The stand-in transmitter's endpoints are under /ssf/, Tokenwarden's own under /api/ssf/.
+    const ssfDown = () => tw.gateway.fail((path) => path.startsWith('/ssf/') || path.startsWith('/api/ssf/'));
 
     it('serves a warm answer at most fallbackTtl, then asks Tokenwarden again (and so refuses a revoked PAT)', async () => {
       const api = await subscribed({ clock, cache: { fallbackTtl: 20_000 }, events: { maxLag: 2000 } });

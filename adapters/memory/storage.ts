@@ -10,9 +10,12 @@ import {
   type AuditEvent,
   type AuditStore,
   type Cursor,
+  type LifecycleEvent,
   type OidcPayload,
   type OidcStore,
   type PatRecord,
+  type PendingEvents,
+  type PendingQuery,
   type PatStore,
   type RotatedValue,
   type Storage,
@@ -21,12 +24,45 @@ import {
   type UserStore,
 } from '../types.ts';
 import { createHashedOidcStore } from '../hashed-oidc-store.ts';
+import { createMemoryLeaseStore } from './leases.ts';
+import { createMemoryNoticeStore } from './notices.ts';
+import { createMemoryEventStorage } from './events.ts';
+
+/**
+ * Events written with a document's change, by document id (the in-memory counterpart of `pending_events`): a
+ * change and its events are stored in the same synchronous step, so neither exists without the other.
+ */
+function createPendingEvents() {
+  const byId = new Map<string, LifecycleEvent[]>();
+  return {
+    add: (id: string, events: readonly LifecycleEvent[] | undefined): void => {
+      if (!events || events.length === 0) return;
+      byId.set(id, [...(byId.get(id) ?? []), ...events]);
+    },
+    pending: async (q: PendingQuery): Promise<PendingEvents[]> => {
+      const out: PendingEvents[] = [];
+      for (const [id, events] of byId) {
+        if (q.id !== undefined && id !== q.id) continue;
+        if (q.before !== undefined && !events.some((e) => e.at < q.before!)) continue;
+        out.push({ id, events: [...events] });
+      }
+      const first = (p: PendingEvents) => Math.min(...p.events.map((e) => e.at.getTime()));
+      return out.sort((a, b) => first(a) - first(b)).slice(0, q.limit);
+    },
+    relayed: async (id: string, eventIds: readonly string[]): Promise<void> => {
+      const left = (byId.get(id) ?? []).filter((e) => !eventIds.includes(e.id));
+      if (left.length === 0) byId.delete(id);
+      else byId.set(id, left);
+    },
+  };
+}
 
 function createMemoryUserStore(): UserStore {
   const byId = new Map<string, UserRecord>();
   const idByUsername = new Map<string, string>();
   /** Ids of deleted users: reserved for good (see the contract). */
   const deleted = new Set<string>();
+  const pending = createPendingEvents();
   return {
     async insert(user) {
       if (byId.has(user.id) || deleted.has(user.id)) throw new DuplicateError('id');
@@ -37,11 +73,12 @@ function createMemoryUserStore(): UserStore {
     async get(id) {
       return byId.get(id) ?? null;
     },
-    async setDisabled(id, disabled, at) {
+    async setDisabled(id, disabled, at, events) {
       const user = byId.get(id);
       if (!user) return null;
       const updated = { ...user, disabled, updatedAt: at };
       byId.set(id, updated);
+      if (user.disabled !== disabled) pending.add(id, events);
       return updated;
     },
     async list(limit, after, search) {
@@ -54,14 +91,17 @@ function createMemoryUserStore(): UserStore {
         .filter(afterCursor((u) => u.createdAt, after))
         .slice(0, limit);
     },
-    async delete(id) {
+    async delete(id, _at, events) {
       const user = byId.get(id);
       if (!user) return false;
       byId.delete(id);
       idByUsername.delete(user.username);
       deleted.add(id);
+      pending.add(id, events);
       return true;
     },
+    pendingEvents: pending.pending,
+    eventsRelayed: pending.relayed,
   };
 }
 
@@ -95,12 +135,13 @@ function createMemoryPatStore(): PatStore {
   const byId = new Map<string, PatRecord>();
   const idByHash = new Map<string, string>();
   const rotated = new Map<string, RotatedValue>();
+  const pending = createPendingEvents();
   const put = (pat: PatRecord) => {
     byId.set(pat.id, pat);
     return pat;
   };
   return {
-    async insert(pat, now, maxLive) {
+    async insert(pat, now, maxLive, events) {
       if (idByHash.has(pat.tokenHash)) throw new DuplicateError('token_hash');
       if (byId.has(pat.id)) throw new DuplicateError('id');
       const live = [...byId.values()].filter((other) => other.userId === pat.userId && isLive(other, now));
@@ -108,6 +149,7 @@ function createMemoryPatStore(): PatStore {
       if (live.length >= maxLive) throw new LimitError(maxLive);
       put(pat);
       idByHash.set(pat.tokenHash, pat.id);
+      pending.add(pat.id, events);
     },
     async findByHash(tokenHash) {
       const id = idByHash.get(tokenHash);
@@ -130,7 +172,12 @@ function createMemoryPatStore(): PatStore {
         .filter(afterCursor((p) => p.createdAt, q.after))
         .slice(0, q.limit);
     },
-    async update(id, changes) {
+    async *scanExpiring(from, to) {
+      for (const p of [...byId.values()]) {
+        if (p.revokedAt === null && p.expiresAt !== null && p.expiresAt > from && p.expiresAt <= to) yield p;
+      }
+    },
+    async update(id, changes, expiryEvents) {
       const pat = byId.get(id);
       if (!pat || pat.revokedAt !== null) return null;
       if (changes.name !== undefined && changes.name !== pat.name) {
@@ -142,6 +189,7 @@ function createMemoryPatStore(): PatStore {
         }
       }
       const earlier = changes.expiresAt !== undefined && (pat.expiresAt === null || changes.expiresAt < pat.expiresAt);
+      if (earlier) pending.add(id, expiryEvents);
       return put({
         ...pat,
         ...(changes.name === undefined ? {} : { name: changes.name }),
@@ -149,24 +197,29 @@ function createMemoryPatStore(): PatStore {
         ...(earlier ? { expiresAt: changes.expiresAt } : {}),
       });
     },
-    async rotate(id, fromHash, toHash, { expiresAt, at }) {
+    async rotate(id, fromHash, toHash, { expiresAt, at, events }) {
       const pat = byId.get(id);
       if (!pat || pat.revokedAt !== null || pat.tokenHash !== fromHash) return null;
       if (idByHash.has(toHash)) throw new DuplicateError('token_hash');
       idByHash.delete(fromHash);
       idByHash.set(toHash, id);
+      pending.add(id, events);
       return put({ ...pat, tokenHash: toHash, expiresAt, rotatedAt: at });
     },
-    async revoke(id, at) {
+    async revoke(id, at, events) {
       const pat = byId.get(id);
       if (!pat) return null;
       if (pat.revokedAt !== null) return pat;
+      pending.add(id, events);
       return put({ ...pat, revokedAt: at });
     },
-    async revokeAllOfUser(userId, at) {
+    async revokeAllOfUser(userId, at, eventsFor) {
       const out: PatRecord[] = [];
       for (const pat of byId.values()) {
-        if (pat.userId === userId && pat.revokedAt === null) out.push(put({ ...pat, revokedAt: at }));
+        if (pat.userId === userId && pat.revokedAt === null) {
+          pending.add(pat.id, eventsFor?.(pat.id));
+          out.push(put({ ...pat, revokedAt: at }));
+        }
       }
       return out;
     },
@@ -202,13 +255,18 @@ function createMemoryPatStore(): PatStore {
       const value = rotated.get(tokenHash);
       if (value) rotated.set(tokenHash, { ...value, validUntil });
     },
+    pendingEvents: pending.pending,
+    eventsRelayed: pending.relayed,
   };
 }
 
 function createMemoryAuditStore(): AuditStore {
   const events: AuditEvent[] = [];
+  const ids = new Set<string>();
   return {
     async insert(event) {
+      if (ids.has(event.id)) throw new DuplicateError('id');
+      ids.add(event.id);
       events.push(event);
     },
     async query(q) {
@@ -324,7 +382,10 @@ export function createMemoryStorage(now: () => number = Date.now): Storage {
         },
       };
     })(),
+    notices: createMemoryNoticeStore(),
+    leases: createMemoryLeaseStore(),
     oidc: createHashedOidcStore(createMemoryOidcStore(now)),
+    events: createMemoryEventStorage(),
     async ping() {},
     async close() {},
   };

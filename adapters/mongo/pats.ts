@@ -9,12 +9,13 @@ import mongoose, { type Model } from 'mongoose';
 import {
   DuplicateError,
   LimitError,
+  type LifecycleEvent,
   type PatRecord,
   type PatStore,
   type RotatedValue,
   type TokenQuery,
 } from '../types.ts';
-import { SCHEMA_OPTIONS, afterCursor } from './common.ts';
+import { SCHEMA_OPTIONS, afterCursor, keyedSerial, pendingEventsOf, pushEvents, type EventDoc } from './common.ts';
 import { guard, translate } from './errors.ts';
 
 export interface PatDoc {
@@ -35,6 +36,8 @@ export interface PatDoc {
   last_used_client: string | null;
   rotated_at: Date | null;
   revoked_at: Date | null;
+  /** Events written with a change of this token, until they are relayed to the outbox (absent when none). */
+  pending_events?: EventDoc[];
 }
 
 export interface RotatedDoc {
@@ -62,11 +65,15 @@ export const patSchema = new mongoose.Schema<PatDoc>(
     last_used_client: { type: String, default: null },
     rotated_at: { type: Date, default: null },
     revoked_at: { type: Date, default: null },
+    pending_events: { type: [mongoose.Schema.Types.Mixed], default: undefined },
   },
   { ...SCHEMA_OPTIONS, collection: 'personal_access_tokens' },
 );
 patSchema.index({ user_id: 1, created_at: -1 });
 patSchema.index({ created_at: -1, _id: -1 });
+patSchema.index({ expires_at: 1 });
+// The sweeper's query for events a crash left on their token: documents without any are not in its range.
+patSchema.index({ 'pending_events.at': 1 });
 
 /** The schema of `rotated_token_values`: rotated-out values, by hash, with the end of their grace period. */
 export const rotatedSchema = new mongoose.Schema<RotatedDoc>(
@@ -116,27 +123,7 @@ function tokenFilter(q: TokenQuery): Record<string, unknown> {
   return and.length === 0 ? {} : { $and: and };
 }
 
-/**
- * Runs writes to the same key one after another (within this process). MongoDB applies each single-document
- * update atomically, but FerretDB 1.x does not: it reads the document, applies the update in its own process and
- * writes the whole document back, so two overlapping updates of one token lose one of them (a last-used write
- * landing after a revocation would undo it). Serialising this process's writes per token closes that window for a
- * single instance; on MongoDB it only orders what the server would have ordered anyway.
- */
-function keyedSerial() {
-  const tails = new Map<string, Promise<unknown>>();
-  return async <T>(key: string, write: () => Promise<T>): Promise<T> => {
-    const before = tails.get(key) ?? Promise.resolve();
-    const mine = before.then(write, write);
-    const tail = mine.catch(() => undefined);
-    tails.set(key, tail);
-    try {
-      return await mine;
-    } finally {
-      if (tails.get(key) === tail) tails.delete(key);
-    }
-  };
-}
+const toEventDoc = (event: LifecycleEvent): EventDoc => ({ ...event });
 
 function toRotated(doc: RotatedDoc): RotatedValue {
   return { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until };
@@ -170,7 +157,7 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
   }
 
   return {
-    insert: (pat, now, maxLive) =>
+    insert: (pat, now, maxLive, events) =>
       guard(async () => {
         await releaseExpired(pat.userId, now);
         // A concurrent creation may take the slot we picked: the unique index refuses ours, and we pick again.
@@ -194,6 +181,7 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
               last_used_client: pat.lastUsedClient,
               rotated_at: pat.rotatedAt,
               revoked_at: pat.revokedAt,
+              ...(events && events.length > 0 ? { pending_events: events.map(toEventDoc) } : {}),
             });
             return;
           } catch (error) {
@@ -233,7 +221,21 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
         const docs = await Pats.find(tokenFilter(q)).sort({ created_at: -1, _id: -1 }).limit(q.limit).lean<PatDoc[]>();
         return docs.map(toPat);
       }),
-    update: (id, changes) =>
+    async *scanExpiring(from, to) {
+      const cursor = Pats.find({ revoked_at: null, expires_at: { $gt: from, $lte: to } })
+        .lean<PatDoc[]>()
+        .cursor({ batchSize: 1000 });
+      try {
+        while (true) {
+          const doc = await guard(() => cursor.next());
+          if (doc === null) return;
+          yield toPat(doc);
+        }
+      } finally {
+        await cursor.close().catch(() => undefined);
+      }
+    },
+    update: (id, changes, expiryEvents) =>
       guard(() =>
         serial(id, async () => {
           const current = await Pats.findOne({ _id: id, revoked_at: null }).lean<PatDoc>();
@@ -252,7 +254,9 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
           }
           if (Object.keys(set).length > 0) {
             try {
-              const result = await Pats.updateOne(filter, { $set: set });
+              // The events of an earlier expiry are recorded by the very update that brings it earlier.
+              const events = changes.expiresAt !== undefined ? pushEvents(expiryEvents) : {};
+              const result = await Pats.updateOne(filter, { $set: set, ...events });
               if (result.matchedCount === 0 && changes.expiresAt !== undefined) {
                 // The expiry was not earlier: apply the other changes alone.
                 delete set.expires_at;
@@ -268,29 +272,29 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
           return doc && doc.revoked_at === null ? toPat(doc) : null;
         }),
       ),
-    rotate: (id, fromHash, toHash, { expiresAt, at }) =>
+    rotate: (id, fromHash, toHash, { expiresAt, at, events }) =>
       guard(() =>
         serial(id, async () => {
           const doc = await Pats.findOneAndUpdate(
             { _id: id, token_hash: fromHash, revoked_at: null },
-            { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at } },
+            { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at }, ...pushEvents(events) },
             { returnDocument: 'after' },
           ).lean<PatDoc>();
           return doc ? toPat(doc) : null;
         }),
       ),
-    revoke: (id, at) =>
+    revoke: (id, at, events) =>
       guard(() =>
         serial(id, async () => {
           await Pats.updateOne(
             { _id: id, revoked_at: null },
-            { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) } },
+            { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) }, ...pushEvents(events) },
           );
           const doc = await Pats.findById(id).lean<PatDoc>();
           return doc ? toPat(doc) : null;
         }),
       ),
-    revokeAllOfUser: (userId, at) =>
+    revokeAllOfUser: (userId, at, eventsFor) =>
       guard(async () => {
         const live = await Pats.find({ user_id: userId, revoked_at: null }, { _id: 1 }).lean<Pick<PatDoc, '_id'>[]>();
         const out: PatRecord[] = [];
@@ -298,7 +302,10 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
           const doc = await serial(_id, () =>
             Pats.findOneAndUpdate(
               { _id, revoked_at: null },
-              { $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) } },
+              {
+                $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) },
+                ...pushEvents(eventsFor?.(_id)),
+              },
               { returnDocument: 'after' },
             ).lean<PatDoc>(),
           );
@@ -359,5 +366,25 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
       guard(async () => {
         await Rotated.updateOne({ _id: tokenHash }, { $set: { valid_until: validUntil } });
       }),
+    pendingEvents: (query) =>
+      guard(() =>
+        pendingEventsOf(
+          (filter, limit) =>
+            Pats.find(filter, { _id: 1, pending_events: 1 })
+              .limit(limit)
+              .lean<Array<Pick<PatDoc, '_id' | 'pending_events'>>>(),
+          query,
+        ),
+      ),
+    eventsRelayed: (id, eventIds) =>
+      guard(() =>
+        serial(id, async () => {
+          const doc = await Pats.findById(id, { pending_events: 1 }).lean<Pick<PatDoc, 'pending_events'>>();
+          // One exact-value $pull per event: FerretDB 1.x ignores a $pull by condition ({id: …}).
+          for (const event of doc?.pending_events ?? []) {
+            if (eventIds.includes(event.id)) await Pats.updateOne({ _id: id }, { $pull: { pending_events: event } });
+          }
+        }),
+      ),
   };
 }

@@ -1,16 +1,37 @@
 /**
  * MongoDB storage through mongoose: connects (`connection.ts`), creates collections and indexes, re-keys legacy
  * oidc-provider documents, and returns the stores, one file per collection (`users.ts`, `pats.ts`, `audit.ts`,
- * `oidc.ts`, `settings.ts`). Works on MongoDB 6+ and on FerretDB (no transactions, partial or TTL indexes there).
+ * `oidc.ts`, `settings.ts`, `events.ts`, `subscribers.ts`, `notices.ts`, `leases.ts`). Works on MongoDB 6+ and on FerretDB
+ * (no transactions, partial or TTL indexes there).
  */
 import { createHashedOidcStore } from '../hashed-oidc-store.ts';
 import type { Storage } from '../types.ts';
 import { auditSchema, createAuditStore, type AuditDoc } from './audit.ts';
 import { connect, createCollections, expireOidcPayloads, type MongoStorageOptions } from './connection.ts';
 import { guard } from './errors.ts';
+import {
+  createDeliveryStore,
+  createOutboxStore,
+  deliverySchema,
+  lockSchema,
+  outboxSchema,
+  type DeliveryDoc,
+  type LockDoc,
+  type OutboxDoc,
+} from './events.ts';
 import { createOidcStore, migrateOidcKeys, oidcSchema, type OidcDoc } from './oidc.ts';
+import { createLeaseStore, leaseSchema, type LeaseDoc } from './leases.ts';
+import { createNoticeStore, noticeClaimSchema, type NoticeClaimDoc } from './notices.ts';
 import { createPatStore, patSchema, rotatedSchema, type PatDoc, type RotatedDoc } from './pats.ts';
 import { createBarrierStore, createSigningKeyStore, settingSchema, type SettingDoc } from './settings.ts';
+import {
+  createStreamStore,
+  createWebhookStore,
+  streamSchema,
+  webhookSchema,
+  type StreamDoc,
+  type WebhookDoc,
+} from './subscribers.ts';
 import { createUserStore, userSchema, type UserDoc } from './users.ts';
 
 export type { MongoStorageOptions } from './connection.ts';
@@ -27,8 +48,29 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const Audit = connection.model<AuditDoc>('AuditEvent', auditSchema);
   const Oidc = connection.model<OidcDoc>('OidcPayload', oidcSchema);
   const Settings = connection.model<SettingDoc>('Setting', settingSchema);
+  const Outbox = connection.model<OutboxDoc>('Event', outboxSchema);
+  const Deliveries = connection.model<DeliveryDoc>('EventDelivery', deliverySchema);
+  const Locks = connection.model<LockDoc>('DeliveryLock', lockSchema);
+  const Webhooks = connection.model<WebhookDoc>('Webhook', webhookSchema);
+  const Streams = connection.model<StreamDoc>('SsfStream', streamSchema);
+  const Claims = connection.model<NoticeClaimDoc>('NoticeClaim', noticeClaimSchema);
+  const Leases = connection.model<LeaseDoc>('Lease', leaseSchema);
 
-  await createCollections([Users, Pats, Rotated, Audit, Oidc, Settings]);
+  await createCollections([
+    Users,
+    Pats,
+    Rotated,
+    Audit,
+    Oidc,
+    Settings,
+    Outbox,
+    Deliveries,
+    Locks,
+    Webhooks,
+    Streams,
+    Claims,
+    Leases,
+  ]);
   await guard(() => migrateOidcKeys(Oidc));
   const sweeper = await expireOidcPayloads(Oidc, opts);
 
@@ -38,7 +80,15 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     audit: createAuditStore(Audit),
     barrier: createBarrierStore(Settings),
     signingKeys: createSigningKeyStore(Settings),
+    notices: createNoticeStore(Claims),
+    leases: createLeaseStore(Leases),
     oidc: createHashedOidcStore(createOidcStore(Oidc)),
+    events: {
+      outbox: createOutboxStore(Outbox),
+      deliveries: createDeliveryStore(Deliveries, Locks),
+      webhooks: createWebhookStore(Webhooks),
+      streams: createStreamStore(Streams),
+    },
     ping: () =>
       guard(async () => {
         await connection.db!.admin().ping();

@@ -12,6 +12,7 @@ import { registerIntrospect } from './commands/introspect.ts';
 import { registerLogin } from './commands/login.ts';
 import { registerTokens } from './commands/tokens.ts';
 import { registerUsers } from './commands/users.ts';
+import { registerWebhooks } from './commands/webhooks.ts';
 import { createContext, type Register } from './context.ts';
 import { CliError, EXIT, EXIT_CODES_HELP } from './errors.ts';
 
@@ -22,6 +23,7 @@ const COMMANDS: readonly Register[] = [
   registerTokens,
   registerClients,
   registerAudit,
+  registerWebhooks,
   registerIntrospect,
   registerExchange,
 ];

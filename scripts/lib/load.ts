@@ -24,7 +24,10 @@ export const basic = (c: { clientId: string; clientSecret: string }) =>
 export interface TokenwardenProcess {
   readonly url: string;
   readonly adminSecret: string;
-  start(): Promise<void>;
+  /** The SECRET_KEY it runs with (another instance on the same database needs the same). */
+  readonly secretKey: string;
+  /** Starts (again) on the same port and database; `overrides` change variables for this run only. */
+  start(overrides?: Record<string, string>): Promise<void>;
   /** Sends `signal` and resolves with the exit code (null when killed by a signal). */
   signal(signal: NodeJS.Signals): Promise<number | null>;
   /** Sends SIGKILL now, synchronously (for "right after the answer"). */
@@ -35,12 +38,15 @@ export interface TokenwardenProcess {
   errors(): string[];
 }
 
-export function tokenwardenProcess(env: Record<string, string>): TokenwardenProcess {
+export function tokenwardenProcess(
+  env: Record<string, string>,
+  shared: { secretKey?: string; adminSecret?: string } = {},
+): TokenwardenProcess {
   const port = Number(env.PORT);
   const url = `http://127.0.0.1:${port}`;
-  const adminSecret = randomBytes(24).toString('base64url');
+  const adminSecret = shared.adminSecret ?? randomBytes(24).toString('base64url');
   // Fixed for the process's life: a restart must read the signing keys and cache entries the first run wrote.
-  const secretKey = randomBytes(32).toString('base64url');
+  const secretKey = shared.secretKey ?? randomBytes(32).toString('base64url');
   let child: ChildProcess | undefined;
   let out = '';
   let errors: string[] = [];
@@ -51,7 +57,8 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
   return {
     url,
     adminSecret,
-    async start() {
+    secretKey,
+    async start(overrides = {}) {
       out = '';
       errors = [];
       child = spawn(process.execPath, ['--import', 'tsx', 'server/index.ts'], {
@@ -64,6 +71,7 @@ export function tokenwardenProcess(env: Record<string, string>): TokenwardenProc
           ADMIN_CLIENT_SECRET: adminSecret,
           SECRET_KEY: secretKey,
           ...env,
+          ...overrides,
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -31,14 +31,18 @@ import { findClientCredentials } from '../oidc/oauth-tokens.ts';
 import { adminRoutes } from '../routes/admin.ts';
 import { createApiRoutes } from '../routes/api.ts';
 import { credentialRoutes } from '../routes/credentials.ts';
+import { inactiveTokenRoutes } from '../routes/inactive.ts';
 import { createHealthRoutes } from '../routes/health.ts';
 import { docsPageRoute } from '../routes/docs-page.ts';
 import { meRoutes } from '../routes/me.ts';
 import { openApiDocument, openApiRoute } from '../routes/openapi.ts';
+import { ssfConfiguration, ssfRoutes } from '../routes/ssf.ts';
+import { webhookRoutes } from '../routes/webhooks.ts';
 import { createCallerResolver } from '../services/callers.ts';
 import { hashClientSecret } from '../services/client-secret-hash.ts';
 import type { Clock } from '../services/clock.ts';
 import { createRateLimiter } from '../services/rate-limit.ts';
+import type { Jobs } from './jobs.ts';
 import type { OAuthServer } from './oauth-server.ts';
 import type { Services } from './services.ts';
 import type { Stores } from './stores.ts';
@@ -49,6 +53,7 @@ interface Parts {
   readonly stores: Stores;
   readonly services: Services;
   readonly oauth: OAuthServer;
+  readonly jobs: Jobs;
   readonly clock: Clock;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -93,12 +98,15 @@ function managementApi(config: Config, parts: Parts, provider: Provider) {
     policy: config.policy,
   };
   const routes = [
+    ...inactiveTokenRoutes({ inactive: parts.jobs.inactive, clock }),
     ...adminRoutes(routeDeps),
     ...meRoutes(routeDeps),
     ...credentialRoutes({
       pats,
       limiter: createRateLimiter({ limit: config.limits.credentialRevocationsPerAddress, windowMs: 60_000, clock }),
     }),
+    ...webhookRoutes({ webhooks: services.webhooks, audit }),
+    ...ssfRoutes({ streams: services.streams, audit, issuer: config.issuer }),
   ];
   const api = createApiRoutes({
     routes,
@@ -165,6 +173,7 @@ export function mountApplication(config: Config, parts: Parts): { fastPath: Fast
   });
   provider.use(throttleFailedClientAuth(throttle, addressOf));
   provider.use(authorizationServerMetadata(Object.keys(config.policy.scopes)));
+  provider.use(ssfConfiguration(config.issuer));
   provider.use(retryAfterOn503(config.retryAfterSeconds));
   const { routes, api } = managementApi(config, parts, provider);
   provider.use(openApiRoute(openApiDocument(routes, config.issuer)));

@@ -5,7 +5,11 @@
  */
 import type Provider from 'oidc-provider';
 
+import { storedOidcId } from '../../adapters/hashed-oidc-store.ts';
+import { StoreUnavailableError } from '../../adapters/types.ts';
 import type { Config } from '../../config/index.ts';
+import { ServiceUnavailable } from '../errors.ts';
+import { events } from '../events/catalogue.ts';
 import { describeError } from '../http/errors.ts';
 import {
   createIntrospector,
@@ -13,7 +17,7 @@ import {
   type IntrospectionClient,
   type Introspector,
 } from '../introspection/introspect.ts';
-import { INACTIVE, renderActive } from '../introspection/render.ts';
+import { INACTIVE, oauthTokenId, renderActive } from '../introspection/render.ts';
 import type { Logger, ThrottledWarn } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { publicKeysOf, withEmbeddedConsole } from '../oidc/embedded-console.ts';
@@ -33,12 +37,33 @@ export interface OAuthServer {
   readonly clients: ClientService;
 }
 
+/** The OAuth token (of the kinds `/revoke` destroys) with this value, or null. */
+async function findRevocable(
+  provider: Provider,
+  value: string,
+): Promise<{ kind: 'AccessToken' | 'ClientCredentials'; clientId: string; accountId: string | null } | null> {
+  type Found = { clientId?: string; accountId?: string } | undefined;
+  const [access, credentials] = (await Promise.all([
+    provider.AccessToken.find(value),
+    provider.ClientCredentials.find(value),
+  ])) as unknown as [Found, Found];
+  if (access?.clientId !== undefined) {
+    return { kind: 'AccessToken', clientId: access.clientId, accountId: access.accountId ?? null };
+  }
+  if (credentials?.clientId !== undefined) {
+    return { kind: 'ClientCredentials', clientId: credentials.clientId, accountId: null };
+  }
+  return null;
+}
+
 /** What Tokenwarden's steps inside oidc-provider's endpoints do, over the shared introspector. */
 function endpointHooks(
   config: Config,
   services: Services,
   introspector: Introspector,
   exchange: TokenExchange,
+  provider: Provider,
+  clock: Clock,
 ): EndpointHooks {
   const { pats, format } = services;
   /** Per client instance oidc-provider loaded (it builds a new one when the stored metadata changes). */
@@ -59,6 +84,29 @@ function endpointHooks(
     ownsToken: (token) => format.hasPrefix(token),
     async revoke(token, clientId) {
       await pats.revokeByValue(token, { actor: { id: `client:${clientId}`, via: 'revocation_endpoint' } });
+    },
+    async revokeOAuth(token, clientId, revoke) {
+      const found = await findRevocable(provider, token);
+      // Only the client a token was issued to may revoke it (the revocation endpoint's policy): nothing else changes.
+      if (!found || found.clientId !== clientId) return revoke();
+      const event = events.oauthTokenRevoked(
+        { tokenId: oauthTokenId(token), clientId: found.clientId, userId: found.accountId },
+        'revocation_endpoint',
+        { id: `client:${clientId}`, via: 'revocation_endpoint' },
+        clock.now(),
+      );
+      const intent = await services.outbox.intend(event, {
+        model: found.kind,
+        storedId: storedOidcId(found.kind, token),
+      });
+      try {
+        await revoke();
+      } catch (error) {
+        // Storage unreachable: the token may be gone or not; the outbox's sweeper settles the intent against it.
+        if (!(error instanceof ServiceUnavailable || error instanceof StoreUnavailableError)) await intent.abandoned();
+        throw error;
+      }
+      await intent.confirmed();
     },
     isExchangedToken: async (token) => (await exchange.verify(token)) !== null,
   };
@@ -107,7 +155,7 @@ export async function createOAuthServer(
         audit: services.audit,
         clock: deps.clock,
       });
-      return endpointHooks(config, services, introspector, exchange);
+      return endpointHooks(config, services, introspector, exchange, p, deps.clock);
     },
     tokenDestroyed: {
       before: async (value) => oauthLookup?.beforeDestroy(value),
@@ -129,6 +177,7 @@ export async function createOAuthServer(
   const clients = createClientService({
     store: stores.oidcStore,
     clock: deps.clock,
+    events: services.outbox,
     validate: async (metadata) => {
       await provider.Client.validate(metadata as unknown as Parameters<typeof provider.Client.validate>[0]);
     },

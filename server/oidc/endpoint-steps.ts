@@ -16,7 +16,7 @@
  * - `revokeToken` (revocation): a PAT is revoked by Tokenwarden, whatever the state of its user, grace values
  *   included; an access token from token exchange is refused with `unsupported_token_type` (RFC 7009 §2.2.1: it is
  *   not revocable on its own; revoking its PAT ends it at introspection); anything else is left to oidc-provider's
- *   own step.
+ *   own step, wrapped so that the revocation of an OAuth token is recorded as a lifecycle event.
  *
  * A store outage in any of Tokenwarden's steps (and in the token exchange grant) is answered as the adapter's are:
  * `503 temporarily_unavailable` with `Retry-After`, never oidc-provider's `500 server_error`.
@@ -66,6 +66,11 @@ export interface EndpointHooks {
   ownsToken(token: string): boolean;
   /** Revokes the PAT behind `token`, presented by `clientId`. */
   revoke(token: string, clientId: string): Promise<void>;
+  /**
+   * Wraps oidc-provider's own revocation of an OAuth token (`revoke`), so that the revocation's event is recorded
+   * around it (an intent before, confirmed after).
+   */
+  revokeOAuth(token: string, clientId: string, revoke: () => Promise<void>): Promise<void>;
   /** Whether `token` is an access token issued by token exchange (which `/revoke` does not revoke). */
   isExchangedToken(token: string): Promise<boolean>;
 }
@@ -92,6 +97,7 @@ export function registerEndpointHooks(provider: Provider, hooks: EndpointHooks):
     ownsToken: (token) => hooks.ownsToken(token),
     revoke: (token, clientId) => storeOutageAs503(() => hooks.revoke(token, clientId)),
     isExchangedToken: (token) => storeOutageAs503(() => hooks.isExchangedToken(token)),
+    revokeOAuth: (token, clientId, revoke) => storeOutageAs503(() => hooks.revokeOAuth(token, clientId, revoke)),
   });
 }
 
@@ -178,7 +184,7 @@ export function installEndpointSteps(): void {
       throw new UnsupportedTokenType(
         'an access token from token exchange is not revoked on its own: revoke the personal access token it came from',
       );
-    } else await originalRevoke(ctx, next);
+    } else await hooks.revokeOAuth(value, c.oidc.client!.clientId, async () => void (await originalRevoke(ctx, next)));
   };
   installed = true;
 }

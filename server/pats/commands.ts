@@ -12,6 +12,7 @@ import {
   type UserStore,
 } from '../../adapters/types.ts';
 import { Conflict, InvalidRequest, LimitExceeded, NotFound, assertThat } from '../errors.ts';
+import { events } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import { newPatId, type PatFormat } from '../services/pat-format.ts';
@@ -49,6 +50,8 @@ export interface CommandDeps {
   readonly policy: TokenPolicy;
   readonly rules: PolicyRules;
   readonly cache: PatCache;
+  /** Relays the events a change wrote on its token (see `server/events/outbox.ts`). */
+  readonly relay: (tokenId: string) => void;
   /** How often a withdrawal of a failed creation is retried (default 1000 ms). */
   readonly retryMs?: number;
   readonly onBackgroundError: (operation: string, error: unknown) => void;
@@ -59,21 +62,28 @@ const nameTaken = (name: string | undefined) =>
 
 /** Creates the commands. */
 export function createCommands(deps: CommandDeps): Commands {
-  const { pats, users, audit, format, clock, policy, rules, cache } = deps;
+  const { pats, users, audit, format, clock, policy, rules, cache, relay } = deps;
+  /** Who withdraws a creation that failed (its events say so). */
+  const SYSTEM = { id: 'system', via: 'admin_api' } as const;
 
   /**
    * Creations that failed with an unknown outcome: the insert may have landed although its answer was lost (the
    * database went away mid-write). The caller was told it failed and never saw the value, so such a token must not
    * stay live: it is revoked as soon as the database answers.
    */
-  const withdrawals = new Set<string>();
+  const withdrawals = new Map<string, string>();
   let withdrawing: NodeJS.Timeout | undefined;
-  function withdraw(id: string): void {
-    if (withdrawals.size < 10_000) withdrawals.add(id);
+  function withdraw(id: string, userId: string): void {
+    if (withdrawals.size < 10_000) withdrawals.set(id, userId);
     withdrawing ??= setInterval(() => {
-      for (const tokenId of withdrawals) {
-        pats.revoke(tokenId, clock.now()).then(
-          () => withdrawals.delete(tokenId),
+      for (const [tokenId, owner] of withdrawals) {
+        const at = clock.now();
+        const withdrawn = events.tokenRevoked({ id: tokenId, userId: owner }, 'creation_failed', SYSTEM, at);
+        pats.revoke(tokenId, at, [withdrawn]).then(
+          () => {
+            withdrawals.delete(tokenId);
+            relay(tokenId);
+          },
           (error: unknown) => deps.onBackgroundError('withdraw_failed_creation', error),
         );
       }
@@ -131,15 +141,16 @@ export function createCommands(deps: CommandDeps): Commands {
         revokedAt: null,
       };
       try {
-        await pats.insert(record, now, policy.maxTokensPerUser);
+        await pats.insert(record, now, policy.maxTokensPerUser, [events.tokenCreated(record, ctx.actor, now)]);
       } catch (error) {
-        if (error instanceof StoreUnavailableError) withdraw(record.id);
+        if (error instanceof StoreUnavailableError) withdraw(record.id, userId);
         if (error instanceof DuplicateError && error.field === 'name') throw nameTaken(input.name);
         if (error instanceof LimitError) {
           throw new LimitExceeded(`the user already has ${error.limit} live tokens (MAX_TOKENS_PER_USER)`);
         }
         throw error;
       }
+      relay(record.id);
       await audit.record(
         'token.created',
         ctx.actor,
@@ -165,12 +176,20 @@ export function createCommands(deps: CommandDeps): Commands {
       const changesAnswer = input.name !== undefined || input.expiresAt !== undefined;
       if (changesAnswer) await cache.pointAtDatabase([pat.tokenHash]);
       let updated: PatRecord | null;
+      const at = clock.now();
       try {
-        updated = await pats.update(id, {
-          ...(input.name === undefined ? {} : { name: input.name }),
-          ...(input.description === undefined ? {} : { description: input.description }),
-          ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }),
-        });
+        updated = await pats.update(
+          id,
+          {
+            ...(input.name === undefined ? {} : { name: input.name }),
+            ...(input.description === undefined ? {} : { description: input.description }),
+            ...(input.expiresAt === undefined ? {} : { expiresAt: input.expiresAt }),
+          },
+          // Recorded only by the write that does bring the expiry earlier.
+          input.expiresAt === undefined
+            ? undefined
+            : [events.expiryShortened(pat, { from: pat.expiresAt, to: input.expiresAt }, ctx.actor, at)],
+        );
       } catch (error) {
         if (error instanceof DuplicateError) throw nameTaken(input.name);
         throw error;
@@ -184,6 +203,7 @@ export function createCommands(deps: CommandDeps): Commands {
         await audit.record('token.description_changed', ctx.actor, subject);
       }
       const expiryChanged = updated.expiresAt?.getTime() !== pat.expiresAt?.getTime();
+      if (input.expiresAt !== undefined) relay(id);
       if (expiryChanged) {
         await audit.record('token.expiry_shortened', ctx.actor, subject, {
           from: pat.expiresAt?.toISOString() ?? null,
@@ -215,12 +235,18 @@ export function createCommands(deps: CommandDeps): Commands {
       const validUntil = new Date(now.getTime() + input.graceSeconds * 1000);
       await pats.insertRotated({ tokenHash: pat.tokenHash, tokenId: id, rotatedAt: now, validUntil });
       await cache.pointAtDatabase([pat.tokenHash]);
-      const rotated = await pats.rotate(id, pat.tokenHash, format.hash(token), { expiresAt, at: now });
+      const rotated = await pats.rotate(id, pat.tokenHash, format.hash(token), {
+        expiresAt,
+        at: now,
+        events: [events.tokenRotated(pat, { expiresAt, previousValidUntil: validUntil }, ctx.actor, now)],
+      });
       assertThat(rotated, () => new Conflict('the token was changed concurrently (rotated or revoked); retry', 'id'));
       await pats.setRotatedValidUntil(pat.tokenHash, validUntil);
       // A later rotation ends the grace of every earlier value: only the value rotated out now may keep one.
       await pats.endGrace(id, pat.tokenHash, now);
       await cache.invalidate([pat.tokenHash], 'stale');
+      // Once every value answers as it now should: a receiver asking again on the event gets the new answers.
+      relay(id);
       await audit.record(
         'token.rotated',
         ctx.actor,

@@ -10,8 +10,9 @@
  *
  * No HTTP here: callers get records, or RFC-shaped errors (`server/errors.ts`).
  */
-import type { PatStore, UserStore } from '../../adapters/types.ts';
+import { tokenStatus, type PatRecord, type PatStore, type UserStore } from '../../adapters/types.ts';
 import { NotFound, assertThat } from '../errors.ts';
+import { newEventId } from '../events/catalogue.ts';
 import type { AuditService } from '../services/audit.ts';
 import type { Clock } from '../services/clock.ts';
 import { fetchPage } from '../services/pagination.ts';
@@ -41,12 +42,27 @@ export interface PatServiceDeps {
   readonly onLookup?: (layer: LookupLayer) => void;
   /** Told about each last-used write that happened (metrics). */
   readonly onLastUsedWrite?: () => void;
+  /**
+   * Relays the lifecycle events a change wrote on a token to the outbox (`server/events/outbox.ts`). Default: none
+   * (the events wait on the token for the outbox's sweeper).
+   */
+  readonly events?: { relaySoon(source: 'pat', id: string): void };
+}
+
+/**
+ * The inactive-token policy's rule: active, and neither used nor created since `unusedSince`. (Stated as a query by
+ * the policy's listing: status active, `last_used_before` and `created_before` both `unusedSince`, which is the same
+ * set since a token is never used before it is created.)
+ */
+export function isInactive(pat: PatRecord, unusedSince: Date, now: Date): boolean {
+  return tokenStatus(pat, now) === 'active' && (pat.lastUsedAt ?? pat.createdAt) < unusedSince;
 }
 
 /** Creates the PAT service. */
 export function createPatService(deps: PatServiceDeps): PatService {
   const { pats, users, audit, format, clock, policy } = deps;
   const rules = createPolicyRules(policy, clock);
+  const relay = (id: string) => deps.events?.relaySoon('pat', id);
   const cache = deps.tokenCache;
   const lastUsed = createLastUsed({
     pats,
@@ -76,10 +92,11 @@ export function createPatService(deps: PatServiceDeps): PatService {
     policy,
     rules,
     cache,
+    relay,
     ...(deps.retryMs === undefined ? {} : { retryMs: deps.retryMs }),
     onBackgroundError: deps.onBackgroundError,
   });
-  const revocation = createRevocation({ pats, audit, format, clock, rules, cache });
+  const revocation = createRevocation({ pats, audit, format, clock, rules, cache, relay });
 
   return {
     create: commands.create,
@@ -118,9 +135,17 @@ export function createPatService(deps: PatServiceDeps): PatService {
       let count = 0;
       for (const { record, credential } of await revocation.tokensBehind(values)) {
         const actor = { ...ctx.actor, credential };
-        if (await revocation.revokeRecord(record, { actor }, { reason: 'leaked' })) count++;
+        // The leak and the revocation it causes: two events of one transaction.
+        const leak = { actor, reason: 'leaked' as const, txn: newEventId() };
+        if (await revocation.revokeRecord(record, leak, { reason: 'leaked' })) count++;
       }
       return count;
+    },
+
+    async revokeInactive(id, unusedSince, ctx, details = {}) {
+      const current = await pats.findById(id);
+      if (!current || !isInactive(current, unusedSince, clock.now())) return null;
+      return revocation.revokeRecord(current, { ...ctx, reason: 'inactive' }, { ...details, reason: 'inactive' });
     },
 
     lookup: lookup.lookup,

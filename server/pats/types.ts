@@ -4,6 +4,7 @@
  * the cache protocol, each in its own file.
  */
 import type { Cursor, PatRecord, TokenQuery } from '../../adapters/types.ts';
+import type { RevocationReason } from '../events/catalogue.ts';
 import type { Actor } from '../services/audit.ts';
 
 /** What introspection needs to know about a live PAT. */
@@ -75,6 +76,10 @@ export interface TokenUse {
 export interface ActionContext {
   readonly actor: Actor;
   readonly constraints?: Constraints | undefined;
+  /** Why tokens are revoked, when it is not the action itself (a user's deletion revokes their tokens). */
+  readonly reason?: RevocationReason | undefined;
+  /** Groups the lifecycle events of one change (the SET `txn`): a user's deletion and the revocations it makes. */
+  readonly txn?: string | undefined;
 }
 
 export interface CreatePatInput {
@@ -144,6 +149,18 @@ export interface PatService {
    * self-service writes, which must not act on a cache entry. Grace values are answered as such.
    */
   lookupInStore(value: string): Promise<LivePat | null>;
+  /**
+   * The inactive-token policy's revocation, through the one revoke routine (audit reason `inactive`, with
+   * `details`): revokes the token if it is still active and unused since `unusedSince` (never used: created before
+   * it), read afresh from MongoDB. Returns the token when this call revoked it; null when it was used, revoked or
+   * expired meanwhile, or another revocation's write stood.
+   */
+  revokeInactive(
+    id: string,
+    unusedSince: Date,
+    ctx: ActionContext,
+    details?: Readonly<Record<string, string | number | boolean | null>>,
+  ): Promise<PatRecord | null>;
   /**
    * The live PAT `id` when `valueId` (`valueIdOfHash` in `pat-format.ts`) names its current value, or null: what an exchanged
    * access token was issued for, looked up through the same layers as {@link lookup} (a warm token costs no I/O). A

@@ -362,7 +362,7 @@ export function adminRoutes(deps: RouteDeps): RouteSpec[] {
       responses: { 204: ok('deleted'), 404: ok('unknown client') },
       async handle({ params, caller }) {
         const clientId = params.client_id;
-        await clients.remove(clientId);
+        await clients.remove(clientId, admin(caller).actor);
         await audit.record('client.deleted', admin(caller).actor, {}, { client_id: clientId });
         return { status: 204 };
       },

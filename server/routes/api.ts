@@ -8,6 +8,7 @@ import type { Context, Middleware, Next } from 'koa';
 import compose from 'koa-compose';
 
 import {
+  AccessDenied,
   InsufficientScope,
   InvalidToken,
   MalformedAuthorization,
@@ -53,6 +54,11 @@ function authorize(spec: RouteSpec, caller: Caller): void {
     const admin =
       caller.kind === 'client' ? caller.scopes.has(ADMIN_SCOPE) : caller.via === 'jwt' && caller.admin === true;
     assertThat(admin, () => new InsufficientScope(ADMIN_SCOPE));
+  } else if (spec.auth === 'client') {
+    assertThat(
+      caller.kind === 'client',
+      () => new AccessDenied('this needs an access token from /token (client_credentials) of a registered client'),
+    );
   } else if (spec.auth === 'self') {
     assertThat(caller.kind === 'user', () => new InsufficientScope(MANAGE_SCOPE));
     assertThat(

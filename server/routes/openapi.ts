@@ -78,7 +78,7 @@ export function openApiDocument(routes: readonly RouteSpec[], serverUrl: string)
       title: 'Tokenwarden management API',
       version: '1.0.0',
       description:
-        'Users, personal access tokens, clients and the audit log. Tokens are validated by resource servers ' +
+        'Users, personal access tokens, clients, webhooks, SSF streams and the audit log. Tokens are validated by resource servers ' +
         'through RFC 7662 POST /introspect, described by the OAuth metadata at /.well-known/oauth-authorization-server.',
     },
     servers: [{ url: serverUrl }],
@@ -90,7 +90,8 @@ export function openApiDocument(routes: readonly RouteSpec[], serverUrl: string)
           scheme: 'bearer',
           description:
             'Admin routes: an OAuth access token with scope "admin" (client_credentials at /token). ' +
-            'Self-service routes (/api/me): a PAT with scope "tokens:manage", or a JWT from a trusted issuer.',
+            'Self-service routes (/api/me): a PAT with scope "tokens:manage", or a JWT from a trusted issuer. ' +
+            'SSF routes (/api/ssf): an OAuth access token of a registered client (client_credentials); its streams.',
         },
       },
       schemas: { Error: jsonSchema(responses.error, 'output') },

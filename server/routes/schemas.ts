@@ -137,6 +137,19 @@ export const queries = {
     last_used_before: dateTime.optional(),
     created_before: dateTime.optional(),
   }),
+  inactiveTokens: z.strictObject({
+    limit,
+    cursor,
+    days: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(3650)
+      .optional()
+      .describe(
+        'unused for this many days (default: INACTIVE_TOKEN_DAYS); never-used tokens count from their creation',
+      ),
+  }),
   audit: z.strictObject({
     limit,
     cursor,
@@ -228,6 +241,13 @@ export const withValue = responses.token.extend({
 export const withSecret = responses.client.extend({ client_secret: z.string().optional() });
 export const page = <T extends z.ZodType>(item: T) =>
   z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+export const inactivePage = page(responses.token).extend({
+  inactive_days: z.number().int().describe('the tokens listed were neither used nor created in this many days'),
+  unused_since: z.iso.datetime().describe('now less inactive_days'),
+  enforced: z
+    .boolean()
+    .describe('whether INACTIVE_TOKEN_DAYS is these days, so that the next sweep revokes these tokens'),
+});
 
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 /** `undefined` stays "not given", `null` stays "none", a string becomes a Date. */

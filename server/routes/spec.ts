@@ -6,8 +6,11 @@ import type { z } from 'zod';
 
 import type { Caller } from '../services/callers.ts';
 
-/** `admin`: an admin-scoped OAuth access token. `self`: a user (PAT with tokens:manage, or trusted JWT). */
-export type RouteAuth = 'admin' | 'self' | 'none';
+/**
+ * `admin`: an admin-scoped OAuth access token. `self`: a user (PAT with tokens:manage, or trusted JWT). `client`:
+ * any OAuth access token from `/token` (client_credentials), acting for its client (SSF stream management).
+ */
+export type RouteAuth = 'admin' | 'self' | 'client' | 'none';
 
 export interface Reply {
   readonly status: number;
@@ -26,7 +29,7 @@ export interface RouteInput<B, Q, P = Readonly<Record<string, never>>> {
 }
 
 export interface RouteSpec {
-  readonly method: 'get' | 'post' | 'patch' | 'delete';
+  readonly method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Koa-style path: `/api/users/:user_id`. */
   readonly path: string;
   readonly summary: string;

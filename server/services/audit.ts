@@ -6,6 +6,8 @@
  * fails, failing the request would tell the caller the change did not happen when it did (a created token whose
  * value is never shown), so the event is kept in memory, in order, and written when the store is back.
  */
+import { createHash } from 'node:crypto';
+
 import {
   DuplicateError,
   StoreUnavailableError,
@@ -27,6 +29,8 @@ export const AUDIT_TYPES = [
   'token.rotated',
   'token.revoked',
   'token.rotated_value_presented',
+  'token.expiring',
+  'token.expired',
   'token.exchanged',
   'token.resource_mismatch',
   'user.created',
@@ -36,18 +40,48 @@ export const AUDIT_TYPES = [
   'client.registered',
   'client.updated',
   'client.deleted',
+  'webhook.registered',
+  'webhook.updated',
+  'webhook.deleted',
+  'webhook.tested',
+  'ssf_stream.created',
+  'ssf_stream.updated',
+  'ssf_stream.deleted',
+  'ssf_stream.status_changed',
+  'ssf_stream.verification_requested',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+
+/**
+ * The id of the event recorded under `key`: `evt_` and 20 base62 characters of its SHA-256, the shape of a random
+ * event id, so one key always names one event (the store's unique id refuses the second).
+ */
+export function eventIdFor(key: string): string {
+  const digest = createHash('sha256').update(`audit-event\n${key}`).digest();
+  let id = 'evt_';
+  for (let i = 0; i < 20; i++) id += BASE62[digest[i]! % 62];
+  return id;
+}
 
 /** Who acts, and through which door: recorded with every event. */
 export interface Actor {
   /** `admin:<client_id>`, `user:<user_id>`, `client:<client_id>` or `system`. */
   readonly id: string;
   /**
-   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `token_exchange`.
+   * `admin_api`, `self_service`, `revocation_endpoint`, `credential_revocation`, `introspection`, `token_exchange`,
+   * `ssf_api`, or `scheduler` (the expiry notices and the inactive-token policy, run by Tokenwarden itself).
    */
   readonly via:
-    'admin_api' | 'self_service' | 'revocation_endpoint' | 'credential_revocation' | 'introspection' | 'token_exchange';
+    | 'admin_api'
+    | 'self_service'
+    | 'revocation_endpoint'
+    | 'credential_revocation'
+    | 'introspection'
+    | 'token_exchange'
+    | 'ssf_api'
+    | 'scheduler';
   /**
    * When a PAT value acted (self-service, or presented for revocation): whether it was the token's current value or
    * a rotated-out one in its grace period. Recorded as the event's `credential` detail.
@@ -56,11 +90,16 @@ export interface Actor {
 }
 
 export interface AuditService {
+  /**
+   * Records an event. With `key`, the event's id is derived from it, so an event recorded twice under one key (two
+   * instances revoking one token at once, a notice delivered again after a crash) is stored once.
+   */
   record(
     type: AuditType,
     actor: Actor,
     subject: { userId?: string | null; tokenId?: string | null },
     details?: AuditEvent['details'],
+    options?: { readonly key?: string },
   ): Promise<void>;
   /** Newest first; `next` is the cursor of the following page, if any. */
   list(query: AuditQuery): Promise<{ items: AuditEvent[]; next: Cursor | null }>;
@@ -135,9 +174,9 @@ export function createAuditService(deps: AuditServiceDeps): AuditService {
   };
 
   return {
-    async record(type, actor, subject, details = {}) {
+    async record(type, actor, subject, details = {}, options = {}) {
       const event: AuditEvent = {
-        id: `evt_${randomBase62(20)}`,
+        id: options.key === undefined ? `evt_${randomBase62(20)}` : eventIdFor(options.key),
         type,
         at: deps.clock.now(),
         userId: subject.userId ?? null,

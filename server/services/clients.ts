@@ -11,8 +11,11 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import type { OidcStore } from '../../adapters/types.ts';
+import { StoreUnavailableError, type OidcStore } from '../../adapters/types.ts';
 import { InvalidRequest, NotFound, assertThat } from '../errors.ts';
+import { events } from '../events/catalogue.ts';
+import type { Outbox } from '../events/outbox.ts';
+import type { Actor } from './audit.ts';
 import { hashClientSecret, isHashedClientSecret } from './client-secret-hash.ts';
 import type { Clock } from './clock.ts';
 import { randomBase62 } from './pat-format.ts';
@@ -77,7 +80,8 @@ export interface ClientService {
   /** Changes a client's name, token exchange permission or served resources. @throws {NotFound} */
   update(clientId: string, input: UpdateClientInput): Promise<ClientView>;
   list(): Promise<ClientView[]>;
-  remove(clientId: string): Promise<void>;
+  /** Deletes the client, which retires its OAuth tokens (an `oauth_token.revoked` event says so). */
+  remove(clientId: string, actor?: Actor): Promise<void>;
   /**
    * Hashes client secrets stored in plaintext by earlier versions (idempotent; run at start-up). A client registered
    * with `client_secret_jwt` keeps its secret and authenticates with `client_secret_basic` from now on. Returns the
@@ -91,6 +95,8 @@ export interface ClientServiceDeps {
   readonly clock: Clock;
   /** Validates metadata the way oidc-provider will when it loads the client; throws a described error. */
   readonly validate: (metadata: Record<string, unknown>) => Promise<void>;
+  /** Where a deletion's event goes (an intent confirmed once the client is gone). Default: no events. */
+  readonly events?: Pick<Outbox, 'intend'>;
   /**
    * Called before a client is deleted; the function it returns is called after. The composition root ends the
    * cached answers of the client's access tokens this way, before the deletion's answer leaves.
@@ -183,12 +189,27 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       return all.map(view).sort((a, b) => b.createdAt - a.createdAt || (a.clientId < b.clientId ? 1 : -1));
     },
 
-    async remove(clientId) {
+    async remove(clientId, actor = { id: 'system', via: 'admin_api' }) {
       const existing = await store.find(MODEL, clientId);
       assertThat(existing, () => new NotFound('client'));
+      // No document outlives the deletion to carry its event: an intent first, confirmed by the deletion.
+      const event = events.oauthTokenRevoked(
+        { tokenId: null, clientId, userId: null },
+        'client_deleted',
+        actor,
+        clock.now(),
+      );
+      const intent = await deps.events?.intend(event, { model: MODEL, storedId: clientId });
       const after = await deps.aroundRemove?.(clientId);
-      await store.destroy(MODEL, clientId);
+      try {
+        await store.destroy(MODEL, clientId);
+      } catch (error) {
+        // Unreachable: the deletion may have happened; the outbox's sweeper settles the intent against the store.
+        if (!(error instanceof StoreUnavailableError)) await intent?.abandoned();
+        throw error;
+      }
       await after?.();
+      await intent?.confirmed();
     },
 
     async hashStoredSecrets() {

@@ -6,7 +6,7 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** What a derived key is for; the HKDF `info`, so each purpose gets its own key. */
-export type KeyPurpose = 'cache-mac' | 'signing-keys' | 'cookies';
+export type KeyPurpose = 'cache-mac' | 'signing-keys' | 'cookies' | 'delivery-secrets';
 
 export interface Keyring {
   /** HMAC-SHA256 of `data` under the current key for `purpose`, base64url (43 characters). */

@@ -4,6 +4,7 @@
  */
 import { DuplicateError, type Cursor, type UserRecord, type UserStore } from '../../adapters/types.ts';
 import { Conflict, NotFound, assertThat } from '../errors.ts';
+import { events, newEventId } from '../events/catalogue.ts';
 import type { AuditService } from './audit.ts';
 import type { Clock } from './clock.ts';
 import { fetchPage } from './pagination.ts';
@@ -33,8 +34,11 @@ export function createUserService(deps: {
   pats: PatService;
   audit: AuditService;
   clock: Clock;
+  /** Relays the lifecycle events a change wrote on a user (`server/events/outbox.ts`). Default: none. */
+  events?: { relaySoon(source: 'user', id: string): void };
 }): UserService {
   const { users, pats, audit, clock } = deps;
+  const relay = (id: string) => deps.events?.relaySoon('user', id);
 
   /**
    * A user id that owned tokens or audit events before (a user deleted before deletions left a tombstone) is never
@@ -100,10 +104,16 @@ export function createUserService(deps: {
       const before = await requireUser(id);
       // Before and after: a crash in between must not leave a disabled user's tokens answered from a cache.
       if (disabled) await pats.invalidateUser(id);
-      const user = await users.setDisabled(id, disabled, clock.now());
+      const at = clock.now();
+      // Recorded by the write only if it does change the flag.
+      const event = events.user(disabled ? 'user.disabled' : 'user.enabled', id, ctx.actor, at);
+      const user = await users.setDisabled(id, disabled, at, [event]);
       assertThat(user, () => new NotFound('user'));
       if (disabled) await pats.invalidateUser(id);
       else if (before.disabled) await pats.uncacheUser(id);
+      // Only now: a receiver that drops its cached answers on the event and asks again must not get one cached in
+      // between the first invalidation and the write (a crash before this line leaves the event to the sweeper).
+      relay(id);
       if (before.disabled !== disabled) {
         await audit.record(disabled ? 'user.disabled' : 'user.enabled', ctx.actor, { userId: id });
       }
@@ -112,8 +122,12 @@ export function createUserService(deps: {
 
     async remove(id, ctx) {
       await requireUser(id);
-      await pats.revokeAll(id, ctx);
-      await users.delete(id, clock.now());
+      // One transaction: the revocations of the user's tokens and the deletion.
+      const txn = newEventId();
+      await pats.revokeAll(id, { ...ctx, reason: 'user_deleted', txn });
+      const at = clock.now();
+      await users.delete(id, at, [events.user('user.deleted', id, ctx.actor, at, txn)]);
+      relay(id);
       await audit.record('user.deleted', ctx.actor, { userId: id });
     },
   };

@@ -13,6 +13,7 @@ import type { Cache, Storage } from '../../adapters/types.ts';
 import { loadConfig, type Config } from '../../config/index.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTokenwarden, type Tokenwarden } from '../../server/main.ts';
+import type { NoticeChannel } from '../../server/jobs/sink.ts';
 import type { Clock } from '../../server/services/clock.ts';
 import { useServices } from './hooks.ts';
 import { basic } from '../../scripts/lib/load.ts';
@@ -54,11 +55,12 @@ export class CallCounter {
   readonly counts = new Map<string, number>();
   /** Calls whose promise has settled (for writes made in the background). */
   readonly settled = new Map<string, number>();
-  wrap<T extends object>(name: string, target: T): T {
+  /** Counts calls to `target`'s methods, but not to those named in `uncounted`. */
+  wrap<T extends object>(name: string, target: T, uncounted: readonly string[] = []): T {
     return new Proxy(target, {
       get: (obj, prop, receiver) => {
         const value = Reflect.get(obj, prop, receiver) as unknown;
-        if (typeof value !== 'function') return value;
+        if (typeof value !== 'function' || uncounted.includes(String(prop))) return value;
         return (...args: unknown[]) => {
           const key = `${name}.${String(prop)}`;
           this.counts.set(key, (this.counts.get(key) ?? 0) + 1);
@@ -96,6 +98,8 @@ export interface StartOptions {
   readonly wrapStorage?: (storage: Storage) => Storage;
   /** Wraps the (real) Redis cache, e.g. to make its writes fail. */
   readonly wrapCache?: (cache: Cache) => Cache;
+  /** Notice channels besides the audit log (and email, when SMTP_URL is set). */
+  readonly noticeChannels?: readonly NoticeChannel[];
 }
 
 export interface JsonResponse {
@@ -111,6 +115,8 @@ export interface TestApp {
   readonly config: Config;
   readonly clock: TestClock;
   readonly counter: CallCounter;
+  /** The real storage (not counted), for tests that look at what is stored. */
+  readonly storage: Storage;
   readonly dbName: string;
   readonly logs: string[];
   /** A registered resource-server client (client_secret_basic). */
@@ -156,6 +162,10 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ADMIN_CLIENT_SECRET: randomBytes(24).toString('base64url'),
     SECRET_KEY: TEST_SECRET_KEY,
     SCOPES: JSON.stringify(TEST_SCOPES),
+    // No scheduled notices or sweeps behind a test's back; the files that test them run them by hand or set it.
+    JOBS_INTERVAL_SECONDS: '0',
+    // The harness's own event receivers (webhooks, SSF push) listen on loopback; a test of the SSRF refusal sets ''.
+    EVENTS_ALLOWED_NETWORKS: '127.0.0.0/8,::1/128',
     ...(options.memory ? {} : { MONGODB_URI: mongoUri }),
     ...(useRedis ? { REDIS_URL: redis.url } : {}),
     ...options.env,
@@ -178,13 +188,18 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     config.storage.kind === 'memory'
       ? createMemoryStorage()
       : await createMongoStorage({ uri: config.storage.uri, timeoutMs: config.storage.timeoutMs });
+  // The relay of lifecycle events runs in the background after every change: not what a test counts.
+  const relay = ['pendingEvents', 'eventsRelayed'];
   const counted: Storage = {
-    users: counter.wrap('mongo.users', real.users),
-    pats: counter.wrap('mongo.pats', real.pats),
+    users: counter.wrap('mongo.users', real.users, relay),
+    pats: counter.wrap('mongo.pats', real.pats, relay),
     audit: counter.wrap('mongo.audit', real.audit),
     barrier: counter.wrap('mongo.barrier', real.barrier),
     signingKeys: real.signingKeys,
+    notices: counter.wrap('mongo.notices', real.notices),
+    leases: counter.wrap('mongo.leases', real.leases),
     oidc: counter.wrap('mongo.oidc', real.oidc),
+    events: real.events,
     ping: () => real.ping(),
     close: () => real.close(),
   };
@@ -196,7 +211,13 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     ? counter.wrap('redis', options.wrapCache ? options.wrapCache(realCache) : realCache)
     : null;
 
-  const tw = await createTokenwarden(config, { clock, logger, storage, cache });
+  const tw = await createTokenwarden(config, {
+    clock,
+    logger,
+    storage,
+    cache,
+    ...(options.noticeChannels ? { noticeChannels: options.noticeChannels } : {}),
+  });
   const { url } = await tw.listen();
   const admin = { clientId: config.adminClient.clientId, clientSecret: config.adminClient.clientSecret };
 
@@ -247,6 +268,7 @@ export async function startApp(options: StartOptions = {}): Promise<TestApp> {
     config,
     clock,
     counter,
+    storage: real,
     dbName,
     logs,
     rs,
