@@ -3,7 +3,7 @@
  *
  * `loadConfig(env)` builds one typed, validated, frozen {@link Config} at start-up. A bad value throws a
  * {@link ConfigError} whose message names the variable, so the process stops before it listens.
- * Every setting's default is documented next to its definition below and in the README's table.
+ * Every setting's default is documented next to its definition below and in docs/reference.md's table.
  */
 import { randomBytes } from 'node:crypto';
 

@@ -1,8 +1,8 @@
 /**
  * Every environment variable Tokenwarden reads: its schema (zod validates the raw string), its default and what it
- * means, in one place. `config/index.ts` builds the {@link Config} from these; the README's configuration table is
- * generated from them (`npm run docs:config`, and a test fails when the README's copy differs), so the two cannot
- * drift apart.
+ * means, in one place. `config/index.ts` builds the {@link Config} from these; the configuration table of
+ * docs/reference.md is generated from them (`npm run docs:config`, and a test fails when that copy differs), so the
+ * two cannot drift apart.
  */
 import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
@@ -38,13 +38,13 @@ const v = <S extends z.ZodType>(section: string, schema: S, defaultText: string,
   section,
 });
 
-/** The variables, in the order of the README's table. */
+/** The variables, in the order of the reference's table (docs/reference.md). */
 export const VARIABLES = {
   NODE_ENV: v(
     SERVER,
     z.enum(['development', 'test', 'production']).optional(),
     '`production` with `MONGODB_URI`, else `development`',
-    '`production` refuses the in-memory store, the development sign-in, and a missing `ADMIN_CLIENT_SECRET`',
+    '`production` refuses the in-memory store, the development sign-in and seed, and a missing `ADMIN_CLIENT_SECRET`',
   ),
   HOST: v(SERVER, z.string().min(1).optional(), '`0.0.0.0`; `127.0.0.1` with `DEV_SEED`', 'listen address'),
   PORT: v(SERVER, integer(0, 65535).default(3000), '`3000`', 'listen port'),
@@ -238,7 +238,7 @@ export const VARIABLES = {
     IDENTITY,
     z.string().optional(),
     '`[]`',
-    'identity providers whose JWT access tokens may call `/api/me`: JSON, see "Self-service routes"',
+    'identity providers whose JWT access tokens may call `/api/me` and the admin routes: JSON, see below',
   ),
   CONSOLE_ISSUER: v(
     IDENTITY,
@@ -431,7 +431,7 @@ export const VARIABLES = {
 /** The variables' values after validation, typed by their schemas. */
 export type Parsed = { [K in keyof typeof VARIABLES]: z.output<(typeof VARIABLES)[K]['schema']> };
 
-/** The README's configuration table, in Markdown (`npm run docs:config` prints it). */
+/** The configuration table of docs/reference.md, in Markdown (`npm run docs:config` writes it there). */
 export function configurationTable(): string {
   const rows = ['| Variable | Default | Meaning |', '| --- | --- | --- |'];
   let section = '';

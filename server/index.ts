@@ -132,7 +132,7 @@ async function main(): Promise<void> {
     throw error;
   }
   // Process-wide, so here rather than in createTokenwarden. V8 reads this limit each time it resizes the heap after a
-  // collection, so setting it at start-up is enough; measured with `npm run bench` (server RSS), see the README.
+  // collection, so setting it at start-up is enough; measured with `npm run bench` (server RSS), see docs/performance.md.
   if (config.heapGrowthPercent > 0) setFlagsFromString(`--heap-growing-percent=${config.heapGrowthPercent}`);
 
   const tw = await createTokenwarden(config);

@@ -18,7 +18,7 @@ const BIN = join(ROOT, 'scripts/cli/tokenwarden.js');
  * the project's build settings: most tests run this one, which starts in a third of the time tsx needs.
  */
 let installedBin = '';
-/** The exit codes `--help` and the README document. */
+/** The exit codes `--help` and docs/cli.md document. */
 const EXIT = { ok: 0, usage: 2, auth: 3, api: 4, server: 5 };
 const DAY_MS = 86_400_000;
 

@@ -164,7 +164,7 @@ describe('cache invalidation under races and partial failures', () => {
       const pat = await dying.createPat(user);
       assert.equal((await other.introspect(pat.token)).body.active, true, 'cached in Redis as live');
       // That introspection records the use in the background; on FerretDB a write from another instance that
-      // overlaps the revocation can undo it (see the README), so let it land first.
+      // overlaps the revocation can undo it (see docs/operate.md), so let it land first.
       await eventually(async () => other.counter.settled.get('mongo.pats.touchLastUsed') === 1);
       crash.armed = true;
       const res = await dying.api('DELETE', `/api/users/${user}/tokens/${pat.id}`);

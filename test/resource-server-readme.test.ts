@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { freePort } from '../scripts/lib/services.ts';
+import { blocksOf } from './support/doc-blocks.ts';
 import { eventually } from './support/eventually.ts';
 import { startTokenwardenWithEvents, type TokenwardenWithEvents } from './support/ssf-transmitter.ts';
 
@@ -11,34 +12,42 @@ const root = new URL('..', import.meta.url).pathname;
 const work = join(root, 'dist', 'resource-server-readme');
 const tsc = join(root, 'node_modules', '.bin', 'tsc');
 
-/** The first code block after `heading` in the README. */
-function readmeBlock(heading: string): string {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const section = readme.slice(readme.indexOf(`\n${heading}\n`));
-  const match = /```js\n([\s\S]*?)```/.exec(section);
-  if (!match) throw new Error(`no code block under ${heading}`);
-  return match[1]!;
+/** The guide whose Node SDK examples this file runs (their fences say `tested-by=test/resource-server-readme.test.ts`). */
+const GUIDE = 'docs/protect-your-api.md';
+
+/** The guide's examples by framework: the adapter each imports (`express`, `koa`, `fastify`), else `node:http`. */
+function examples(): Map<string, string> {
+  const byFramework = new Map<string, string>();
+  for (const block of blocksOf(GUIDE)) {
+    if (block.mode.kind !== 'tested-by' || block.mode.path !== 'test/resource-server-readme.test.ts') continue;
+    const adapter = /from 'tokenwarden\/resource-server\/(\w+)'/.exec(block.code)?.[1] ?? 'node:http';
+    assert.ok(!byFramework.has(adapter), `${GUIDE}:${block.line}: a second ${adapter} example`);
+    byFramework.set(adapter, block.code);
+  }
+  return byFramework;
 }
 
 /**
- * The README's Node SDK example, run as written: the library is built as `npm run build` builds it, the block is
- * saved as a module inside this package (so `tokenwarden/resource-server` resolves through package.json
- * `exports`, as it will for users) and run by plain Node — no tsx — with a loader that fails on any import of Koa
- * or Fastify (the Express adapter must not load them). Its typings are checked the same way, through the exports.
+ * The guide's Node SDK examples, run as written: the library is built as `npm run build` builds it, each block is
+ * saved as a module inside this package (so `tokenwarden/resource-server` resolves through package.json `exports`,
+ * as it will for users) and run by plain Node — no tsx. The Express one runs with a loader that fails on any import
+ * of Koa or Fastify (the Express adapter must not load them). Its typings are checked the same way, through the
+ * exports.
  */
-describe('README: "Validating tokens in your API — Node SDK"', function () {
+describe(`${GUIDE}: "Node SDK (Express, Koa, Fastify)"`, function () {
   this.timeout(120_000);
   let tw: TokenwardenWithEvents;
   let example: ChildProcess | undefined;
   let output = '';
   let url: string;
+  const others: ChildProcess[] = [];
 
   before(async () => {
     const build = spawnSync(tsc, ['-p', 'server/resource-server/tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
     assert.equal(build.status, 0, build.stdout + build.stderr);
     rmSync(work, { recursive: true, force: true });
     mkdirSync(work, { recursive: true });
-    writeFileSync(join(work, 'example.mjs'), readmeBlock('## Validating tokens in your API — Node SDK'));
+    for (const [framework, code] of examples()) writeFileSync(join(work, `${framework.replace(':', '-')}.mjs`), code);
     writeFileSync(
       join(work, 'no-other-framework.mjs'),
       `export async function resolve(specifier, context, next) {
@@ -53,22 +62,24 @@ describe('README: "Validating tokens in your API — Node SDK"', function () {
   });
   after(async () => {
     example?.kill();
+    for (const child of others) child.kill();
     await tw?.close();
     rmSync(work, { recursive: true, force: true });
   });
 
-  it('the block is an Express API of fewer than 10 lines', () => {
-    const block = readmeBlock('## Validating tokens in your API — Node SDK');
-    assert.ok(block.trimEnd().split('\n').length < 10, block);
-    assert.match(block, /from 'tokenwarden\/resource-server\/express'/);
+  it('has one example for each of Express, Koa, Fastify and node:http; the Express one under 10 lines', () => {
+    const found = examples();
+    assert.deepEqual([...found.keys()].sort(), ['express', 'fastify', 'koa', 'node:http']);
+    const express = found.get('express') ?? '';
+    assert.ok(express.trimEnd().split('\n').length < 10, express);
+    for (const [framework, code] of found) assert.ok(code.trimEnd().split('\n').length <= 10, `${framework}:\n${code}`);
   });
 
-  it('runs against a real Tokenwarden: 200 with the scope, 401 and 403 as RFC 6750 says', async () => {
-    tw = await startTokenwardenWithEvents();
+  /** Runs one saved example on a free port; resolves once it answers HTTP. */
+  async function startExample(file: string, loader: string[]): Promise<{ child: ChildProcess; url: string }> {
     const client = await tw.client();
     const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    example = spawn(process.execPath, ['--import', './register.mjs', 'example.mjs'], {
+    const child = spawn(process.execPath, [...loader, file], {
       cwd: work,
       env: {
         PATH: process.env.PATH,
@@ -79,31 +90,42 @@ describe('README: "Validating tokens in your API — Node SDK"', function () {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    example.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-    example.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+    child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+    const at = `http://127.0.0.1:${port}`;
     await eventually(async () => {
-      if (example!.exitCode !== null) throw new Error(`the example exited ${example!.exitCode}:\n${output}`);
-      return fetch(`${url}/hello`).then(
+      if (child.exitCode !== null) throw new Error(`${file} exited ${child.exitCode}:\n${output}`);
+      return fetch(`${at}/hello`).then(
         () => true,
         () => false,
       );
     }, 30_000);
+    return { child, url: at };
+  }
 
+  /** 200 with the scope (the user's id in the body), 401 without a token, 403 without the scope. */
+  async function assertDecisions(at: string, framework: string): Promise<void> {
     const userId = await tw.app.createUser();
     const reader = await tw.app.createPat(userId, { scopes: ['read'] });
     const writer = await tw.app.createPat(userId, { scopes: ['write'] });
     const get = (token?: string) =>
-      fetch(`${url}/hello`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
+      fetch(`${at}/hello`, token ? { headers: { Authorization: `Bearer ${token}` } } : {});
 
     let res = await get(reader.token);
-    assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { hello: userId });
+    assert.equal(res.status, 200, framework);
+    assert.deepEqual(await res.json(), { hello: userId }, framework);
     res = await get();
-    assert.equal(res.status, 401);
-    assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+    assert.equal(res.status, 401, framework);
+    assert.equal(res.headers.get('www-authenticate'), 'Bearer', framework);
     res = await get(writer.token);
-    assert.equal(res.status, 403);
-    assert.match(res.headers.get('www-authenticate')!, /error="insufficient_scope".*scope="read"/);
+    assert.equal(res.status, 403, framework);
+    assert.match(res.headers.get('www-authenticate')!, /error="insufficient_scope".*scope="read"/, framework);
+  }
+
+  it('runs against a real Tokenwarden: 200 with the scope, 401 and 403 as RFC 6750 says', async () => {
+    tw = await startTokenwardenWithEvents();
+    ({ child: example, url } = await startExample('express.mjs', ['--import', './register.mjs']));
+    await assertDecisions(url, 'express');
   });
 
   it('refuses a revoked PAT within 1 s while its answer is cached (the default event subscription)', async () => {
@@ -121,6 +143,14 @@ describe('README: "Validating tokens in your API — Node SDK"', function () {
     assert.ok(ms < 1000, `refused after ${Math.round(ms)} ms`);
     assert.doesNotMatch(output, /tokenwarden\/resource-server:/, 'no failure was reported');
   });
+
+  for (const framework of ['koa', 'fastify', 'node:http']) {
+    it(`the ${framework} example makes the same decisions`, async () => {
+      const started = await startExample(`${framework.replace(':', '-')}.mjs`, []);
+      others.push(started.child);
+      await assertDecisions(started.url, framework);
+    });
+  }
 
   it('loaded neither Koa nor Fastify (and the loader that says so does refuse them)', () => {
     assert.equal(example!.exitCode, null, output);

@@ -3,7 +3,7 @@
  * {@link CliError}; `main` prints its message and exits with its code.
  */
 
-/** Exit codes, documented in `--help` and the README. */
+/** Exit codes, documented in `--help` and docs/cli.md. */
 export const EXIT = {
   ok: 0,
   /** A bug: anything not foreseen below. */

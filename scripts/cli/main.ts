@@ -1,6 +1,6 @@
 /**
  * `tokenwarden`, the command-line client of Tokenwarden's management API. It shares no code with the server: it
- * knows only the HTTP API (README "Management API", `GET /openapi.json`). Parsing and help are commander's; each
+ * knows only the HTTP API (docs/reference.md, `GET /openapi.json`). Parsing and help are commander's; each
  * command group lives in `commands/` and registers itself.
  */
 import { Command, CommanderError } from 'commander';

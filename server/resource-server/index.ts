@@ -1,8 +1,8 @@
 /**
  * `tokenwarden/resource-server`: validating Tokenwarden's bearer tokens in a Node API. The framework-agnostic core
  * and plain `node:http` use; the Express, Koa and Fastify adapters are the `/express`, `/koa` and `/fastify`
- * subpaths, so none of those frameworks is loaded unless its adapter is. See the README's "Validating tokens in
- * your API — Node SDK".
+ * subpaths, so none of those frameworks is loaded unless its adapter is. See docs/protect-your-api.md, "Node SDK
+ * (Express, Koa, Fastify)".
  *
  * This library knows Tokenwarden only through its HTTP API and the standards (RFC 6750, 7662, 8414, 9068, 8417,
  * 8935, 8936, OpenID SSF 1.0): it imports nothing from the server.

@@ -1,7 +1,7 @@
 /**
  * The web console in Debian's Chromium, once per language, against a real Tokenwarden (MongoDB-compatible store and
  * Redis from the harness) signing people in through its embedded provider and development sign-in. Every page is
- * checked with axe-core; English runs save the README's screenshots.
+ * checked with axe-core; English runs save the screenshots the README and docs/give-users-pats.md show.
  */
 import assert from 'node:assert/strict';
 

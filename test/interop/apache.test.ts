@@ -1,6 +1,6 @@
 /**
  * Apache httpd with mod_auth_openidc (Debian's build) as an OAuth 2.0 resource server in front of a few static
- * files, validating bearer tokens at Tokenwarden's `/introspect` through its https front, with the README's
+ * files, validating bearer tokens at Tokenwarden's `/introspect` through its https front, with the guide's
  * configuration included unchanged. The OAuth access token is admitted with mod_auth_openidc's defaults (REMOTE_USER
  * from `sub`, no OIDCOAuthRemoteUserClaim).
  */
@@ -42,7 +42,7 @@ describe('Apache mod_auth_openidc as a resource server', function () {
   });
 
   it("keeps admitting a revoked PAT where mod_auth_openidc's default introspection cache is left on", async function () {
-    // Why the README's configuration sets OIDCOAuthTokenIntrospectionInterval -1.
+    // Why the guide's configuration sets OIDCOAuthTokenIntrospectionInterval -1.
     const { createUser, createPat, revoke } = interop();
     const { token } = await createPat(await createUser(), ['read']);
     expectStatus(await get('/cached', token), 200, 'before revocation, cached');
@@ -51,12 +51,10 @@ describe('Apache mod_auth_openidc as a resource server', function () {
     expectStatus(await get('/cached', token), 200, 'after revocation, from the cache');
   });
 
-  it('runs the configuration the README and docs/protect-your-api.md show, verbatim', function () {
+  it('runs the configuration docs/protect-your-api.md shows, verbatim', function () {
     const conf = readFileSync(RESOURCE_SERVER_CONF, 'utf8');
     const fence = '```apache same-as=test/interop/apache-resource-server.conf\n';
-    for (const file of ['README.md', 'docs/protect-your-api.md']) {
-      const text = readFileSync(join(import.meta.dirname, '../..', file), 'utf8');
-      assert.ok(text.includes(fence + conf + '```\n'), `${file} must show apache-resource-server.conf`);
-    }
+    const text = readFileSync(join(import.meta.dirname, '../../docs/protect-your-api.md'), 'utf8');
+    assert.ok(text.includes(fence + conf + '```\n'), 'docs/protect-your-api.md must show apache-resource-server.conf');
   });
 });

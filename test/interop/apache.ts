@@ -5,7 +5,7 @@
  *
  * - Tokenwarden's https front: mod_ssl with the test CA's certificate, reverse-proxying to Tokenwarden's plain
  *   HTTP port (mod_proxy adds `X-Forwarded-For`, we add `X-Forwarded-Proto`), as a deployment's TLS proxy would;
- * - the resource server: the README's mod_auth_openidc configuration (`apache-resource-server.conf`, included
+ * - the resource server: the mod_auth_openidc configuration docs/protect-your-api.md shows (`apache-resource-server.conf`, included
  *   unchanged) protecting a few static files.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { canConnect } from '../../scripts/lib/services.ts';
 import type { TestCa } from './tls.ts';
 
-/** The configuration the README shows, included verbatim by the resource server's virtual host. */
+/** The configuration docs/protect-your-api.md shows, included verbatim by the resource server's virtual host. */
 export const RESOURCE_SERVER_CONF = join(import.meta.dirname, 'apache-resource-server.conf');
 
 const APACHE_BINARY = '/usr/sbin/apache2';
@@ -97,7 +97,7 @@ Listen 127.0.0.1:${o.resourcePort}
     Header always set X-Remote-User "expr=%{REMOTE_USER}"
     Include "${RESOURCE_SERVER_CONF}"
     # For the tests: mod_auth_openidc's default introspection cache (each answer kept until the token's exp), to show
-    # why the README's configuration turns it off.
+    # why the guide's configuration turns it off.
     <Location /cached>
         AuthType oauth20
         Require valid-user

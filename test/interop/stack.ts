@@ -2,7 +2,7 @@
  * What the interop suite runs against: Tokenwarden as its own process (`node --import tsx server/index.ts`) on the
  * harness's Redis and MongoDB-compatible server, behind Apache mod_ssl with a throwaway CA, with
  * `ISSUER=https://127.0.0.1:<proxy port>` and `TRUST_PROXY=1`; and Apache's mod_auth_openidc resource server
- * configured as the README says. Set-up calls (users, PATs, revocations) go straight to Tokenwarden's HTTP port;
+ * configured as docs/protect-your-api.md says. Set-up calls (users, PATs, revocations) go straight to Tokenwarden's HTTP port;
  * everything a resource server does goes through the https front.
  */
 import { randomBytes } from 'node:crypto';

@@ -11,6 +11,8 @@
  *   the configuration must load with them.
  * - `same-as=<path>`: the block is that repository file verbatim, which another suite runs (`npm run test:interop`
  *   runs the Apache, Go and Node resource servers).
+ * - `tested-by=<path>`: a test file (under `test/`, naming this document) extracts the block and runs it in a way the
+ *   bash session cannot, e.g. the Node SDK's examples, run by plain Node against the built package.
  * - `illustrative <why>` (or `illustrative: <why>`): not checked; the reason is required, and such blocks are few
  *   (see the test).
  */
@@ -27,6 +29,7 @@ export type Mode =
   | { readonly kind: 'output' }
   | { readonly kind: 'config' }
   | { readonly kind: 'same-as'; readonly path: string }
+  | { readonly kind: 'tested-by'; readonly path: string }
   | { readonly kind: 'illustrative'; readonly reason: string }
   | { readonly kind: 'undeclared'; readonly problem: string };
 
@@ -57,13 +60,16 @@ function parseMode(language: string, words: readonly string[]): Mode {
   if (mode === 'output' && language === 'json' && rest.length === 0) return { kind: 'output' };
   if (mode === 'config' && ['sh', 'bash'].includes(language) && rest.length === 0) return { kind: 'config' };
   if (mode.startsWith('same-as=') && rest.length === 0) return { kind: 'same-as', path: mode.slice('same-as='.length) };
+  if (mode.startsWith('tested-by=') && rest.length === 0) {
+    return { kind: 'tested-by', path: mode.slice('tested-by='.length) };
+  }
   if (mode === 'illustrative') {
     if (rest.length < 3) return { kind: 'undeclared', problem: 'an illustrative block must say why, in 3+ words' };
     return { kind: 'illustrative', reason: rest.join(' ') };
   }
   return {
     kind: 'undeclared',
-    problem: `no mode: write \`\`\`${language || 'text'} run|output|config|same-as=<path>|illustrative <why>`,
+    problem: `no mode: write \`\`\`${language || 'text'} run|output|config|same-as=<path>|tested-by=<path>|illustrative <why>`,
   };
 }
 

@@ -12,7 +12,7 @@
  * - **push**: nothing in a push says that nothing else is on its way, so liveness comes from SSF verification
  *   events (§8.1.4), requested every `verifyInterval`: when one arrives, the time it was requested becomes the
  *   watermark. That assumes the transmitter delivers a stream's SETs in order, which SSF does not promise; the
- *   bound it gives is therefore weaker than poll's (see the README).
+ *   bound it gives is therefore weaker than poll's (see docs/protect-your-api.md).
  *
  * A new stream (at start, or after the transmitter lost ours) clears the cache: answers cached before it were
  * never covered by it. A stream paused or disabled by the transmitter stops the watermark; enabled again, it

@@ -95,7 +95,7 @@ export async function seriousViolations(page: Page): Promise<string[]> {
     .map((v) => `${v.impact}: ${v.id} (${v.help}) at ${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')}`);
 }
 
-/** Where screenshots go (committed, shown in the README). */
+/** Where screenshots go (committed, shown in the README and docs/give-users-pats.md). */
 export const SCREENSHOTS = join(import.meta.dirname, '..', '..', '..', 'docs', 'screenshots');
 
 /** Saves a full-page screenshot as `docs/screenshots/<name>.png`. */

@@ -25,7 +25,7 @@ export const LANGUAGES = [...catalogues.keys()];
 
 /**
  * Checks the page as it stands: no serious or critical axe-core violation, and (in English, or for pages named with
- * a `-<lang>` suffix) saves its screenshot for the README.
+ * a `-<lang>` suffix) saves its screenshot for the docs (docs/screenshots/).
  */
 export async function checkPage(page: Page, language: string, name: string): Promise<void> {
   const violations = await seriousViolations(page);
