@@ -10,6 +10,7 @@ import {
   DuplicateError,
   LimitError,
   type LifecycleEvent,
+  StoreUnavailableError,
   type PatRecord,
   type PatStore,
   type RotatedValue,
@@ -291,6 +292,9 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
             { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) }, ...pushEvents(events) },
           );
           const doc = await Pats.findById(id).lean<PatDoc>();
+          // The contract is "revoked": on FerretDB an overlapping write of the same document (one this process gave
+          // up waiting for) can undo the update. Never let that pass for a revocation: the caller answers 503.
+          if (doc && doc.revoked_at === null) throw new StoreUnavailableError('the revocation did not stand');
           return doc ? toPat(doc) : null;
         }),
       ),
