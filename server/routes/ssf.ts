@@ -206,46 +206,37 @@ export function ssfRoutes(deps: { streams: StreamService; audit: AuditService; i
         return { status: 200, body: render(await streams.get(clientOf(caller), streamId(query.stream_id))) };
       },
     }),
-    route({
-      method: 'patch',
-      path: '/api/ssf/stream',
-      summary: 'Update a stream’s receiver-supplied properties (SSF 1.0 §8.1.1.3)',
-      tag: T,
-      auth: 'client',
-      body: bodies.change,
-      responses: { 200: ok('the updated configuration', configuration), 404: ok('no such stream for this receiver') },
-      async handle({ body, caller }) {
-        const id = streamId(body.stream_id);
-        const stream = await streams.get(clientOf(caller), id);
-        const updated = await streams.update(
-          clientOf(caller),
-          id,
-          inputOf(body, issuer, { clientId: clientOf(caller), stream }),
-        );
-        await audit.record('ssf_stream.updated', actor(caller), {}, { stream_id: id, method: updated.method });
-        return { status: 200, body: render(updated) };
-      },
-    }),
-    route({
-      method: 'put',
-      path: '/api/ssf/stream',
-      summary: 'Replace a stream’s receiver-supplied properties (SSF 1.0 §8.1.1.4)',
-      tag: T,
-      auth: 'client',
-      body: bodies.change,
-      responses: { 200: ok('the replaced configuration', configuration), 404: ok('no such stream for this receiver') },
-      async handle({ body, caller }) {
-        const id = streamId(body.stream_id);
-        const stream = await streams.get(clientOf(caller), id);
-        const replaced = await streams.replace(
-          clientOf(caller),
-          id,
-          inputOf(body, issuer, { clientId: clientOf(caller), stream }),
-        );
-        await audit.record('ssf_stream.updated', actor(caller), {}, { stream_id: id, method: replaced.method });
-        return { status: 200, body: render(replaced) };
-      },
-    }),
+    // PATCH changes the properties given, PUT replaces them all: the same route otherwise.
+    ...(
+      [
+        ['patch', 'update', 'Update a stream’s receiver-supplied properties (SSF 1.0 §8.1.1.3)', 'the updated'],
+        ['put', 'replace', 'Replace a stream’s receiver-supplied properties (SSF 1.0 §8.1.1.4)', 'the replaced'],
+      ] as const
+    ).map(([method, change, summary, answer]) =>
+      route({
+        method,
+        path: '/api/ssf/stream',
+        summary,
+        tag: T,
+        auth: 'client',
+        body: bodies.change,
+        responses: {
+          200: ok(`${answer} configuration`, configuration),
+          404: ok('no such stream for this receiver'),
+        },
+        async handle({ body, caller }) {
+          const id = streamId(body.stream_id);
+          const stream = await streams.get(clientOf(caller), id);
+          const changed = await streams[change](
+            clientOf(caller),
+            id,
+            inputOf(body, issuer, { clientId: clientOf(caller), stream }),
+          );
+          await audit.record('ssf_stream.updated', actor(caller), {}, { stream_id: id, method: changed.method });
+          return { status: 200, body: render(changed) };
+        },
+      }),
+    ),
     route({
       method: 'delete',
       path: '/api/ssf/stream',
