@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 
 import { segment } from '../client.ts';
-import type { Register } from '../context.ts';
+import { collect, type Register } from '../context.ts';
 import { usageError } from '../errors.ts';
 import { fields, table } from '../output.ts';
 
@@ -28,9 +28,6 @@ async function readJwks(file: string): Promise<unknown> {
     throw usageError(`--jwks-file: ${(error as Error).message}`);
   }
 }
-
-/** Collects a repeatable option's values. */
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const RESOURCE_HELP = 'a resource (RFC 8707 URI) it serves: PATs bound to it introspect active for it (repeatable)';
 

@@ -3,7 +3,7 @@
  * signing secret printed once), list, show, enable or disable, send a test event, and read recent deliveries.
  */
 import { segment } from '../client.ts';
-import type { Register } from '../context.ts';
+import { collect, type Register } from '../context.ts';
 import { usageError } from '../errors.ts';
 import { fields, table } from '../output.ts';
 import { fetchPages, pageOptions, printPage, type PageOptions } from '../pages.ts';
@@ -31,9 +31,6 @@ interface Delivery {
   readonly last_status: number | null;
   readonly last_error: string | null;
 }
-
-/** Collects a repeatable option's values. */
-const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 const shown = (w: Webhook) => ({ ...w, events: w.events === null ? 'all' : w.events.join(' ') });
 
