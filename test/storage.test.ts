@@ -4,8 +4,15 @@ import { randomBytes } from 'node:crypto';
 import mongoose from 'mongoose';
 
 import { createMemoryStorage } from '../adapters/memory/storage.ts';
+import { keyedSerial } from '../adapters/mongo/common.ts';
 import { createMongoStorage } from '../adapters/mongo/storage.ts';
-import { DuplicateError, type PatRecord, type Storage, type UserRecord } from '../adapters/types.ts';
+import {
+  DuplicateError,
+  StoreUnavailableError,
+  type PatRecord,
+  type Storage,
+  type UserRecord,
+} from '../adapters/types.ts';
 import { needsServices, services, useServices } from './support/hooks.ts';
 
 const user = (id: string, username = id): UserRecord => ({
@@ -222,5 +229,94 @@ describe('MongoDB write concern', () => {
     } finally {
       await storage.close();
     }
+  });
+});
+
+describe('MongoDB: one token written by several instances', () => {
+  before(needsServices);
+  let a: Storage;
+  let b: Storage;
+  let dbName: string;
+  before(async function () {
+    this.timeout(60_000);
+    dbName = `tw_multi_${randomBytes(4).toString('hex')}`;
+    const open = () => createMongoStorage({ uri: `${services().mongo.url}/${dbName}`, timeoutMs: 10_000 });
+    a = await open();
+    b = await open();
+  });
+  after(async () => {
+    await a?.close();
+    await b?.close();
+  });
+
+  it('never lets another instance’s last-used writes undo a revocation', async () => {
+    const now = new Date();
+    const tokens = Array.from({ length: 30 }, (_, i) => pat('m1', `multi-${i}`));
+    for (const t of tokens) await a.pats.insert(t, now, 1000);
+    // Instance b records uses while instance a revokes: b's writes are outside a's per-document ordering.
+    await Promise.all(
+      tokens.flatMap((t, i) => [
+        b.pats.touchLastUsed(t.id, new Date(now.getTime() + i), 'rs', 0),
+        a.pats.revoke(t.id, now),
+        b.pats.touchLastUsed(t.id, new Date(now.getTime() + i + 1), 'rs', 0),
+      ]),
+    );
+    for (const t of tokens) {
+      const stored = await b.pats.findById(t.id);
+      assert.notEqual(stored?.revokedAt, null, `revocation of ${t.name} kept`);
+      assert.equal(stored?.lastUsedClient, 'rs', 'and the uses are recorded too');
+    }
+  });
+
+  it('reads a last use an earlier version wrote on the token itself, and filters on it', async () => {
+    const legacy = pat('m2', 'legacy');
+    const fresh = pat('m2', 'fresh');
+    await a.pats.insert(legacy, new Date(), 10);
+    await a.pats.insert(fresh, new Date(), 10);
+    const conn = await mongoose.createConnection(`${services().mongo.url}/${dbName}`).asPromise();
+    try {
+      await conn
+        .db!.collection<{ _id: string }>('personal_access_tokens')
+        .updateOne(
+          { _id: legacy.id },
+          { $set: { last_used_at: new Date('2020-01-01T00:00:00Z'), last_used_client: 'old-rs' } },
+        );
+    } finally {
+      await conn.close();
+    }
+    const read = await a.pats.findById(legacy.id);
+    assert.deepEqual([read?.lastUsedAt, read?.lastUsedClient], [new Date('2020-01-01T00:00:00Z'), 'old-rs']);
+    await a.pats.touchLastUsed(fresh.id, new Date(), 'new-rs', 0);
+    const stale = await a.pats.query({
+      userId: 'm2',
+      status: 'active',
+      now: new Date(),
+      lastUsedBefore: new Date('2021-01-01T00:00:00Z'),
+      limit: 10,
+    });
+    assert.deepEqual(
+      stale.map((p) => p.name),
+      ['legacy'],
+    );
+    // A newer use wins over the legacy field.
+    await a.pats.touchLastUsed(legacy.id, new Date('2030-01-01T00:00:00Z'), 'new-rs', 0);
+    assert.equal((await a.pats.findById(legacy.id))?.lastUsedClient, 'new-rs');
+  });
+});
+
+describe('per-document write ordering (keyedSerial)', () => {
+  it('answers a write that outlasts the deadline with StoreUnavailableError, and starts the next write of the same key only once it has landed', async () => {
+    const serial = keyedSerial(20);
+    let land!: () => void;
+    const order: string[] = [];
+    const slow = serial('tok', () => new Promise<void>((resolve) => (land = resolve)).then(() => order.push('slow')));
+    await assert.rejects(slow, (error: unknown) => error instanceof StoreUnavailableError);
+    const next = serial('tok', async () => order.push('next'));
+    const other = serial('other', async () => order.push('other'));
+    await other;
+    assert.deepEqual(order, ['other'], 'another key is not held up, the same key is');
+    land();
+    await next;
+    assert.deepEqual(order, ['other', 'slow', 'next']);
   });
 });

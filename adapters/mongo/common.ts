@@ -2,7 +2,14 @@
  * What the MongoDB stores share: schema options (no version key, strict, indexes created once at start-up by
  * `connection.ts`, never by mongoose on first use) and newest-first keyset pagination.
  */
-import type { Cursor, JsonValue, LifecycleEvent, PendingEvents, PendingQuery } from '../types.ts';
+import {
+  StoreUnavailableError,
+  type Cursor,
+  type JsonValue,
+  type LifecycleEvent,
+  type PendingEvents,
+  type PendingQuery,
+} from '../types.ts';
 
 /** Options of every schema: collections and indexes are created explicitly at start-up. */
 export const SCHEMA_OPTIONS = { versionKey: false, autoIndex: false, autoCreate: false, strict: true } as const;
@@ -16,23 +23,36 @@ export function afterCursor(field: string, cursor: Cursor | undefined): Record<s
 /**
  * Runs writes to the same key one after another (within this process). MongoDB applies each single-document
  * update atomically, but FerretDB 1.x does not: it reads the document, applies the update in its own process and
- * writes the whole document back, so two overlapping updates of one document lose one of them (a last-used write
- * landing after a revocation would undo it). Serialising this process's writes per document closes that window for
- * a single instance; on MongoDB it only orders what the server would have ordered anyway.
+ * writes the whole document back, so two overlapping updates of one document lose one of them (a write landing
+ * after a revocation would undo it). Serialising this process's writes per document closes that window for a
+ * single instance; on MongoDB it only orders what the server would have ordered anyway.
+ *
+ * A write that takes longer than `deadlineMs` fails for its caller (`StoreUnavailableError`, answered 503), but
+ * keeps its key until the server answers: the server still executes a write its client gave up waiting for, and the
+ * next write of the same document must not start before it has landed.
  */
-export function keyedSerial() {
+export function keyedSerial(deadlineMs?: number) {
   const tails = new Map<string, Promise<unknown>>();
   return async <T>(key: string, write: () => Promise<T>): Promise<T> => {
     const before = tails.get(key) ?? Promise.resolve();
     const mine = before.then(write, write);
     const tail = mine.catch(() => undefined);
     tails.set(key, tail);
-    try {
-      return await mine;
-    } finally {
+    void tail.then(() => {
       if (tails.get(key) === tail) tails.delete(key);
-    }
+    });
+    return deadlineMs === undefined ? mine : withDeadline(mine, deadlineMs);
   };
+}
+
+/** `work`, or a `StoreUnavailableError` once `ms` have passed without its answer (`work` goes on regardless). */
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new StoreUnavailableError(`MongoDB did not answer within ${ms} ms`)), ms);
+    timer.unref();
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** A lifecycle event as kept in a document's `pending_events` (the same fields, dates as BSON dates). */

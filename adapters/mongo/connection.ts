@@ -33,9 +33,12 @@ function connectionOptions(opts: MongoStorageOptions): mongoose.ConnectOptions {
   return {
     serverSelectionTimeoutMS: opts.timeoutMs,
     connectTimeoutMS: opts.timeoutMs,
-    // A hung server (connected, not answering) fails an operation after this, not after a long socket default.
-    // (The driver's timeoutMS would be the tool, but this driver version ignores it.)
-    socketTimeoutMS: Math.max(opts.timeoutMs, 1000),
+    // Only a backstop for a server that stopped answering on an open connection (the driver's monitor notices a
+    // hung server sooner and interrupts its operations). Not the per-request bound: a write the driver stops
+    // waiting for is still executed by the server and may land after a later write of the same document, undoing
+    // it on FerretDB (a revocation among them). Requests are bounded by `timeoutMs` in the stores instead
+    // (`keyedSerial`), which answer 503 while the write goes on holding its document.
+    socketTimeoutMS: Math.max(30_000, 4 * opts.timeoutMs),
     writeConcern: { w: 'majority' },
     readPreference: 'primary',
     bufferCommands: false,

@@ -1,8 +1,11 @@
 /**
- * The `personal_access_tokens` and `rotated_token_values` collections. MongoDB 6+ and FerretDB alike (no
- * transactions or partial indexes there): every write is a single-document operation; a live token's unique name
- * and its slot among the user's live tokens are held by plain unique indexes on derived fields (`live_name`,
- * `live_slot`), released when the token is revoked or expires.
+ * The `personal_access_tokens` and `rotated_token_values` collections, and their last uses (`token_usage`, see
+ * `usage.ts`). MongoDB 6+ and FerretDB alike (no transactions or partial indexes there): every write is a
+ * single-document operation; a live token's unique name and its slot among the user's live tokens are held by plain
+ * unique indexes on derived fields (`live_name`, `live_slot`), released when the token is revoked or expires.
+ *
+ * A token's document is written only by changes someone asked for (creation, rename, rotation, revocation) and the
+ * relay of their events, one at a time per token in this process (`keyedSerial`), never by introspection.
  */
 import mongoose, { type Model } from 'mongoose';
 
@@ -18,6 +21,7 @@ import {
 } from '../types.ts';
 import { SCHEMA_OPTIONS, afterCursor, keyedSerial, pendingEventsOf, pushEvents, type EventDoc } from './common.ts';
 import { guard, translate } from './errors.ts';
+import { createUsage, lastUse, type UsageDoc } from './usage.ts';
 
 export interface PatDoc {
   _id: string;
@@ -33,8 +37,9 @@ export interface PatDoc {
   resource: string | null;
   created_at: Date;
   expires_at: Date | null;
-  last_used_at: Date | null;
-  last_used_client: string | null;
+  /** Written by versions before `token_usage`, read still (the later of the two is the token's last use). */
+  last_used_at?: Date | null;
+  last_used_client?: string | null;
   rotated_at: Date | null;
   revoked_at: Date | null;
   /** Events written with a change of this token, until they are relayed to the outbox (absent when none). */
@@ -87,7 +92,8 @@ const liveNameKey = (userId: string, name: string) => `${userId}\n${name}`;
 const slotKey = (userId: string, k: number) => `${userId}#${k}`;
 const released = (id: string) => `released:${id}`;
 
-function toPat(doc: PatDoc): PatRecord {
+function toPat(doc: PatDoc, usage: UsageDoc | undefined): PatRecord {
+  const used = lastUse({ at: doc.last_used_at ?? null, client: doc.last_used_client ?? null }, usage);
   return {
     id: doc._id,
     tokenHash: doc.token_hash,
@@ -98,8 +104,8 @@ function toPat(doc: PatDoc): PatRecord {
     resource: doc.resource ?? null,
     createdAt: doc.created_at,
     expiresAt: doc.expires_at ?? null,
-    lastUsedAt: doc.last_used_at ?? null,
-    lastUsedClient: doc.last_used_client ?? null,
+    lastUsedAt: used.at,
+    lastUsedClient: used.client,
     rotatedAt: doc.rotated_at ?? null,
     revokedAt: doc.revoked_at ?? null,
   };
@@ -117,7 +123,6 @@ function tokenFilter(q: TokenQuery): Record<string, unknown> {
     and.push({ revoked_at: { $ne: null } });
   }
   if (q.expiresBefore) and.push({ expires_at: { $ne: null, $lt: q.expiresBefore } });
-  if (q.lastUsedBefore) and.push({ $or: [{ last_used_at: null }, { last_used_at: { $lt: q.lastUsedBefore } }] });
   if (q.createdBefore) and.push({ created_at: { $lt: q.createdBefore } });
   const cursor = afterCursor('created_at', q.after);
   if ('$or' in cursor) and.push(cursor);
@@ -130,10 +135,48 @@ function toRotated(doc: RotatedDoc): RotatedValue {
   return { tokenHash: doc._id, tokenId: doc.token_id, rotatedAt: doc.rotated_at, validUntil: doc.valid_until };
 }
 
-/** The token store over the two models. */
-export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>): PatStore {
+/** Unused since `before`: never used, or last used earlier. */
+const unusedSince = (before: Date) => (p: PatRecord) => p.lastUsedAt === null || p.lastUsedAt < before;
+
+/** How many times a revocation is applied again when an overlapping write on FerretDB undid it. */
+const REVOKE_ATTEMPTS = 3;
+
+export interface PatModels {
+  readonly Pats: Model<PatDoc>;
+  readonly Usage: Model<UsageDoc>;
+  readonly Rotated: Model<RotatedDoc>;
+}
+
+/** The token store over its models; a write without an answer after `deadlineMs` fails with a 503 for its caller. */
+export function createPatStore({ Pats, Usage: UsageModel, Rotated }: PatModels, deadlineMs: number): PatStore {
+  const usage = createUsage(UsageModel);
   /** One write at a time per token id. */
-  const serial = keyedSerial();
+  const serial = keyedSerial(deadlineMs);
+
+  /** Records with their last use (one query for all of them). */
+  async function withUsage(docs: readonly PatDoc[]): Promise<PatRecord[]> {
+    const byId = await usage.of(docs.map((d) => d._id));
+    return docs.map((d) => toPat(d, byId.get(d._id)));
+  }
+  const oneWithUsage = async (doc: PatDoc | null) => (doc ? (await withUsage([doc]))[0]! : null);
+
+  /**
+   * Revokes one token and reads it back. On FerretDB a write of the same document by another instance can overlap
+   * the update and write back the token as it was: then the revocation (with its events) is applied again, and a
+   * revocation that still does not stand is a `StoreUnavailableError` (503), never an acknowledgement.
+   */
+  async function revokeOne(id: string, at: Date, events: readonly LifecycleEvent[] | undefined) {
+    for (let attempt = 0; attempt < REVOKE_ATTEMPTS; attempt++) {
+      await Pats.updateOne(
+        { _id: id, revoked_at: null },
+        { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) }, ...pushEvents(events) },
+      );
+      const doc = await Pats.findById(id).lean<PatDoc>();
+      if (!doc || doc.revoked_at !== null) return doc;
+    }
+    throw new StoreUnavailableError('the revocation did not stand');
+  }
+
   /** Expired tokens of a user give back their name and slot (one indexed query; usually nothing to do). */
   async function releaseExpired(userId: string, now: Date): Promise<void> {
     const expired = await Pats.find(
@@ -157,70 +200,85 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
     return null;
   }
 
+  async function insertPat(pat: PatRecord, now: Date, maxLive: number, events?: readonly LifecycleEvent[]) {
+    await releaseExpired(pat.userId, now);
+    // A concurrent creation may take the slot we picked: the unique index refuses ours, and we pick again.
+    for (let attempt = 0; attempt < 8; attempt++) {
+      const k = await freeSlot(pat.userId, maxLive);
+      if (k === null) throw new LimitError(maxLive);
+      try {
+        await Pats.insertOne({
+          _id: pat.id,
+          token_hash: pat.tokenHash,
+          user_id: pat.userId,
+          name: pat.name,
+          live_name: liveNameKey(pat.userId, pat.name),
+          live_slot: slotKey(pat.userId, k),
+          description: pat.description,
+          scopes: [...pat.scopes],
+          resource: pat.resource,
+          created_at: pat.createdAt,
+          expires_at: pat.expiresAt,
+          rotated_at: pat.rotatedAt,
+          revoked_at: pat.revokedAt,
+          ...(events && events.length > 0 ? { pending_events: events.map(toEventDoc) } : {}),
+        });
+        return;
+      } catch (error) {
+        const translated = translate(error);
+        if (!(translated instanceof DuplicateError)) throw translated;
+        const field =
+          translated.field !== 'unknown'
+            ? translated.field
+            : (await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) }))
+              ? 'name'
+              : (await Pats.exists({ live_slot: slotKey(pat.userId, k) }))
+                ? 'live_slot'
+                : 'token_hash';
+        if (field !== 'live_slot') throw new DuplicateError(field);
+      }
+    }
+    throw new LimitError(maxLive);
+  }
+
   return {
     insert: (pat, now, maxLive, events) =>
-      guard(async () => {
-        await releaseExpired(pat.userId, now);
-        // A concurrent creation may take the slot we picked: the unique index refuses ours, and we pick again.
-        for (let attempt = 0; attempt < 8; attempt++) {
-          const k = await freeSlot(pat.userId, maxLive);
-          if (k === null) throw new LimitError(maxLive);
-          try {
-            await Pats.insertOne({
-              _id: pat.id,
-              token_hash: pat.tokenHash,
-              user_id: pat.userId,
-              name: pat.name,
-              live_name: liveNameKey(pat.userId, pat.name),
-              live_slot: slotKey(pat.userId, k),
-              description: pat.description,
-              scopes: [...pat.scopes],
-              resource: pat.resource,
-              created_at: pat.createdAt,
-              expires_at: pat.expiresAt,
-              last_used_at: pat.lastUsedAt,
-              last_used_client: pat.lastUsedClient,
-              rotated_at: pat.rotatedAt,
-              revoked_at: pat.revokedAt,
-              ...(events && events.length > 0 ? { pending_events: events.map(toEventDoc) } : {}),
-            });
-            return;
-          } catch (error) {
-            const translated = translate(error);
-            if (!(translated instanceof DuplicateError)) throw translated;
-            const field =
-              translated.field !== 'unknown'
-                ? translated.field
-                : (await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) }))
-                  ? 'name'
-                  : (await Pats.exists({ live_slot: slotKey(pat.userId, k) }))
-                    ? 'live_slot'
-                    : 'token_hash';
-            if (field !== 'live_slot') throw new DuplicateError(field);
-          }
-        }
-        throw new LimitError(maxLive);
-      }),
+      // Under its id's key: a withdrawal of a creation that timed out waits until the insert has landed or failed.
+      guard(() => serial(pat.id, () => insertPat(pat, now, maxLive, events))),
     findByHash: (tokenHash) =>
       guard(async () => {
-        const doc = await Pats.findOne({ token_hash: tokenHash }).lean<PatDoc>();
-        return doc ? toPat(doc) : null;
+        return oneWithUsage(await Pats.findOne({ token_hash: tokenHash }).lean<PatDoc>());
       }),
     findByHashes: (tokenHashes) =>
       guard(async () => {
         if (tokenHashes.length === 0) return [];
-        const docs = await Pats.find({ token_hash: { $in: [...tokenHashes] } }).lean<PatDoc[]>();
-        return docs.map(toPat);
+        return withUsage(await Pats.find({ token_hash: { $in: [...tokenHashes] } }).lean<PatDoc[]>());
       }),
     findById: (id) =>
       guard(async () => {
-        const doc = await Pats.findById(id).lean<PatDoc>();
-        return doc ? toPat(doc) : null;
+        const [doc, used] = await Promise.all([Pats.findById(id).lean<PatDoc>(), usage.one(id)]);
+        return doc ? toPat(doc, used) : null;
       }),
     query: (q) =>
       guard(async () => {
-        const docs = await Pats.find(tokenFilter(q)).sort({ created_at: -1, _id: -1 }).limit(q.limit).lean<PatDoc[]>();
-        return docs.map(toPat);
+        const page = (after: TokenQuery['after'], limit: number) =>
+          Pats.find(tokenFilter({ ...q, after }))
+            .sort({ created_at: -1, _id: -1 })
+            .limit(limit)
+            .lean<PatDoc[]>();
+        if (!q.lastUsedBefore) return withUsage(await page(q.after, q.limit));
+        // Last use lives in `token_usage`: pages of tokens matching the rest are read until enough were unused.
+        const keep = unusedSince(q.lastUsedBefore);
+        const out: PatRecord[] = [];
+        const batch = Math.max(q.limit, 200);
+        for (let after = q.after; out.length < q.limit;) {
+          const docs = await page(after, batch);
+          out.push(...(await withUsage(docs)).filter(keep));
+          if (docs.length < batch) break;
+          const last = docs[docs.length - 1]!;
+          after = { at: last.created_at, id: last._id };
+        }
+        return out.slice(0, q.limit);
       }),
     async *scanExpiring(from, to) {
       const cursor = Pats.find({ revoked_at: null, expires_at: { $gt: from, $lte: to } })
@@ -230,7 +288,7 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
         while (true) {
           const doc = await guard(() => cursor.next());
           if (doc === null) return;
-          yield toPat(doc);
+          yield toPat(doc, await guard(() => usage.one(doc._id)));
         }
       } finally {
         await cursor.close().catch(() => undefined);
@@ -270,7 +328,7 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
             }
           }
           const doc = await Pats.findById(id).lean<PatDoc>();
-          return doc && doc.revoked_at === null ? toPat(doc) : null;
+          return doc && doc.revoked_at === null ? oneWithUsage(doc) : null;
         }),
       ),
     rotate: (id, fromHash, toHash, { expiresAt, at, events }) =>
@@ -281,60 +339,27 @@ export function createPatStore(Pats: Model<PatDoc>, Rotated: Model<RotatedDoc>):
             { $set: { token_hash: toHash, expires_at: expiresAt, rotated_at: at }, ...pushEvents(events) },
             { returnDocument: 'after' },
           ).lean<PatDoc>();
-          return doc ? toPat(doc) : null;
+          return oneWithUsage(doc);
         }),
       ),
-    revoke: (id, at, events) =>
-      guard(() =>
-        serial(id, async () => {
-          await Pats.updateOne(
-            { _id: id, revoked_at: null },
-            { $set: { revoked_at: at, live_name: released(id), live_slot: released(id) }, ...pushEvents(events) },
-          );
-          const doc = await Pats.findById(id).lean<PatDoc>();
-          // The contract is "revoked": on FerretDB an overlapping write of the same document (one this process gave
-          // up waiting for) can undo the update. Never let that pass for a revocation: the caller answers 503.
-          if (doc && doc.revoked_at === null) throw new StoreUnavailableError('the revocation did not stand');
-          return doc ? toPat(doc) : null;
-        }),
-      ),
+    revoke: (id, at, events) => guard(() => serial(id, async () => oneWithUsage(await revokeOne(id, at, events)))),
     revokeAllOfUser: (userId, at, eventsFor) =>
       guard(async () => {
         const live = await Pats.find({ user_id: userId, revoked_at: null }, { _id: 1 }).lean<Pick<PatDoc, '_id'>[]>();
-        const out: PatRecord[] = [];
+        const revoked: PatDoc[] = [];
         for (const { _id } of live) {
-          const doc = await serial(_id, () =>
-            Pats.findOneAndUpdate(
-              { _id, revoked_at: null },
-              {
-                $set: { revoked_at: at, live_name: released(_id), live_slot: released(_id) },
-                ...pushEvents(eventsFor?.(_id)),
-              },
-              { returnDocument: 'after' },
-            ).lean<PatDoc>(),
-          );
-          if (doc) out.push(toPat(doc));
+          const doc = await serial(_id, () => revokeOne(_id, at, eventsFor?.(_id)));
+          // Revoked by this call (not by an earlier one): its events are the ones just written.
+          if (doc && doc.revoked_at?.getTime() === at.getTime()) revoked.push(doc);
         }
-        return out;
+        return withUsage(revoked);
       }),
     unrevokedHashesOfUser: (userId) =>
       guard(async () => {
         const docs = await Pats.find({ user_id: userId, revoked_at: null }, { token_hash: 1 }).lean<PatDoc[]>();
         return docs.map((d) => d.token_hash);
       }),
-    touchLastUsed: (id, at, clientId, minIntervalMs) =>
-      guard(() =>
-        serial(id, async () => {
-          const result = await Pats.updateOne(
-            {
-              _id: id,
-              $or: [{ last_used_at: null }, { last_used_at: { $lte: new Date(at.getTime() - minIntervalMs) } }],
-            },
-            { $set: { last_used_at: at, last_used_client: clientId } },
-          );
-          return result.modifiedCount === 1;
-        }),
-      ),
+    touchLastUsed: (id, at, clientId, minIntervalMs) => guard(() => usage.touch(id, at, clientId, minIntervalMs)),
     insertRotated: (value) =>
       guard(async () => {
         try {

@@ -1,8 +1,8 @@
 /**
  * MongoDB storage through mongoose: connects (`connection.ts`), creates collections and indexes, re-keys legacy
- * oidc-provider documents, and returns the stores, one file per collection (`users.ts`, `pats.ts`, `audit.ts`,
- * `oidc.ts`, `settings.ts`, `events.ts`, `subscribers.ts`, `notices.ts`, `leases.ts`). Works on MongoDB 6+ and on FerretDB
- * (no transactions, partial or TTL indexes there).
+ * oidc-provider documents, and returns the stores, one file per collection (`users.ts`, `pats.ts`, `usage.ts`,
+ * `audit.ts`, `oidc.ts`, `settings.ts`, `events.ts`, `subscribers.ts`, `notices.ts`, `leases.ts`). Works on MongoDB 6+
+ * and on FerretDB (no transactions, partial or TTL indexes there).
  */
 import { createHashedOidcStore } from '../hashed-oidc-store.ts';
 import type { Storage } from '../types.ts';
@@ -32,6 +32,7 @@ import {
   type StreamDoc,
   type WebhookDoc,
 } from './subscribers.ts';
+import { usageSchema, type UsageDoc } from './usage.ts';
 import { createUserStore, userSchema, type UserDoc } from './users.ts';
 
 export type { MongoStorageOptions } from './connection.ts';
@@ -45,6 +46,7 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const Users = connection.model<UserDoc>('User', userSchema);
   const Pats = connection.model<PatDoc>('PersonalAccessToken', patSchema);
   const Rotated = connection.model<RotatedDoc>('RotatedTokenValue', rotatedSchema);
+  const Usage = connection.model<UsageDoc>('TokenUsage', usageSchema);
   const Audit = connection.model<AuditDoc>('AuditEvent', auditSchema);
   const Oidc = connection.model<OidcDoc>('OidcPayload', oidcSchema);
   const Settings = connection.model<SettingDoc>('Setting', settingSchema);
@@ -60,6 +62,7 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
     Users,
     Pats,
     Rotated,
+    Usage,
     Audit,
     Oidc,
     Settings,
@@ -75,8 +78,8 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   const sweeper = await expireOidcPayloads(Oidc, opts);
 
   return {
-    users: createUserStore(Users),
-    pats: createPatStore(Pats, Rotated),
+    users: createUserStore(Users, opts.timeoutMs),
+    pats: createPatStore({ Pats, Usage, Rotated }, opts.timeoutMs),
     audit: createAuditStore(Audit),
     barrier: createBarrierStore(Settings),
     signingKeys: createSigningKeyStore(Settings),

@@ -54,9 +54,9 @@ function toUser(doc: UserDoc): UserRecord {
 const notDeleted = { deleted_at: null } as const;
 
 /** The user store over the `users` model. */
-export function createUserStore(Users: Model<UserDoc>): UserStore {
+export function createUserStore(Users: Model<UserDoc>, deadlineMs: number): UserStore {
   /** One write at a time per user: FerretDB 1.x rewrites whole documents (see `keyedSerial`). */
-  const serial = keyedSerial();
+  const serial = keyedSerial(deadlineMs);
   const insertUser = (user: UserRecord) =>
     Users.insertOne({
       _id: user.id,
