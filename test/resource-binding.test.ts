@@ -120,7 +120,9 @@ describe('resource binding at /introspect', () => {
       assert.equal((await app.introspect(pat.token, orders)).body.active, true);
       assert.equal((await app.introspect(pat.token, billing)).body.active, false);
     }
-    assert.equal(app.counter.total('mongo.'), 0, [...app.counter.counts.keys()].join(', '));
+    // The barrier is read once a second by every instance whatever it answers: not I/O of these requests.
+    const requestIo = app.counter.total('mongo.') - app.counter.total('mongo.barrier.read');
+    assert.equal(requestIo, 0, [...app.counter.counts.keys()].join(', '));
     assert.equal(app.counter.total('redis'), 0, [...app.counter.counts.keys()].join(', '));
   });
 
