@@ -32,13 +32,16 @@ export interface MongoStorageOptions {
 function connectionOptions(opts: MongoStorageOptions): mongoose.ConnectOptions {
   return {
     serverSelectionTimeoutMS: opts.timeoutMs,
-    connectTimeoutMS: opts.timeoutMs,
+    // Also the monitor's heartbeat timeout, and a heartbeat that times out makes the driver interrupt every
+    // operation in flight (abandoning writes the server still executes, see below): a server busy for a couple of
+    // seconds is not a dead one. An unreachable server is still given up after `timeoutMs` (server selection).
+    connectTimeoutMS: Math.max(10_000, 2 * opts.timeoutMs),
     // Only a backstop for a server that stopped answering on an open connection (the driver's monitor notices a
     // hung server sooner and interrupts its operations). Not the per-request bound: a write the driver stops
     // waiting for is still executed by the server and may land after a later write of the same document, undoing
-    // it on FerretDB (a revocation among them). Requests are bounded by `timeoutMs` in the stores instead
-    // (`keyedSerial`), which answer 503 while the write goes on holding its document.
-    socketTimeoutMS: Math.max(30_000, 4 * opts.timeoutMs),
+    // it on FerretDB (a revocation among them). Changes are bounded in the stores instead (`keyedSerial`, four
+    // times `timeoutMs`), which answer 503 while the write goes on holding its document.
+    socketTimeoutMS: Math.max(30_000, 8 * opts.timeoutMs),
     writeConcern: { w: 'majority' },
     readPreference: 'primary',
     bufferCommands: false,

@@ -207,22 +207,25 @@ export function createPatStore({ Pats, Usage: UsageModel, Rotated }: PatModels, 
       const k = await freeSlot(pat.userId, maxLive);
       if (k === null) throw new LimitError(maxLive);
       try {
-        await Pats.insertOne({
-          _id: pat.id,
-          token_hash: pat.tokenHash,
-          user_id: pat.userId,
-          name: pat.name,
-          live_name: liveNameKey(pat.userId, pat.name),
-          live_slot: slotKey(pat.userId, k),
-          description: pat.description,
-          scopes: [...pat.scopes],
-          resource: pat.resource,
-          created_at: pat.createdAt,
-          expires_at: pat.expiresAt,
-          rotated_at: pat.rotatedAt,
-          revoked_at: pat.revokedAt,
-          ...(events && events.length > 0 ? { pending_events: events.map(toEventDoc) } : {}),
-        });
+        // Under its id's key: a withdrawal of a creation that timed out waits until the insert has landed or failed.
+        await serial(pat.id, () =>
+          Pats.insertOne({
+            _id: pat.id,
+            token_hash: pat.tokenHash,
+            user_id: pat.userId,
+            name: pat.name,
+            live_name: liveNameKey(pat.userId, pat.name),
+            live_slot: slotKey(pat.userId, k),
+            description: pat.description,
+            scopes: [...pat.scopes],
+            resource: pat.resource,
+            created_at: pat.createdAt,
+            expires_at: pat.expiresAt,
+            rotated_at: pat.rotatedAt,
+            revoked_at: pat.revokedAt,
+            ...(events && events.length > 0 ? { pending_events: events.map(toEventDoc) } : {}),
+          }),
+        );
         return;
       } catch (error) {
         const translated = translate(error);
@@ -242,9 +245,7 @@ export function createPatStore({ Pats, Usage: UsageModel, Rotated }: PatModels, 
   }
 
   return {
-    insert: (pat, now, maxLive, events) =>
-      // Under its id's key: a withdrawal of a creation that timed out waits until the insert has landed or failed.
-      guard(() => serial(pat.id, () => insertPat(pat, now, maxLive, events))),
+    insert: (pat, now, maxLive, events) => guard(() => insertPat(pat, now, maxLive, events)),
     findByHash: (tokenHash) =>
       guard(async () => {
         return oneWithUsage(await Pats.findOne({ token_hash: tokenHash }).lean<PatDoc>());

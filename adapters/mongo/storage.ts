@@ -77,9 +77,13 @@ export async function createMongoStorage(opts: MongoStorageOptions): Promise<Sto
   await guard(() => migrateOidcKeys(Oidc));
   const sweeper = await expireOidcPayloads(Oidc, opts);
 
+  // An unreachable server fails an operation after `timeoutMs` (server selection). One that answers, but slowly (a
+  // queue of writes after it restarts), is given longer before a change is answered 503: the change is not
+  // abandoned then (see `keyedSerial`), so a short deadline would only turn slowness into errors.
+  const changeDeadlineMs = 4 * opts.timeoutMs;
   return {
-    users: createUserStore(Users, opts.timeoutMs),
-    pats: createPatStore({ Pats, Usage, Rotated }, opts.timeoutMs),
+    users: createUserStore(Users, changeDeadlineMs),
+    pats: createPatStore({ Pats, Usage, Rotated }, changeDeadlineMs),
     audit: createAuditStore(Audit),
     barrier: createBarrierStore(Settings),
     signingKeys: createSigningKeyStore(Settings),

@@ -72,27 +72,40 @@ export function createCommands(deps: CommandDeps): Commands {
    * stay live: it is revoked as soon as the database answers.
    */
   const withdrawals = new Map<string, string>();
-  let withdrawing: NodeJS.Timeout | undefined;
-  function withdraw(id: string, userId: string): void {
-    if (withdrawals.size < 10_000) withdrawals.set(id, userId);
-    withdrawing ??= setInterval(() => {
-      for (const [tokenId, owner] of withdrawals) {
+  /** The one loop sending withdrawals, while there are any: one at a time, so a slow store is not flooded. */
+  let withdrawing: Promise<void> | undefined;
+  let closed = false;
+  const pause = () => new Promise<void>((resolve) => setTimeout(resolve, deps.retryMs ?? 1000).unref());
+  async function sendWithdrawals(): Promise<void> {
+    while (withdrawals.size > 0 && !closed) {
+      await pause();
+      for (const [tokenId, owner] of [...withdrawals]) {
+        if (closed) return;
         const at = clock.now();
         const withdrawn = events.tokenRevoked({ id: tokenId, userId: owner }, 'creation_failed', SYSTEM, at);
-        pats.revoke(tokenId, at, [withdrawn]).then(
-          () => {
-            withdrawals.delete(tokenId);
-            relay(tokenId);
-          },
-          (error: unknown) => deps.onBackgroundError('withdraw_failed_creation', error),
-        );
+        try {
+          await pats.revoke(tokenId, at, [withdrawn]);
+        } catch (error) {
+          deps.onBackgroundError('withdraw_failed_creation', error);
+          break; // the store is still away: try again after a pause
+        }
+        withdrawals.delete(tokenId);
+        relay(tokenId);
       }
-      if (withdrawals.size === 0 && withdrawing) {
-        clearInterval(withdrawing);
+    }
+  }
+  function startWithdrawals(): void {
+    withdrawing ??= sendWithdrawals()
+      .catch((error: unknown) => deps.onBackgroundError('withdraw_failed_creation', error))
+      .finally(() => {
         withdrawing = undefined;
-      }
-    }, deps.retryMs ?? 1000);
-    withdrawing.unref();
+        // One added after the loop's last look is not left waiting.
+        if (withdrawals.size > 0 && !closed) startWithdrawals();
+      });
+  }
+  function withdraw(id: string, userId: string): void {
+    if (withdrawals.size < 10_000) withdrawals.set(id, userId);
+    startWithdrawals();
   }
 
   async function requireUser(userId: string): Promise<UserRecord> {
@@ -257,7 +270,7 @@ export function createCommands(deps: CommandDeps): Commands {
     },
 
     close() {
-      if (withdrawing) clearInterval(withdrawing);
+      closed = true;
     },
   };
 }
