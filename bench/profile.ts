@@ -4,7 +4,11 @@
  * autocannon (50 connections, PROFILE_SECONDS, default 15) from another process, stops Tokenwarden so it writes its
  * profile, and prints the self time of the hottest functions and grouped by area, in µs per request.
  *
- * Environment: PROFILE_SECONDS, PROFILE_TOP (default 40), NODE (the node binary to profile, default this one).
+ * With PROFILE_TARGET=node-http it profiles the bare `node:http` baseline (bench/baseline-http.ts) under the same
+ * load instead, so the two summaries side by side say which µs per request the fast path adds, and where.
+ *
+ * Environment: PROFILE_SECONDS, PROFILE_TOP (default 40), NODE (the node binary to profile, default this one),
+ * PROFILE_TARGET (`tokenwarden`, the default, or `node-http`).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +21,7 @@ import { freePort, startMongo, startRedis } from '../scripts/lib/services.ts';
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 15);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
 const NODE = process.env.NODE ?? process.execPath;
+const TARGET = process.env.PROFILE_TARGET ?? 'tokenwarden';
 
 interface ProfileNode {
   id: number;
@@ -44,7 +49,73 @@ function areaOf(url: string, name: string): string {
   return 'V8 and native';
 }
 
+/** Drives `url` with autocannon from another process; the requests sent and the rate. */
+async function drive(url: string, authorization: string, body: string, dir: string) {
+  const bodiesFile = join(dir, 'bodies.txt');
+  writeFileSync(bodiesFile, body);
+  const load = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'bench/load.ts',
+      JSON.stringify({ url, connections: 50, duration: SECONDS, warmup: 2, headers: { authorization }, bodiesFile }),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  load.stdout.on('data', (c: Buffer) => (out += c.toString()));
+  await new Promise((r) => load.once('exit', r));
+  const result = JSON.parse(out) as { total: number; warmupTotal: number; rps: number };
+  return { requests: result.total + result.warmupTotal, rps: result.rps };
+}
+
+/** Stops a profiled process and summarises the profile it writes. */
+async function stopAndSummarise(
+  server: ReturnType<typeof spawn>,
+  dir: string,
+  load: { requests: number; rps: number },
+) {
+  server.kill('SIGINT');
+  await new Promise((r) => server.once('exit', r));
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error('no profile written');
+  summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, load.requests, load.rps);
+}
+
+async function waitFor(url: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      if (i > 600) throw new Error(`${url} did not answer`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The bare `node:http` baseline, profiled under the same load (any client and body: it answers fixed JSON). */
+async function profileBaseline(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'tokenwarden-profile-'));
+  const port = await freePort();
+  const server = spawn(
+    NODE,
+    ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--import', 'tsx', 'bench/baseline-http.ts', String(port)],
+    { stdio: 'inherit' },
+  );
+  try {
+    await waitFor(`http://127.0.0.1:${port}/`);
+    const body = `token=twp_${'x'.repeat(40)}`;
+    const load = await drive(`http://127.0.0.1:${port}/introspect`, `Basic ${btoa('client:secret')}`, body, dir);
+    await stopAndSummarise(server, dir, load);
+  } finally {
+    if (server.exitCode === null) server.kill('SIGKILL');
+  }
+}
+
 async function main(): Promise<void> {
+  if (TARGET === 'node-http') return profileBaseline();
   const [redis, mongo] = await Promise.all([startRedis(), startMongo()]);
   const dir = mkdtempSync(join(tmpdir(), 'tokenwarden-profile-'));
   const port = await freePort();
@@ -67,15 +138,7 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   try {
-    for (let i = 0; ; i++) {
-      try {
-        await fetch(`${url}/healthz`);
-        break;
-      } catch {
-        if (i > 600) throw new Error('Tokenwarden did not start');
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+    await waitFor(`${url}/healthz`);
     const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
     const post = async (path: string, headers: Record<string, string>, body: string) =>
       (await (await fetch(`${url}${path}`, { method: 'POST', headers, body })).json()) as Record<string, unknown>;
@@ -92,38 +155,9 @@ async function main(): Promise<void> {
       bearer,
       JSON.stringify({ name: 'warm', scopes: ['read'], expires_at: null }),
     );
-    const bodiesFile = join(dir, 'bodies.txt');
-    writeFileSync(bodiesFile, `token=${String(pat.token)}`);
-    const load = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'bench/load.ts',
-        JSON.stringify({
-          url: `${url}/introspect`,
-          connections: 50,
-          duration: SECONDS,
-          warmup: 2,
-          headers: { authorization: basic(String(client.client_id), String(client.client_secret)) },
-          bodiesFile,
-        }),
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    let out = '';
-    load.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    await new Promise((r) => load.once('exit', r));
-    const result = JSON.parse(out) as { total: number; warmupTotal: number; rps: number };
-    server.kill('SIGINT');
-    await new Promise((r) => server.once('exit', r));
-    const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
-    if (!file) throw new Error('no profile written');
-    summarise(
-      JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile,
-      result.total + result.warmupTotal,
-      result.rps,
-    );
+    const authorization = basic(String(client.client_id), String(client.client_secret));
+    const load = await drive(`${url}/introspect`, authorization, `token=${String(pat.token)}`, dir);
+    await stopAndSummarise(server, dir, load);
   } finally {
     if (server.exitCode === null) server.kill('SIGKILL');
     await Promise.allSettled([redis.stop(), mongo.stop()]);
