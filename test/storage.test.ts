@@ -142,6 +142,21 @@ for (const [label, make] of backends) {
       }
     });
 
+    it('creates every token while another creator of the same user revokes its own at once', async () => {
+      const now = new Date();
+      // Two creators race for the same free slot; the loser may find the winner already revoked (its slot released).
+      const churn = (who: string) => async () => {
+        for (let i = 0; i < 15; i++) {
+          const t = pat('u-churn', `${who}-${i}`);
+          await storage.pats.insert(t, now, 100);
+          await storage.pats.revoke(t.id, now);
+        }
+      };
+      await Promise.all([churn('a')(), churn('b')()]);
+      const revoked = await storage.pats.query({ userId: 'u-churn', status: 'revoked', now, limit: 100 });
+      assert.equal(revoked.length, 30);
+    });
+
     it('lists a user’s tokens newest first and the hashes still unrevoked', async () => {
       await storage.users.insert(user('u9'));
       const a = pat('u9', 'a');

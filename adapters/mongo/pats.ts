@@ -230,14 +230,16 @@ export function createPatStore({ Pats, Usage: UsageModel, Rotated }: PatModels, 
       } catch (error) {
         const translated = translate(error);
         if (!(translated instanceof DuplicateError)) throw translated;
+        // FerretDB does not name the index: look. A slot taken by a token revoked since is free again, so a clash
+        // that is neither the name nor the (random) hash is the slot's, and the next attempt picks again.
         const field =
           translated.field !== 'unknown'
             ? translated.field
             : (await Pats.exists({ live_name: liveNameKey(pat.userId, pat.name) }))
               ? 'name'
-              : (await Pats.exists({ live_slot: slotKey(pat.userId, k) }))
-                ? 'live_slot'
-                : 'token_hash';
+              : (await Pats.exists({ token_hash: pat.tokenHash }))
+                ? 'token_hash'
+                : 'live_slot';
         if (field !== 'live_slot') throw new DuplicateError(field);
       }
     }
