@@ -84,7 +84,7 @@ const topologies: Array<{ name: string; start: () => Promise<Rig> }> = [
  */
 describe('the Redis cache on each topology', function () {
   before(needsServices);
-  this.timeout(90_000);
+  this.timeout(180_000);
 
   for (const { name, start } of topologies) {
     describe(name, () => {

@@ -415,7 +415,9 @@ export async function startRedisSentinel(): Promise<RedisSentinelHandle> {
             healthyReplicaEverywhere(port)
           );
         },
-        60_000,
+        // Sentinel notices a restarted old master by its periodic INFO, reconfigures it, and it syncs: on a busy CI
+        // machine this took over 60 s once (Node 24 suite on 5e16a2e).
+        120_000,
       );
     },
     stop,
