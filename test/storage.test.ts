@@ -46,6 +46,24 @@ async function rejectsWith(promise: Promise<unknown>, field: string) {
   await assert.rejects(promise, (error: unknown) => error instanceof DuplicateError && error.field === field);
 }
 
+/**
+ * Creates 30 tokens through `revoker`, then revokes each while `recorder` records a use just before and just after
+ * (FerretDB rewrites whole documents, so an overlapping write could put a revoked token back). Returns the tokens.
+ */
+async function revokeAmidUses(revoker: Storage, recorder: Storage, userId: string, prefix: string, client: string) {
+  const now = new Date();
+  const tokens = Array.from({ length: 30 }, (_, i) => pat(userId, `${prefix}-${i}`));
+  for (const t of tokens) await revoker.pats.insert(t, now, 1000);
+  await Promise.all(
+    tokens.flatMap((t, i) => [
+      recorder.pats.touchLastUsed(t.id, new Date(now.getTime() + i), client, 0),
+      revoker.pats.revoke(t.id, now),
+      recorder.pats.touchLastUsed(t.id, new Date(now.getTime() + i + 1), client, 0),
+    ]),
+  );
+  return tokens;
+}
+
 /** One contract, two implementations: the embedded in-memory store must behave like MongoDB. */
 type Backend = { storage: Storage; ttlFallback: boolean; dbName?: string };
 const backends: Array<[string, () => Promise<Backend>]> = [
@@ -127,16 +145,7 @@ for (const [label, make] of backends) {
     });
 
     it('never lets a last-used write undo a revocation it overlaps (FerretDB rewrites whole documents)', async () => {
-      const now = new Date();
-      const tokens = Array.from({ length: 30 }, (_, i) => pat('u1', `overlap-${i}`));
-      for (const t of tokens) await storage.pats.insert(t, now, 1000);
-      await Promise.all(
-        tokens.flatMap((t, i) => [
-          storage.pats.touchLastUsed(t.id, new Date(now.getTime() + i), 'client', 0),
-          storage.pats.revoke(t.id, now),
-          storage.pats.touchLastUsed(t.id, new Date(now.getTime() + i + 1), 'client', 0),
-        ]),
-      );
+      const tokens = await revokeAmidUses(storage, storage, 'u1', 'overlap', 'client');
       for (const t of tokens) {
         assert.notEqual((await storage.pats.findById(t.id))?.revokedAt, null, `revocation of ${t.name} kept`);
       }
@@ -265,17 +274,8 @@ describe('MongoDB: one token written by several instances', () => {
   });
 
   it('never lets another instance’s last-used writes undo a revocation', async () => {
-    const now = new Date();
-    const tokens = Array.from({ length: 30 }, (_, i) => pat('m1', `multi-${i}`));
-    for (const t of tokens) await a.pats.insert(t, now, 1000);
     // Instance b records uses while instance a revokes: b's writes are outside a's per-document ordering.
-    await Promise.all(
-      tokens.flatMap((t, i) => [
-        b.pats.touchLastUsed(t.id, new Date(now.getTime() + i), 'rs', 0),
-        a.pats.revoke(t.id, now),
-        b.pats.touchLastUsed(t.id, new Date(now.getTime() + i + 1), 'rs', 0),
-      ]),
-    );
+    const tokens = await revokeAmidUses(a, b, 'm1', 'multi', 'rs');
     for (const t of tokens) {
       const stored = await b.pats.findById(t.id);
       assert.notEqual(stored?.revokedAt, null, `revocation of ${t.name} kept`);
