@@ -288,10 +288,18 @@ export function createPatStore({ Pats, Usage: UsageModel, Rotated }: PatModels, 
         .lean<PatDoc[]>()
         .cursor({ batchSize: 1000 });
       try {
-        while (true) {
-          const doc = await guard(() => cursor.next());
-          if (doc === null) return;
-          yield toPat(doc, await guard(() => usage.one(doc._id)));
+        // Last uses are read for a hundred tokens at a time, not one query per token.
+        for (let ended = false; !ended;) {
+          const batch: PatDoc[] = [];
+          while (batch.length < 100) {
+            const doc = await guard(() => cursor.next());
+            if (doc === null) {
+              ended = true;
+              break;
+            }
+            batch.push(doc);
+          }
+          yield* await guard(() => withUsage(batch));
         }
       } finally {
         await cursor.close().catch(() => undefined);
