@@ -24,7 +24,7 @@ class Clocks {
   expiryMs = Date.UTC(2026, 11, 1, 12);
   /** Entry write times and the barrier use this one (wall clock). */
   wall = Date.UTC(2026, 11, 1, 12);
-  readonly clock = { now: () => new Date(this.expiryMs) };
+  readonly clock = { now: () => new Date(this.expiryMs), nowMs: () => this.expiryMs };
   readonly wallMs = () => this.wall;
 }
 

@@ -118,6 +118,14 @@ describe('introspection fast path', () => {
     assert.equal((await fastPathCount()) - before, bodies.length, 'the fast path answered each of them');
     const inactive = await both(`token=${token.slice(0, 5)}+${token.slice(6)}`, auth());
     assert.equal(inactive.text, '{"active":false}');
+    // Raw non-ASCII bytes (UTF-8, no escapes): the fast path reads the body as oidc-provider does, whatever the bytes.
+    const counting = await fastPathCount();
+    for (const body of [`token=${token}\u00e9`, `token=\u00e9${token.slice(1)}`]) {
+      assert.equal((await both(body, auth())).text, '{"active":false}', body);
+    }
+    const hinted = await both(`token=${token}&token_type_hint=\u4e2d`, auth());
+    assert.equal((JSON.parse(hinted.text) as { active: unknown }).active, true, 'an unknown hint is ignored');
+    assert.equal((await fastPathCount()) - counting, 3, 'answered by the fast path');
 
     // oidc-provider's body parser stops at the 1000th separator: the fast path must not read further than it does.
     const counted = await fastPathCount();

@@ -43,6 +43,24 @@ describe('the PAT value format', () => {
     assert.equal(createPatFormat('acme').isWellFormed(value), false);
   });
 
+  it('agrees with the reference check (zlib CRC32, base62 string) for generated values and every kind of change', () => {
+    // isWellFormed compares the checksum as a number, with its own CRC32 table: it must accept exactly what the
+    // straightforward check accepts. Values come from generate(), whose checksum zlib computes.
+    const reference = (v: string) => /^pat_[0-9A-Za-z]{42}$/.test(v) && patChecksum(v.slice(4, 40)) === v.slice(40);
+    const characters = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-.~é';
+    let accepted = 0;
+    for (let i = 0; i < 5000; i++) {
+      const value = format.generate();
+      assert.ok(format.isWellFormed(value), value);
+      const at = 4 + (i % 42);
+      const changed = value.slice(0, at) + characters[i % characters.length]! + value.slice(at + 1);
+      assert.equal(format.isWellFormed(changed), reference(changed), changed);
+      if (reference(changed)) accepted++;
+    }
+    // Only the unchanged ones (a character replaced by itself) pass: about one in 62.
+    assert.ok(accepted > 0 && accepted < 200, String(accepted));
+  });
+
   it('hashes with SHA-256 (hex)', () => {
     assert.equal(format.hash('abc'), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
   });

@@ -13,6 +13,9 @@ class Clock {
   now(): Date {
     return new Date(this.ms);
   }
+  nowMs(): number {
+    return this.ms;
+  }
 }
 
 describe('failed client authentication throttle (unit)', () => {

@@ -69,7 +69,7 @@ export async function openStores(
           models: ['Client'],
           ttlMs: config.clientCacheTtlSeconds * 1000,
           max: 10_000,
-          now: () => clock.now().getTime(),
+          now: () => clock.nowMs(),
         })
       : null;
   return { storage, cache, keyring, jwks, oidcStore: clientCache ?? storage.oidc, clientCache };

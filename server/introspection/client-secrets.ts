@@ -65,7 +65,7 @@ export function createSecretAuthenticator(deps: {
   });
   const expired = (metadata: OidcPayload) => {
     const expiresAt = metadata.client_secret_expires_at;
-    return typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.now().getTime();
+    return typeof expiresAt === 'number' && expiresAt !== 0 && expiresAt * 1000 <= deps.clock.nowMs();
   };
   /** Stored secrets' digests, decoded once. */
   const digests = new LRUCache<string, Buffer>({ max: 10_000 });

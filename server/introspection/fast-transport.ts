@@ -26,8 +26,12 @@ interface Params {
   client_id: string | undefined;
   client_secret: string | undefined;
 }
-/** Bytes that make a form value need decoding (or be non-ASCII): then URLSearchParams parses it. */
-const NEEDS_DECODING = /[%+\u0080-\uffff]/;
+/**
+ * Characters that make a form value need decoding: escapes, and any byte over 0x7F (the body is first read as
+ * latin1, which maps each byte to one character, cheaper than UTF-8 decoding; a non-ASCII body is then decoded as
+ * UTF-8 and parsed by URLSearchParams).
+ */
+const NEEDS_DECODING = /[%+\u0080-\u00ff]/;
 /**
  * oidc-provider reads bodies with `querystring.parse`, which stops at its 1000th `&` (empty parts count): anything
  * after that is not there for it. Bodies with that many separators are left to it.
@@ -40,15 +44,27 @@ function separators(text: string): number {
   return count;
 }
 
-/** Sets one parameter; false when it is unknown or already set (then the request is not for the fast path). */
+/**
+ * Sets one parameter; false when it is unknown or already set (then the request is not for the fast path). One
+ * named property per case, not `params[key]`: this runs for every parameter of every introspection.
+ */
 function assign(params: Params, key: string, value: string): boolean {
   switch (key) {
     case 'token':
+      if (params.token !== undefined) return false;
+      params.token = value;
+      return true;
     case 'token_type_hint':
+      if (params.token_type_hint !== undefined) return false;
+      params.token_type_hint = value;
+      return true;
     case 'client_id':
+      if (params.client_id !== undefined) return false;
+      params.client_id = value;
+      return true;
     case 'client_secret':
-      if (params[key] !== undefined) return false;
-      params[key] = value;
+      if (params.client_secret !== undefined) return false;
+      params.client_secret = value;
       return true;
     default:
       return false;
@@ -61,16 +77,19 @@ function assign(params: Params, key: string, value: string): boolean {
  * credentials — are split in place, without decoding or intermediate arrays: this runs on every introspection.
  */
 function parseParams(raw: Buffer): Params | null {
-  const text = raw.toString('utf8');
+  // Bytes < 0x80 are the same characters in latin1 and UTF-8, and no byte of a multi-byte UTF-8 sequence is an
+  // ASCII separator: `&` counted here is what the UTF-8 text has.
+  const text = raw.toString('latin1');
   const params: Params = {
     token: undefined,
     token_type_hint: undefined,
     client_id: undefined,
     client_secret: undefined,
   };
-  if (separators(text) > MAX_SEPARATORS) return null;
+  // Counting needs a body of at least that many characters.
+  if (text.length > MAX_SEPARATORS && separators(text) > MAX_SEPARATORS) return null;
   if (NEEDS_DECODING.test(text)) {
-    for (const [key, value] of new URLSearchParams(text)) if (!assign(params, key, value)) return null;
+    for (const [key, value] of new URLSearchParams(raw.toString('utf8'))) if (!assign(params, key, value)) return null;
     return params;
   }
   let start = 0;
@@ -114,6 +133,8 @@ function presentedSecret(header: string | undefined, params: Params): PresentedS
 }
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i;
+/** What nearly every client sends, compared before the regular expression. */
+const FORM_TYPE = 'application/x-www-form-urlencoded';
 
 /** Whether the Accept header lets a JSON answer through (oidc-provider answers JWT only when it is preferred). */
 function acceptsJson(accept: string | undefined): boolean {
@@ -163,8 +184,9 @@ export function fastIntrospectionHandler(
   const answer = (res: ServerResponse, subject: ActiveSubject | null): FastOutcome => {
     let out = inactive;
     if (subject) {
-      out = rendered.get(subject) ?? wire(renderActive(subject, issuer, patClientId));
-      rendered.set(subject, out);
+      const known = rendered.get(subject);
+      if (known) out = known;
+      else rendered.set(subject, (out = wire(renderActive(subject, issuer, patClientId))));
     }
     res.writeHead(200, out.headers as string[]);
     res.end(out.body);
@@ -215,7 +237,7 @@ export function fastIntrospectionHandler(
     };
     if (req.method !== 'POST' || req.url !== '/introspect') return done(null, false);
     const type = req.headers['content-type'];
-    if (!type || !FORM.test(type) || !acceptsJson(req.headers.accept) || req.readableEncoding) {
+    if (!type || (type !== FORM_TYPE && !FORM.test(type)) || !acceptsJson(req.headers.accept) || req.readableEncoding) {
       return done(null, false);
     }
     const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);

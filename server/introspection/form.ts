@@ -48,22 +48,29 @@ export function readFormBodyThen(
   let first: Buffer | undefined;
   let chunks: Buffer[] | undefined;
   let received = 0;
+  let over = false;
   const finish = (complete: boolean) => {
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('close', onClose);
+    if (over) return;
+    over = true;
     const body = chunks ? Buffer.concat(chunks, received) : (first ?? Buffer.alloc(0));
     done(!complete && received <= FORM_BODY_LIMIT ? 'aborted' : body);
   };
   const onData = (chunk: Buffer) => {
+    if (over) return;
     received += chunk.length;
     if (first === undefined) first = chunk;
     else (chunks ??= [first]).push(chunk);
     if (received > FORM_BODY_LIMIT) {
+      // Handed on partially read: whoever reads next gets the rest, not this listener.
       req.pause();
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('close', onClose);
       finish(true);
     }
   };
+  // After the body's end (or the client going away) the listeners stay, inert, until the request is collected:
+  // removing three listeners on every request costs more than keeping them.
   const onEnd = () => finish(true);
   const onClose = () => finish(false);
   req.on('data', onData);

@@ -90,7 +90,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   const refusals = new LRUCache<string, true>({
     max: 10_000,
     ttl: 60_000,
-    perf: { now: () => deps.clock.now().getTime() },
+    perf: { now: () => deps.clock.nowMs() },
   });
   const refuse = (client: IntrospectionClient, token: { userId: string; tokenId: string }, resource: string) => {
     const key = `${token.tokenId}\u0000${client.clientId}`;

@@ -54,7 +54,7 @@ export function createAuthThrottle(opts: AuthThrottleOptions): AuthThrottle {
   const quietMs = (opts.quietSeconds ?? 900) * 1000;
   const pairs = new LRUCache<string, PairState>({ max: 100_000 });
   const addresses = new LRUCache<string, { windowStart: number; failures: number }>({ max: 100_000 });
-  const now = () => opts.clock.now().getTime();
+  const now = () => opts.clock.nowMs();
   const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
   function pairWait(key: string, t: number): number {

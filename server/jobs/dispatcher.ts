@@ -166,7 +166,7 @@ export function createNoticeDispatcher(deps: NoticeDispatcherDeps): NoticeDispat
       if (counts) counts.failed++;
       deps.onFailure?.(channel.name, key, error);
       const backoff = Math.min(retryMs * 2 ** Math.max(0, attempts - 1), 6 * 3_600_000);
-      await store.release(id, new Date(clock.now().getTime() + backoff));
+      await store.release(id, new Date(clock.nowMs() + backoff));
       return;
     }
     await store.delivered(id, clock.now());
@@ -216,7 +216,7 @@ export function createNoticeDispatcher(deps: NoticeDispatcherDeps): NoticeDispat
         if (signal.aborted) break;
         const channel = byName.get(claim.channel);
         if (!channel) continue; // a channel no longer configured: its claims are purged in time
-        const leaseUntil = new Date(clock.now().getTime() + leaseMs);
+        const leaseUntil = new Date(clock.nowMs() + leaseMs);
         if (!(await store.retake(claim.id, claim.attempts, now, leaseUntil))) continue;
         taken++;
         await deliver(channel, claim.id, noticeOf(claim), claim.key, claim.attempts + 1, counts);

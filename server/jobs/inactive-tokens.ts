@@ -73,10 +73,10 @@ export function createInactiveTokenPolicy(deps: InactiveTokenPolicyDeps): Inacti
   /** The lease, renewed when half of it has run out; null once it is lost (or too near its end to trust). */
   async function keep(lease: Awaited<ReturnType<LeaseStore['acquire']>>) {
     if (!lease) return null;
-    const left = lease.until.getTime() - clock.now().getTime();
+    const left = lease.until.getTime() - clock.nowMs();
     if (left > leaseMs / 2) return lease;
     if (left < leaseMs / 10) return null;
-    return leases.renew(lease, new Date(clock.now().getTime() + leaseMs));
+    return leases.renew(lease, new Date(clock.nowMs() + leaseMs));
   }
 
   return {

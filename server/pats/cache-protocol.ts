@@ -221,10 +221,7 @@ export function createPatCache(deps: PatCacheDeps): PatCache {
   });
 
   const ttlFor = (live: CachedAnswer) =>
-    Math.min(
-      deps.ttlSeconds,
-      live.expiresAt === null ? Infinity : live.expiresAt - Math.floor(clock.now().getTime() / 1000),
-    );
+    Math.min(deps.ttlSeconds, live.expiresAt === null ? Infinity : live.expiresAt - Math.floor(clock.nowMs() / 1000));
 
   /** Writes `value` under the hash: only if absent (a fill), or only if it still holds `suspect` (a repair). */
   async function write(hash: string, value: string, ttlSeconds: number, suspect: string | null): Promise<void> {

@@ -26,16 +26,19 @@ export interface LastUsedDeps {
 /** Creates the tracker. */
 export function createLastUsed(deps: LastUsedDeps): LastUsed {
   const intervalMs = deps.intervalSeconds * 1000;
-  const touched = new LRUCache<string, number>({
-    max: 100_000,
-    ttl: intervalMs,
-    perf: { now: () => deps.clock.now().getTime() },
-  });
+  /**
+   * When each token's last write was sent (epoch ms). Checked on every introspection: a plain bounded LRU whose
+   * entries are compared with the clock here (an LRU with its own TTL reads a timer and arms another each
+   * millisecond).
+   */
+  const touched = new LRUCache<string, number>({ max: 100_000 });
   return {
     touch(id, clientId) {
-      if (touched.has(id)) return;
-      const now = deps.clock.now();
-      touched.set(id, now.getTime());
+      const nowMs = deps.clock.nowMs();
+      const last = touched.get(id);
+      if (last !== undefined && nowMs - last < intervalMs) return;
+      const now = new Date(nowMs);
+      touched.set(id, nowMs);
       deps.pats.touchLastUsed(id, now, clientId, intervalMs).then(
         (wrote) => {
           if (wrote) deps.onWrite?.();

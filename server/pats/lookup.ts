@@ -64,7 +64,7 @@ export function createLookup(deps: LookupDeps): Lookup {
   const presented = new LRUCache<string, true>({
     max: 10_000,
     ttl: 60_000,
-    perf: { now: () => deps.clock.now().getTime() },
+    perf: { now: () => deps.clock.nowMs() },
   });
 
   /** Step 1: the value's hash, or null when the checksum says it was never issued (no I/O). */

@@ -48,7 +48,7 @@ const oauthOf = (answer: CachedAnswer | null): OAuthToken | null => (answer?.kin
 export function createOAuthLookup(deps: OAuthLookupDeps): OAuthLookup {
   const { cache, clock } = deps;
   const layer = deps.onLayer ?? (() => undefined);
-  const expired = (token: OAuthToken) => token.expiresAt * 1000 <= clock.now().getTime();
+  const expired = (token: OAuthToken) => token.expiresAt * 1000 <= clock.nowMs();
 
   function fromMemory(hash: string): OAuthToken | null | undefined {
     const hot = cache.memory(hash);

@@ -45,11 +45,11 @@ export function createPolicyRules(policy: TokenPolicy, clock: Clock): PolicyRule
   function isPast(at: Date | number | null): boolean {
     if (at === null) return false;
     const ms = typeof at === 'number' ? at * 1000 : at.getTime();
-    return ms <= clock.now().getTime();
+    return ms <= clock.nowMs();
   }
 
   function resolveExpiry(requested: Date | null | undefined, constraints: Constraints | undefined): Date | null {
-    const now = clock.now().getTime();
+    const now = clock.nowMs();
     const cap = constraints?.expiresAt == null ? null : constraints.expiresAt * 1000;
     const max = policy.maxLifetimeDays === 0 ? null : now + policy.maxLifetimeDays * DAY_MS;
     if (requested === undefined) {

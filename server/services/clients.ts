@@ -149,7 +149,7 @@ export function createClientService(deps: ClientServiceDeps): ClientService {
       const clientSecret = needsSecret ? (input.fixed?.clientSecret ?? randomBytes(32).toString('base64url')) : null;
       const metadata: Record<string, unknown> = {
         client_id: input.fixed?.clientId ?? `rs_${randomBase62(20)}`,
-        client_id_issued_at: Math.floor(clock.now().getTime() / 1000),
+        client_id_issued_at: Math.floor(clock.nowMs() / 1000),
         grant_types: grantTypes(input.tokenExchange ?? false),
         // Without a scope list oidc-provider would let the client request every scope, admin included.
         scope: CLIENT_SCOPE,

@@ -16,7 +16,7 @@ export interface RateLimiter {
 /** Creates a limiter allowing `limit` events per `windowMs` per key. */
 export function createRateLimiter(opts: { limit: number; windowMs: number; clock: Clock; max?: number }): RateLimiter {
   const windows = new LRUCache<string, { count: number; resetAt: number }>({ max: opts.max ?? 100_000 });
-  const now = () => opts.clock.now().getTime();
+  const now = () => opts.clock.nowMs();
   const wait = (resetAt: number) => Math.max(1, Math.ceil((resetAt - now()) / 1000));
   return {
     hit(key, count = 1) {
