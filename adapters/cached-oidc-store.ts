@@ -31,6 +31,14 @@ function deepFreeze<T>(value: T): T {
 export interface CachedOidcStore extends OidcStore {
   /** The payload when it is cached and fresh; undefined otherwise (then `find` decides). No I/O. */
   peek(model: string, id: string): OidcPayload | undefined;
+  /** The same, with the instant (epoch ms) until which it stays fresh. */
+  peekEntry(model: string, id: string): { payload: OidcPayload; freshUntil: number } | undefined;
+  /**
+   * Bumped whenever a cached payload may have changed through this instance (written, deleted, or read anew from
+   * the store). A reader that saw a payload at generation g and the same generation now knows it is still the
+   * cached one (until its `freshUntil`), without looking it up again.
+   */
+  generation(): number;
 }
 
 /** Wraps `store` with the cache. */
@@ -39,12 +47,25 @@ export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOpt
   const cache = new LRUCache<string, { payload: OidcPayload; fetchedAt: number }>({ max: opts.max });
   const key = (model: string, id: string) => `${model}\u0000${id}`;
   const now = opts.now ?? Date.now;
+  let generation = 0;
+  /** Forgets a cached payload (of a cached model: other models, such as tokens, are never cached). */
+  const drop = (model: string, id: string) => {
+    if (!models.has(model)) return;
+    generation++;
+    cache.delete(key(model, id));
+  };
   return {
     ...store,
     peek(model, id) {
       const hit = models.has(model) ? cache.get(key(model, id)) : undefined;
       return hit && now() - hit.fetchedAt < opts.ttlMs ? hit.payload : undefined;
     },
+    peekEntry(model, id) {
+      const hit = models.has(model) ? cache.get(key(model, id)) : undefined;
+      const freshUntil = hit ? hit.fetchedAt + opts.ttlMs : 0;
+      return hit && now() < freshUntil ? { payload: hit.payload, freshUntil } : undefined;
+    },
+    generation: () => generation,
     async find(model, id) {
       if (!models.has(model)) return store.find(model, id);
       const hit = cache.get(key(model, id));
@@ -57,23 +78,24 @@ export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOpt
         throw error;
       }
       if (!found) {
-        cache.delete(key(model, id));
+        drop(model, id);
         return undefined;
       }
       // Shared by every reader without copying (read on every request): frozen, so no reader can alter it.
       const payload = deepFreeze(structuredClone(found));
+      generation++;
       cache.set(key(model, id), { payload, fetchedAt: now() });
       return payload;
     },
     async upsert(model, id, payload, expiresIn) {
-      cache.delete(key(model, id));
+      drop(model, id);
       await store.upsert(model, id, payload, expiresIn);
-      cache.delete(key(model, id));
+      drop(model, id);
     },
     async destroy(model, id) {
-      cache.delete(key(model, id));
+      drop(model, id);
       await store.destroy(model, id);
-      cache.delete(key(model, id));
+      drop(model, id);
     },
   };
 }

@@ -7,8 +7,10 @@
  * With PROFILE_TARGET=node-http it profiles the bare `node:http` baseline (bench/baseline-http.ts) under the same
  * load instead, so the two summaries side by side say which µs per request the fast path adds, and where.
  *
- * Environment: PROFILE_SECONDS, PROFILE_TOP (default 40), NODE (the node binary to profile, default this one),
- * PROFILE_TARGET (`tokenwarden`, the default, or `node-http`).
+ * Environment: PROFILE_SECONDS, PROFILE_TOP (default 40), NODE (the node binary to profile, default this one; `npm
+ * run` sets NODE to the node running npm, so put another Node first on PATH instead), PROFILE_TARGET
+ * (`tokenwarden`, the default, or `node-http`), PROFILE_CASE (`warm`, the default, or `malformed`: the warm PAT
+ * with its last character changed, answered inactive by the checksum).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,6 +24,7 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 15);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
 const NODE = process.env.NODE ?? process.execPath;
 const TARGET = process.env.PROFILE_TARGET ?? 'tokenwarden';
+const CASE = process.env.PROFILE_CASE ?? 'warm';
 
 interface ProfileNode {
   id: number;
@@ -156,7 +159,9 @@ async function main(): Promise<void> {
       JSON.stringify({ name: 'warm', scopes: ['read'], expires_at: null }),
     );
     const authorization = basic(String(client.client_id), String(client.client_secret));
-    const load = await drive(`${url}/introspect`, authorization, `token=${String(pat.token)}`, dir);
+    const warm = String(pat.token);
+    const token = CASE === 'malformed' ? warm.slice(0, -1) + (warm.endsWith('A') ? 'B' : 'A') : warm;
+    const load = await drive(`${url}/introspect`, authorization, `token=${token}`, dir);
     await stopAndSummarise(server, dir, load);
   } finally {
     if (server.exitCode === null) server.kill('SIGKILL');

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
 
 import { clientSecretMatches, hashClientSecret, storedSecretDigest } from '../server/services/client-secret-hash.ts';
 import { basic, startApp, type TestApp } from './support/app.ts';
@@ -274,6 +275,57 @@ describe('introspection fast path', () => {
     const after = await fast.introspect(token, client);
     assert.equal(after.status, 401, 'a deleted client’s remembered header no longer authenticates');
     assert.equal(after.body.error, 'invalid_client');
+  });
+
+  it('remembers a header per keep-alive connection, and still follows every change of its client at once', async () => {
+    const resource = 'https://orders.example.com';
+    const registered = await fast.api('POST', '/api/clients', { client_name: 'one connection', resources: [resource] });
+    const clientId = String(registered.body.client_id);
+    const authorization = basic({ clientId, clientSecret: String(registered.body.client_secret) });
+    const { token } = await fast.createPat(userId, { name: 'bound to orders, one connection', resource });
+    // One socket for every request: the per-connection memory is what answers after the first.
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const ports = new Set<number>();
+    const introspect = (auth: string) =>
+      new Promise<{ status: number; active: unknown }>((resolve, reject) => {
+        const req = httpRequest(
+          `${fast.url}/introspect`,
+          {
+            method: 'POST',
+            agent,
+            headers: { Authorization: auth, 'Content-Type': 'application/x-www-form-urlencoded' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => {
+              ports.add(req.socket!.localPort!);
+              resolve({ status: res.statusCode!, active: (JSON.parse(text) as { active?: unknown }).active });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(`token=${token}`);
+      });
+    try {
+      const before = await fastPathCount();
+      for (let i = 0; i < 3; i++) assert.deepEqual(await introspect(authorization), { status: 200, active: true });
+      assert.equal((await fastPathCount()) - before, 3);
+      // Another header on the same connection is its own check: a wrong secret fails, and the right one still works.
+      assert.equal((await introspect(basic({ clientId, clientSecret: 'not-the-secret' }))).status, 401);
+      assert.equal((await introspect(authorization)).active, true);
+      // The client stops serving the resource: the very next request on this connection sees it.
+      assert.equal((await fast.api('PATCH', `/api/clients/${clientId}`, { resources: [] })).status, 200);
+      assert.deepEqual(await introspect(authorization), { status: 200, active: false });
+      assert.equal((await fast.api('PATCH', `/api/clients/${clientId}`, { resources: [resource] })).status, 200);
+      assert.equal((await introspect(authorization)).active, true);
+      // Deleted: the remembered header no longer authenticates, on this connection either.
+      assert.equal((await fast.api('DELETE', `/api/clients/${clientId}`)).status, 204);
+      assert.equal((await introspect(authorization)).status, 401);
+      assert.equal(ports.size, 1, 'every request went over one connection');
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('leaves JWT responses to oidc-provider', async () => {

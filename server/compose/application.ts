@@ -75,7 +75,7 @@ function createFastPath(config: Config, parts: Parts): FastPath | null {
         },
       ],
       store: stores.oidcStore,
-      ...(clientCache ? { peek: (model: string, id: string) => clientCache.peek(model, id) } : {}),
+      ...(clientCache ? { cached: clientCache } : {}),
       clock,
     }),
     issuer: config.issuer,

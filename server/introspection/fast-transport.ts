@@ -267,7 +267,7 @@ export function fastIntrospectionHandler(
       if (!params || !token) return leave(null, false);
       const header = req.headers.authorization;
       if (header !== undefined && params.client_secret === undefined) {
-        const remembered = authenticator.remembered(header);
+        const remembered = authenticator.remembered(header, req.socket);
         if (remembered && (params.client_id === undefined || params.client_id === remembered.client.clientId)) {
           return authenticated(res, token, remembered, leave);
         }
