@@ -11,7 +11,12 @@
  * run again. Prints req/s, p50, p99, server CPU per request (the steadiest figure on a shared machine) and ratios
  * to both baselines, server RSS, last-used writes, and exits 1 when a target is missed.
  *
- * Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s before each case, unreported, default 2), BENCH_LARGE (default 1000000), MONGODB_URI / REDIS_URL as the tests.
+ * The fast path's own targets (warm and malformed PAT against bare `node:http`, issue #12) are judged on alternating
+ * rounds at 50 connections — bare node:http, warm PAT, malformed PAT, then again — and the median of each round's
+ * ratio: a drift of the shared machine during one case then falls on one round, not on the verdict.
+ *
+ * Environment: BENCH_DURATION (s, default 10), BENCH_WARMUP (s before each case, unreported, default 2), BENCH_LARGE
+ * (default 1000000), BENCH_ROUNDS (alternating rounds, default 3), MONGODB_URI / REDIS_URL as the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +32,7 @@ import { freePort, startMongo, startRedis } from '../scripts/lib/services.ts';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
 const LARGE = Number(process.env.BENCH_LARGE ?? 1_000_000);
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const SEED_BUDGET_MS = 10 * 60_000;
 const work = mkdtempSync(join(tmpdir(), 'tokenwarden-bench-'));
 const children: ChildProcess[] = [];
@@ -357,13 +363,22 @@ async function main(): Promise<number> {
     await run('(f) /token client_credentials', cachedUrl, conns, [], h, '/token', ['grant_type=client_credentials']);
     await run('(g) /token token exchange', cachedUrl, conns, [], h, '/token', [exchange]);
   }
+  // Issue #12's comparison, in alternating rounds (see the header).
+  const rounds: Round[] = [];
+  for (let i = 1; i <= ROUNDS; i++) {
+    const http = await run(`(a') bare node:http, round ${i}`, httpUrl, 50, [warm], {});
+    const warmRound = await run(`(b) warm PAT, round ${i}`, cachedUrl, 50, [warm]);
+    lastWarmUse = Date.now();
+    const malformedRound = await run(`(d) malformed PAT, round ${i}`, cachedUrl, 50, [malformed]);
+    rounds.push({ http, warm: warmRound, malformed: malformedRound });
+  }
   const warmWrites = (await metric(cachedUrl, 'tokenwarden_last_used_writes_total')) - writesBefore;
   const warmWindowS = (Date.now() - warmFrom) / 1000;
 
   const seedStarted = Date.now();
   let stored = 1000;
   if (LARGE <= 1000)
-    return report(rows, { rss, warmWrites, warmWindowS, warmLarge: null, coldLarge: null, largeLabel: '' });
+    return report(rows, { rss, warmWrites, warmWindowS, warmLarge: null, coldLarge: null, largeLabel: '', rounds });
   const sampleOfLarge: string[] = [];
   while (stored < LARGE) {
     const step = Math.min(100_000, LARGE - stored);
@@ -411,10 +426,18 @@ async function main(): Promise<number> {
   process.stdout.write(`last-used writes during that case: ${writesDuringLarge}\n`);
   const coldLarge = await run(`(e) cold PAT, ${largeLabel} stored`, nocacheUrl, 50, sampleOfLarge.slice(0, 1000));
 
-  return report(rows, { rss, warmWrites, warmWindowS, warmLarge, coldLarge, largeLabel });
+  return report(rows, { rss, warmWrites, warmWindowS, warmLarge, coldLarge, largeLabel, rounds });
 }
 
 type Row = { name: string; conns: number; r: LoadResult };
+/** One alternating round of issue #12's comparison, 50 connections. */
+type Round = { http: LoadResult; warm: LoadResult; malformed: LoadResult };
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
 
 /** Prints the table of every case against both baselines, checks the targets, and returns the exit code. */
 function report(
@@ -426,6 +449,7 @@ function report(
     warmLarge: LoadResult | null;
     coldLarge: LoadResult | null;
     largeLabel: string;
+    rounds: Round[];
   },
 ): number {
   const get = (name: string, conns: number) => rows.find((x) => x.name === name && x.conns === conns)!.r;
@@ -434,35 +458,54 @@ function report(
   process.stdout.write(
     '\n| case | conns | req/s | p50 ms | p99 ms | server CPU µs/req | × bare Koa | × bare node:http | CPU × node:http |\n|---|---|---|---|---|---|---|---|---|\n',
   );
-  for (const { name, conns, r } of rows) {
+  for (const { name, conns, r } of rows.filter((row) => !row.name.includes(', round '))) {
     const cpu = r.cpuUs !== undefined && http(conns).cpuUs ? (r.cpuUs / http(conns).cpuUs!).toFixed(2) : '-';
     process.stdout.write(
       `| ${name} | ${conns} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs?.toFixed(0) ?? '-'} | ${(r.rps / koa(conns).rps).toFixed(2)} | ${(r.rps / http(conns).rps).toFixed(2)} | ${cpu} |\n`,
     );
   }
   const base50 = koa(50);
-  const http50 = http(50);
   const warm50 = get('(b) warm PAT', 50);
   const oauth50 = get('(c) OAuth access token', 50);
-  const malformed50 = get('(d) malformed PAT', 50);
   const cold50 = get('(e) cold PAT, 1,000 stored', 50);
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
+
+  // Issue #12's targets: each round's ratios, and their medians.
+  const perRound = extra.rounds.map(({ http, warm, malformed }) => ({
+    warm: warm.rps / http.rps,
+    malformed: malformed.rps / http.rps,
+    p99: warm.p99 / Math.max(http.p99, 1),
+    cpu: (warm.cpuUs ?? Infinity) / (http.cpuUs ?? 0),
+    malformedCpu: (malformed.cpuUs ?? Infinity) / (http.cpuUs ?? 0),
+  }));
+  process.stdout.write(
+    '\nAlternating rounds, 50 connections (issue #12):\n\n| round | node:http req/s | CPU µs/req | warm PAT req/s | CPU µs/req | × node:http | CPU × | malformed req/s | CPU µs/req | × node:http | CPU × |\n|---|---|---|---|---|---|---|---|---|---|---|\n',
+  );
+  extra.rounds.forEach(({ http, warm, malformed }, i) => {
+    const q = perRound[i]!;
+    process.stdout.write(
+      `| ${i + 1} | ${http.rps.toFixed(0)} | ${http.cpuUs?.toFixed(0)} | ${warm.rps.toFixed(0)} | ${warm.cpuUs?.toFixed(0)} | ${q.warm.toFixed(2)} | ${q.cpu.toFixed(2)} | ${malformed.rps.toFixed(0)} | ${malformed.cpuUs?.toFixed(0)} | ${q.malformed.toFixed(2)} | ${q.malformedCpu.toFixed(2)} |\n`,
+    );
+  });
+  const med = {
+    warm: median(perRound.map((q) => q.warm)),
+    malformed: median(perRound.map((q) => q.malformed)),
+    p99: median(perRound.map((q) => q.p99)),
+    cpu: median(perRound.map((q) => q.cpu)),
+    malformedCpu: median(perRound.map((q) => q.malformedCpu)),
+  };
+  process.stdout.write(
+    `| median | | | | | ${med.warm.toFixed(2)} | ${med.cpu.toFixed(2)} | | | ${med.malformed.toFixed(2)} | ${med.malformedCpu.toFixed(2)} |\n`,
+  );
+  const of = `median of ${extra.rounds.length} rounds`;
   const targets: Array<[string, boolean, string]> = [
-    ['warm PAT ≥ 0.85× bare node:http (50 conns)', warm50.rps >= 0.85 * http50.rps, ratio(warm50.rps, http50.rps)],
-    [
-      'malformed PAT ≥ 0.95× bare node:http (50 conns)',
-      malformed50.rps >= 0.95 * http50.rps,
-      ratio(malformed50.rps, http50.rps),
-    ],
-    [
-      'warm p99 ≤ 1.5× bare node:http p99 (50 conns)',
-      warm50.p99 <= 1.5 * Math.max(http50.p99, 1),
-      `${warm50.p99} vs ${http50.p99} ms`,
-    ],
+    ['warm PAT ≥ 0.85× bare node:http (50 conns)', med.warm >= 0.85, `${med.warm.toFixed(2)} (${of})`],
+    ['malformed PAT ≥ 0.95× bare node:http (50 conns)', med.malformed >= 0.95, `${med.malformed.toFixed(2)} (${of})`],
+    ['warm p99 ≤ 1.5× bare node:http p99 (50 conns)', med.p99 <= 1.5, `${med.p99.toFixed(2)}× (${of})`],
     [
       'server CPU per warm request ≤ 1.25× bare node:http (50 conns)',
-      (warm50.cpuUs ?? Infinity) <= 1.25 * (http50.cpuUs ?? 0),
-      `${warm50.cpuUs?.toFixed(0)} vs ${http50.cpuUs?.toFixed(0)} µs`,
+      med.cpu <= 1.25,
+      `${med.cpu.toFixed(2)}× (${of})`,
     ],
     ['OAuth access token ≥ 0.6× bare Koa (50 conns)', oauth50.rps >= 0.6 * base50.rps, ratio(oauth50.rps, base50.rps)],
     [

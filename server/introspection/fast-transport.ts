@@ -228,20 +228,23 @@ export function fastIntrospectionHandler(
   };
 
   return (req, res, told) => {
-    // Once only, whatever happens: an error thrown after the answer must not answer again.
+    if (req.method !== 'POST' || req.url !== '/introspect') return told(null, false);
+    const type = req.headers['content-type'];
+    if (!type || (type !== FORM_TYPE && !FORM.test(type)) || !acceptsJson(req.headers.accept) || req.readableEncoding) {
+      return told(null, false);
+    }
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    if (declared !== undefined && !Number.isSafeInteger(declared)) return told(null, false);
+    // From here on, once only whatever happens (an error thrown after the answer must not answer again); and whatever
+    // this step does not answer goes on with the body it read.
     let settled = false;
+    let read: Buffer | null = null;
     const done: FastPathDone = (error, outcome) => {
       if (settled) return;
       settled = true;
+      if (read !== null && error === null && outcome === false) replayFormBody(req, read);
       told(error, outcome);
     };
-    if (req.method !== 'POST' || req.url !== '/introspect') return done(null, false);
-    const type = req.headers['content-type'];
-    if (!type || (type !== FORM_TYPE && !FORM.test(type)) || !acceptsJson(req.headers.accept) || req.readableEncoding) {
-      return done(null, false);
-    }
-    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
-    if (declared !== undefined && !Number.isSafeInteger(declared)) return done(null, false);
     readFormBodyThen(req, declared, (raw) => {
       try {
         afterBody(raw);
@@ -254,35 +257,31 @@ export function fastIntrospectionHandler(
     function afterBody(raw: Buffer | null | 'aborted'): void {
       if (raw === 'aborted') return done(null, 'aborted');
       if (raw === null) return done(null, false);
-      // Whatever this step does not answer goes on with the body it read.
-      const leave: FastPathDone = (error, outcome) => {
-        if (error === null && outcome === false) replayFormBody(req, raw);
-        done(error, outcome);
-      };
+      read = raw;
       if (raw.length > FORM_BODY_LIMIT || (declared !== undefined && raw.length !== declared)) {
-        return leave(null, false);
+        return done(null, false);
       }
       const params = parseParams(raw);
       const token = params?.token;
-      if (!params || !token) return leave(null, false);
+      if (!params || !token) return done(null, false);
       const header = req.headers.authorization;
       if (header !== undefined && params.client_secret === undefined) {
         const remembered = authenticator.remembered(header, req.socket);
         if (remembered && (params.client_id === undefined || params.client_id === remembered.client.clientId)) {
-          return authenticated(res, token, remembered, leave);
+          return authenticated(res, token, remembered, done);
         }
       }
       const presented = presentedSecret(header, params);
-      if (!presented) return leave(null, false);
+      if (!presented) return done(null, false);
       const cached = authenticator.authenticateCached(presented, header);
-      if (cached) return authenticated(res, token, cached, leave);
+      if (cached) return authenticated(res, token, cached, done);
       authenticator
         .authenticate(presented, header)
         .then(
-          (check) => authenticated(res, token, check, leave),
-          (error: unknown) => unavailable(res, error, leave),
+          (check) => authenticated(res, token, check, done),
+          (error: unknown) => unavailable(res, error, done),
         )
-        .catch((error: unknown) => leave(error, false));
+        .catch((error: unknown) => done(error, false));
     }
   };
 }

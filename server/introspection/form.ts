@@ -69,8 +69,8 @@ export function readFormBodyThen(
       finish(true);
     }
   };
-  // After the body's end (or the client going away) the listeners stay, inert, until the request is collected:
-  // removing three listeners on every request costs more than keeping them.
+  // After the body's end the listeners stay, inert, until the request is collected: removing them on every request
+  // costs more than keeping them.
   const onEnd = () => finish(true);
   const onClose = () => finish(false);
   req.on('data', onData);
