@@ -31,6 +31,27 @@ interface ProfileNode {
   callFrame: { functionName: string; url: string; lineNumber: number };
   children?: number[];
 }
+
+/**
+ * Steps of a request, by the function that does each, for the inclusive figures (the function and everything it
+ * calls): what a step costs in the running server, where self times scatter it over V8 builtins and Node internals.
+ * Node's own steps first (the baseline has them too), then the fast path's.
+ */
+const STEPS: ReadonlyArray<readonly [name: string, where: string, label: string]> = [
+  ['parserOnHeadersComplete', '_http_common', "Node: request head parsed, 'request' emitted (includes dispatch)"],
+  ['writeHead', '_http_server', 'Node: res.writeHead'],
+  ['end', '_http_outgoing', 'Node: res.end (includes writev)'],
+  ['writev', '', 'Node: writev, the response syscall (wall time: includes waking the client)'],
+  ['dispatch', 'server/http/server', 'Tokenwarden: dispatch to the fast path, checks, body listeners'],
+  ['parseParams', 'introspection/fast-transport', 'Tokenwarden: form parameters'],
+  ['remembered', 'introspection/client-secrets', 'Tokenwarden: client authentication (remembered header)'],
+  ['introspectCached', 'introspection/introspect', 'Tokenwarden: lookup (all of it)'],
+  ['isWellFormed', 'services/pat-format', 'Tokenwarden: · checksum'],
+  ['hash', 'crypto/hash', 'Tokenwarden: · SHA-256 of the value'],
+  ['fromMemory', 'pats/lookup', 'Tokenwarden: · in-process cache, expiry, last use'],
+  ['answer', 'introspection/fast-transport', 'Tokenwarden: answer (includes writeHead and end)'],
+  ['observe', 'server/http/server', 'Tokenwarden: metrics'],
+];
 interface Profile {
   nodes: ProfileNode[];
   samples: number[];
@@ -191,6 +212,26 @@ function summarise(profile: Profile, requests: number, rps: number): void {
   );
   for (const [area, us] of [...perArea].sort((a, b) => b[1] - a[1])) {
     if (area !== '(idle)') process.stdout.write(`  ${line(us)}  ${area}\n`);
+  }
+  // Inclusive time per step: each sample counts once for every step on its stack.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusive = new Map<string, number>();
+  for (const [id, us] of self) {
+    const seen = new Set<string>();
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)!.callFrame;
+      const step = STEPS.find(([name, where]) => name === frame.functionName && frame.url.includes(where));
+      if (step && !seen.has(step[0])) {
+        seen.add(step[0]);
+        inclusive.set(step[0], (inclusive.get(step[0]) ?? 0) + us);
+      }
+    }
+  }
+  process.stdout.write(`\nSteps (inclusive: the function and all it calls):\n`);
+  for (const [name, , label] of STEPS) {
+    const us = inclusive.get(name);
+    if (us) process.stdout.write(`  ${line(us)}  ${label}\n`);
   }
   process.stdout.write(`\nHottest functions (self time):\n`);
   for (const [key, us] of [...perFunction].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
