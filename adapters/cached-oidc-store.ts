@@ -29,9 +29,10 @@ function deepFreeze<T>(value: T): T {
 
 /** The wrapped store, plus a synchronous read of what it holds in memory. */
 export interface CachedOidcStore extends OidcStore {
-  /** The payload when it is cached and fresh; undefined otherwise (then `find` decides). No I/O. */
-  peek(model: string, id: string): OidcPayload | undefined;
-  /** The same, with the instant (epoch ms) until which it stays fresh. */
+  /**
+   * The payload when it is cached and fresh, with the instant (epoch ms) until which it stays fresh; undefined
+   * otherwise (then `find` decides). No I/O.
+   */
   peekEntry(model: string, id: string): { payload: OidcPayload; freshUntil: number } | undefined;
   /**
    * Bumped whenever a cached payload may have changed through this instance (written, deleted, or read anew from
@@ -56,10 +57,6 @@ export function createCachedOidcStore(store: OidcStore, opts: CachedOidcStoreOpt
   };
   return {
     ...store,
-    peek(model, id) {
-      const hit = models.has(model) ? cache.get(key(model, id)) : undefined;
-      return hit && now() - hit.fetchedAt < opts.ttlMs ? hit.payload : undefined;
-    },
     peekEntry(model, id) {
       const hit = models.has(model) ? cache.get(key(model, id)) : undefined;
       const freshUntil = hit ? hit.fetchedAt + opts.ttlMs : 0;

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { freePort, startMongo, startRedis } from '../scripts/lib/services.ts';
+import { waitForHttp } from './wait.ts';
 
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 15);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
@@ -107,18 +108,6 @@ async function stopAndSummarise(
   summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, load.requests, load.rps);
 }
 
-async function waitFor(url: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      if (i > 600) throw new Error(`${url} did not answer`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
 /** The bare `node:http` baseline, profiled under the same load (any client and body: it answers fixed JSON). */
 async function profileBaseline(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tokenwarden-profile-'));
@@ -129,7 +118,7 @@ async function profileBaseline(): Promise<void> {
     { stdio: 'inherit' },
   );
   try {
-    await waitFor(`http://127.0.0.1:${port}/`);
+    await waitForHttp(`http://127.0.0.1:${port}/`);
     const body = `token=twp_${'x'.repeat(40)}`;
     const load = await drive(`http://127.0.0.1:${port}/introspect`, `Basic ${btoa('client:secret')}`, body, dir);
     await stopAndSummarise(server, dir, load);
@@ -162,7 +151,7 @@ async function main(): Promise<void> {
     stdio: 'inherit',
   });
   try {
-    await waitFor(`${url}/healthz`);
+    await waitForHttp(`${url}/healthz`);
     const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
     const post = async (path: string, headers: Record<string, string>, body: string) =>
       (await (await fetch(`${url}${path}`, { method: 'POST', headers, body })).json()) as Record<string, unknown>;

@@ -28,6 +28,7 @@ import mongoose from 'mongoose';
 
 import { createPatFormat, newPatId } from '../server/services/pat-format.ts';
 import { freePort, startMongo, startRedis } from '../scripts/lib/services.ts';
+import { waitForHttp } from './wait.ts';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const WARMUP = Number(process.env.BENCH_WARMUP ?? 2);
@@ -90,20 +91,6 @@ function startProcess(args: string[], env: Record<string, string>): ChildProcess
   });
   children.push(child);
   return child;
-}
-
-async function waitForHttp(url: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const res = await fetch(url, { method: 'POST', body: 'x' });
-      await res.arrayBuffer();
-      return;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`${url} did not come up`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 function load(
@@ -458,7 +445,9 @@ function report(
   process.stdout.write(
     '\n| case | conns | req/s | p50 ms | p99 ms | server CPU µs/req | × bare Koa | × bare node:http | CPU × node:http |\n|---|---|---|---|---|---|---|---|---|\n',
   );
-  for (const { name, conns, r } of rows.filter((row) => !row.name.includes(', round '))) {
+  // The rounds have their own table below.
+  const inRounds = new Set(extra.rounds.flatMap((round) => [round.http, round.warm, round.malformed]));
+  for (const { name, conns, r } of rows.filter((row) => !inRounds.has(row.r))) {
     const cpu = r.cpuUs !== undefined && http(conns).cpuUs ? (r.cpuUs / http(conns).cpuUs!).toFixed(2) : '-';
     process.stdout.write(
       `| ${name} | ${conns} | ${r.rps.toFixed(0)} | ${r.p50} | ${r.p99} | ${r.cpuUs?.toFixed(0) ?? '-'} | ${(r.rps / koa(conns).rps).toFixed(2)} | ${(r.rps / http(conns).rps).toFixed(2)} | ${cpu} |\n`,

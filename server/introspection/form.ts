@@ -56,7 +56,6 @@ export function readFormBodyThen(
     done(!complete && received <= FORM_BODY_LIMIT ? 'aborted' : body);
   };
   const onData = (chunk: Buffer) => {
-    if (over) return;
     received += chunk.length;
     if (first === undefined) first = chunk;
     else (chunks ??= [first]).push(chunk);
