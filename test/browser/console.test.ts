@@ -361,8 +361,26 @@ for (const language of LANGUAGES) {
 
       await page.goto(`${app.url}/console/#/admin/tokens`);
       await heading(t('search.title')).waitFor();
-      await link(t('search.preset.unused')).click();
       const rows = page.getByRole('row');
+      await rows.nth(1).waitFor();
+      // The preset's search is held on its way, to see what the page shows meanwhile: not the previous search's
+      // rows, which a person could select as if they answered this one.
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      const isPresetSearch = (url: URL) => url.pathname === '/api/tokens' && url.searchParams.has('last_used_before');
+      await page.route(isPresetSearch, async (route) => {
+        await held;
+        await route.continue();
+      });
+      await link(t('search.preset.unused')).click();
+      await page.locator('a[aria-current="page"]', { hasText: t('search.preset.unused') }).waitFor();
+      await page
+        .getByRole('status')
+        .filter({ hasText: t('common.loading') })
+        .waitFor();
+      assert.equal(await rows.count(), 0);
+      release();
+      await page.unroute(isPresetSearch);
       await rows.filter({ hasText: 'used long ago' }).waitFor();
       await rows.filter({ hasText: 'never used' }).first().waitFor();
       assert.equal(await rows.filter({ hasText: 'used lately' }).count(), 0);

@@ -160,23 +160,35 @@ export function Loading() {
   );
 }
 
-/** Loads data for a page; `reload` fetches again. */
+const sameDeps = (a: readonly unknown[], b: readonly unknown[]) =>
+  a.length === b.length && a.every((value, i) => Object.is(value, b[i]));
+
+/**
+ * Loads data for a page; `reload` fetches again. What was loaded for other `deps` (another search, another user) is
+ * never returned, not even for the render before the new load starts: a stale list a person could select from is
+ * worse than "Loading…". A `reload` of the same `deps` keeps showing the current data until the new data arrives.
+ */
 export function useLoad<T>(load: () => Promise<T>, deps: readonly unknown[]) {
-  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean }>({ loading: true });
+  const [state, setState] = useState<{ data?: T; error?: unknown; loading: boolean; for?: readonly unknown[] }>({
+    loading: true,
+  });
   const [round, setRound] = useState(0);
   useEffect(() => {
     let live = true;
     setState((s) => ({ ...s, loading: true }));
     load().then(
-      (data) => live && setState({ data, loading: false }),
-      (error: unknown) => live && setState({ error, loading: false }),
+      (data) => live && setState({ data, loading: false, for: deps }),
+      (error: unknown) => live && setState({ error, loading: false, for: deps }),
     );
     return () => {
       live = false;
     };
   }, [...deps, round]);
   const reload = useCallback(() => setRound((r) => r + 1), []);
-  return { ...state, reload };
+  const current = state.for !== undefined && sameDeps(state.for, deps);
+  return current
+    ? { data: state.data, error: state.error, loading: state.loading, reload }
+    : { data: undefined, error: undefined, loading: true, reload };
 }
 
 /** What a page shows when its data failed to load. */

@@ -37,6 +37,19 @@ export interface TokenSearch {
   readonly cursor: string | null;
 }
 
+/** One-click searches; the one being shown is marked current. */
+const PRESETS = [
+  { label: 'search.preset.expiring', query: { expiring: '7' } },
+  { label: 'search.preset.unused', query: { unused: '90' } },
+] as const;
+
+const isPreset = (search: TokenSearch, query: { readonly expiring?: string; readonly unused?: string }) =>
+  search.status === 'active' &&
+  search.user_id === '' &&
+  search.cursor === null &&
+  search.expiring === (query.expiring ?? '') &&
+  search.unused === (query.unused ?? '');
+
 /** Reads a search from the route's query. */
 export function searchOf(params: URLSearchParams): TokenSearch {
   const status = params.get('status') ?? 'active';
@@ -136,12 +149,16 @@ export function TokenSearchPage(props: { search: TokenSearch }) {
       <PageTitle>{t('search.title')}</PageTitle>
       <p class="lead">{t('search.intro')}</p>
       <ul class="presets" aria-label={t('search.presets')}>
-        <li>
-          <a href={href('admin/tokens', { status: 'active', expiring: 7 })}>{t('search.preset.expiring')}</a>
-        </li>
-        <li>
-          <a href={href('admin/tokens', { status: 'active', unused: 90 })}>{t('search.preset.unused')}</a>
-        </li>
+        {PRESETS.map((preset) => (
+          <li key={preset.label}>
+            <a
+              href={href('admin/tokens', { status: 'active', ...preset.query })}
+              aria-current={isPreset(search, preset.query) ? 'page' : undefined}
+            >
+              {t(preset.label)}
+            </a>
+          </li>
+        ))}
       </ul>
       <form class="form form--filters" noValidate onSubmit={submit} key={JSON.stringify(search)}>
         <div class="filters-grid">
