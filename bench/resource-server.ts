@@ -25,6 +25,7 @@ import autocannon from 'autocannon';
 
 import type * as Library from '../server/resource-server/index.ts';
 import { freePort } from '../scripts/lib/services.ts';
+import { waitForHttp } from './wait.ts';
 
 type Library = typeof Library;
 
@@ -137,19 +138,6 @@ async function http(url: string, init: RequestInit = {}): Promise<Record<string,
   return body;
 }
 
-async function waitFor(url: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const up = await fetch(url).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (up) return;
-    if (Date.now() > deadline) throw new Error(`${url} did not come up`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 interface Round {
   warmupTotal: number;
   total: number;
@@ -202,7 +190,7 @@ async function main(): Promise<number> {
     ADMIN_CLIENT_SECRET: adminSecret,
     SCOPES: JSON.stringify({ read: 'read' }),
   });
-  await waitFor(`${issuer}/healthz`);
+  await waitForHttp(`${issuer}/healthz`);
   const admin = await http(`${issuer}/token`, {
     method: 'POST',
     headers: {

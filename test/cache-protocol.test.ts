@@ -14,6 +14,7 @@ import { createCacheCodec } from '../server/pats/cache-codec.ts';
 import { SKEW_MARGIN_MS, createPatCache, type PatCache } from '../server/pats/cache-protocol.ts';
 import type { LivePat } from '../server/pats/types.ts';
 import { createKeyring } from '../server/services/keyring.ts';
+import { clockFrom } from '../server/services/clock.ts';
 import { eventually } from './support/eventually.ts';
 import { needsServices, services } from './support/hooks.ts';
 
@@ -24,7 +25,7 @@ class Clocks {
   expiryMs = Date.UTC(2026, 11, 1, 12);
   /** Entry write times and the barrier use this one (wall clock). */
   wall = Date.UTC(2026, 11, 1, 12);
-  readonly clock = { now: () => new Date(this.expiryMs), nowMs: () => this.expiryMs };
+  readonly clock = clockFrom(() => this.expiryMs);
   readonly wallMs = () => this.wall;
 }
 

@@ -11,7 +11,7 @@ import { createAuthThrottle } from '../server/introspection/throttle.ts';
 class Clock {
   ms = Date.UTC(2026, 0, 1);
   now(): Date {
-    return new Date(this.ms);
+    return new Date(this.nowMs());
   }
   nowMs(): number {
     return this.ms;

@@ -8,5 +8,10 @@ export interface Clock {
   nowMs(): number;
 }
 
+/** A clock that reads `nowMs`: its two readings are the same instant by construction. */
+export function clockFrom(nowMs: () => number): Clock {
+  return { nowMs, now: () => new Date(nowMs()) };
+}
+
 /** The real clock. */
-export const systemClock: Clock = { now: () => new Date(), nowMs: Date.now };
+export const systemClock: Clock = clockFrom(Date.now);
