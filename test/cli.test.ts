@@ -37,8 +37,13 @@ interface RunOptions {
   readonly command?: readonly string[];
 }
 
-/** Spawns the CLI (or `command`) with a clean environment. */
-function spawnCli(args: readonly string[], options: RunOptions): ChildProcess & { output: () => Result } {
+type Spawned = ChildProcess & { output: () => Result; closed: Promise<Result> };
+
+/**
+ * Spawns the CLI (or `command`) with a clean environment. `closed` is listened for from the start: a child that
+ * finishes before a test asks whether it has (a quick `login`) still resolves it.
+ */
+function spawnCli(args: readonly string[], options: RunOptions): Spawned {
   const [file, ...prefix] = options.command ?? [process.execPath, installedBin];
   const child = spawn(file!, [...prefix, ...args], {
     cwd: ROOT,
@@ -49,21 +54,20 @@ function spawnCli(args: readonly string[], options: RunOptions): ChildProcess & 
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  return Object.assign(child, { output: () => ({ code: child.exitCode, stdout, stderr }) });
-}
-
-function exited(child: ChildProcess & { output: () => Result }): Promise<Result> {
-  return new Promise((resolve, reject) => {
+  const output = () => ({ code: child.exitCode, stdout, stderr });
+  const closed = new Promise<Result>((resolve, reject) => {
     child.once('error', reject);
-    child.once('close', () => resolve(child.output()));
+    child.once('close', () => resolve(output()));
   });
+  closed.catch(() => undefined); // reported to whoever awaits it
+  return Object.assign(child, { output, closed });
 }
 
 /** Runs the CLI to its end. */
 function run(args: readonly string[], options: RunOptions): Promise<Result> {
   const child = spawnCli(args, options);
   child.stdin!.end(options.input ?? '');
-  return exited(child);
+  return child.closed;
 }
 
 const json = <T = Record<string, unknown>>(r: Result) => JSON.parse(r.stdout) as T;
@@ -297,7 +301,7 @@ describe('the tokenwarden CLI', function () {
       child.stdin!.write(`${secret}\r`);
       await eventually(async () => child.output().stdout.includes('Logged in'));
       child.stdin!.end();
-      const r = await exited(child);
+      const r = await child.closed;
       expectExit(r, EXIT.ok);
       assert.ok(!r.stdout.includes(secret), 'the secret was echoed');
       assert.equal((await stat(file(h))).mode & 0o777, 0o600);
@@ -545,7 +549,7 @@ describe('the tokenwarden CLI', function () {
           ],
         );
         child.kill('SIGINT');
-        const r = await exited(child);
+        const r = await child.closed;
         expectExit(r, EXIT.ok);
         assert.equal(new Set(events().map((e) => e.id)).size, 5, 'each event once');
       } finally {
